@@ -1,0 +1,26 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Zero package dependencies, by design: only Benchmarks/ may depend on others.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "EventLoop",
+    products: [
+        .library(name: "CEventShim", targets: ["CEventShim"]),
+        .library(name: "EventLoop", targets: ["EventLoop"]),
+        .executable(name: "demo", targets: ["Demo"]),
+    ],
+    targets: [
+        .target(name: "CEventShim"),
+        .target(name: "EventLoop", dependencies: ["CEventShim"], swiftSettings: strict),
+        .executableTarget(
+            name: "Demo", dependencies: ["EventLoop"], path: "Sources/Examples/Demo",
+            swiftSettings: strict),
+        .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,193 @@
+// CEventShim: the few things Swift cannot import or call safely on Linux.
+//
+// Convention for every function here: a result >= 0 means success, a
+// negative result is -errno. Swift therefore never reads the global errno,
+// which another call (even a retain/release in the runtime) could clobber.
+// The shim makes no decisions: no loops, no retries, no allocation, no logging.
+// Every descriptor it creates is close-on-exec.
+#ifndef CEVENT_SHIM_H
+#define CEVENT_SHIM_H
+
+#include <stdint.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/signalfd.h>
+#include <poll.h>
+
+// MARK: - epoll
+// Glibc's Swift module does not import <sys/epoll.h>, so this header is the
+// only way in. `struct epoll_event` is packed on x86_64: copy it by value,
+// never form a pointer to one of its fields.
+
+static const uint32_t cevent_EPOLLIN = EPOLLIN;
+static const uint32_t cevent_EPOLLOUT = EPOLLOUT;
+static const uint32_t cevent_EPOLLERR = EPOLLERR;
+static const uint32_t cevent_EPOLLHUP = EPOLLHUP;
+static const uint32_t cevent_EPOLLRDHUP = EPOLLRDHUP;
+static const uint32_t cevent_EPOLLPRI = EPOLLPRI;
+static const uint32_t cevent_EPOLLET = EPOLLET;
+static const uint32_t cevent_EPOLLONESHOT = EPOLLONESHOT;
+static const uint32_t cevent_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
+static const int cevent_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
+static const int cevent_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
+static const int cevent_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
+
+/// epoll_create1(EPOLL_CLOEXEC). Returns the descriptor or -errno.
+int cevent_epoll_create(void);
+/// epoll_ctl with a 64-bit user value in data.u64. Returns 0 or -errno.
+int cevent_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/// epoll_wait with a millisecond timeout (-1 blocks). Returns the count or -errno.
+int cevent_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout_ms);
+/// epoll_pwait2 with a nanosecond timeout (< 0 blocks). Where the kernel lacks
+/// the call (ENOSYS) it falls back to epoll_pwait with the timeout rounded UP
+/// to whole milliseconds, so it never returns before the timeout.
+int cevent_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, int64_t timeout_ns);
+/// Reads event `index` of an array filled by a wait, by value (the struct is packed).
+static inline void cevent_epoll_event_get(const struct epoll_event *events, int index,
+                                          uint32_t *flags, uint64_t *data) {
+    struct epoll_event copy = events[index];
+    *flags = copy.events;
+    *data = copy.data.u64;
+}
+/// 1 when the running kernel had no epoll_pwait2 and the fallback is in use.
+int cevent_epoll_pwait2_fell_back(void);
+
+// MARK: - fd_set
+// The FD_* macros are undefined behaviour outside [0, FD_SETSIZE); these
+// refuse such a descriptor with -EINVAL instead.
+
+static const int cevent_FD_SETSIZE = FD_SETSIZE;
+/// FD_ZERO.
+void cevent_FD_ZERO(fd_set *set);
+/// FD_SET. Returns 0, or -EINVAL for fd < 0 or fd >= FD_SETSIZE.
+int cevent_FD_SET(int fd, fd_set *set);
+/// FD_CLR. Returns 0, or -EINVAL for fd < 0 or fd >= FD_SETSIZE.
+int cevent_FD_CLR(int fd, fd_set *set);
+/// FD_ISSET. Returns 1 or 0, or -EINVAL for fd < 0 or fd >= FD_SETSIZE.
+int cevent_FD_ISSET(int fd, const fd_set *set);
+/// select(2) with a nanosecond timeout (< 0 blocks); microseconds rounded up.
+int cevent_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, int64_t timeout_ns);
+/// pselect(2) with a nanosecond timeout (< 0 blocks) and an optional signal mask.
+int cevent_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+                   int64_t timeout_ns, const sigset_t *sigmask);
+
+// MARK: - poll
+
+static const short cevent_POLLIN = POLLIN;
+static const short cevent_POLLOUT = POLLOUT;
+static const short cevent_POLLERR = POLLERR;
+static const short cevent_POLLHUP = POLLHUP;
+static const short cevent_POLLNVAL = POLLNVAL;
+static const short cevent_POLLPRI = POLLPRI;
+// POLLRDHUP is only visible with _GNU_SOURCE, which a header must not force on its includers.
+static const short cevent_POLLRDHUP = 0x2000;
+/// ppoll(2) with a nanosecond timeout (< 0 blocks). Returns the count or -errno.
+int cevent_poll(struct pollfd *fds, unsigned long nfds, int64_t timeout_ns);
+
+// MARK: - fcntl (variadic in C, so Swift cannot call it)
+
+/// 1 when O_NONBLOCK is set, 0 when not, or -errno.
+int cevent_get_nonblocking(int fd);
+/// Sets or clears O_NONBLOCK. Returns 0 or -errno.
+int cevent_set_nonblocking(int fd, int on);
+/// 1 when FD_CLOEXEC is set, 0 when not, or -errno.
+int cevent_get_cloexec(int fd);
+/// Sets or clears FD_CLOEXEC. Returns 0 or -errno.
+int cevent_set_cloexec(int fd, int on);
+/// F_GETFL: the status flags, or -errno.
+int cevent_get_status_flags(int fd);
+/// F_SETFL. Returns 0 or -errno.
+int cevent_set_status_flags(int fd, int flags);
+/// F_DUPFD_CLOEXEC: a close-on-exec duplicate, or -errno.
+int cevent_dup(int fd);
+
+// MARK: - eventfd, timerfd, signalfd
+
+static const int cevent_EFD_SEMAPHORE = 1; /* EFD_SEMAPHORE */
+static const int cevent_EFD_NONBLOCK = 04000; /* EFD_NONBLOCK == O_NONBLOCK */
+/// eventfd(initval, flags | EFD_CLOEXEC). Returns the descriptor or -errno.
+int cevent_eventfd(unsigned int initval, int flags);
+/// Adds `value` to the counter with one 8-byte write. Returns 0 or -errno
+/// (-EAGAIN when the counter would pass 0xfffffffffffffffe on a non-blocking fd;
+/// -EINVAL for value 0xffffffffffffffff).
+int cevent_eventfd_write(int fd, uint64_t value);
+/// Reads the counter (resetting it, or decrementing by 1 in semaphore mode)
+/// with one 8-byte read. Returns 0 or -errno (-EAGAIN when it is zero).
+int cevent_eventfd_read(int fd, uint64_t *value);
+
+/// timerfd_create(clockid, flags | TFD_CLOEXEC). Returns the descriptor or -errno.
+int cevent_timerfd_create(int clockid, int flags);
+/// Arms the timer: first expiry after `initial_ns` (relative, or absolute
+/// with `absolute` != 0), then every `interval_ns` (0: one-shot). Both 0 disarms.
+int cevent_timerfd_settime(int fd, int64_t initial_ns, int64_t interval_ns, int absolute);
+/// The time left to the next expiry and the interval, in ns. Returns 0 or -errno.
+int cevent_timerfd_gettime(int fd, int64_t *remaining_ns, int64_t *interval_ns);
+/// Reads the number of expirations since the last read. Returns 0 or -errno.
+int cevent_timerfd_read(int fd, uint64_t *expirations);
+
+/// pthread_sigmask(how, set, old). Returns 0 or -errno.
+int cevent_sigmask(int how, const sigset_t *set, sigset_t *old);
+/// signalfd(fd, mask, flags | SFD_CLOEXEC); fd -1 makes a new one.
+int cevent_signalfd(int fd, const sigset_t *mask, int flags);
+/// Reads one signalfd_siginfo. Returns 0 or -errno.
+int cevent_signalfd_read(int fd, struct signalfd_siginfo *info);
+/// sigemptyset. Returns 0 or -errno.
+int cevent_sigset_empty(sigset_t *set);
+/// sigaddset. Returns 0 or -errno (-EINVAL for a signal number out of range).
+int cevent_sigset_add(sigset_t *set, int signo);
+/// sigismember: 1, 0, or -errno.
+int cevent_sigset_contains(const sigset_t *set, int signo);
+/// sigpending(2) into `set`. Returns 0 or -errno.
+int cevent_sigpending(sigset_t *set);
+/// kill(getpid(), signo): a process-directed signal. Returns 0 or -errno.
+int cevent_kill_self(int signo);
+/// kill(pid, signo). Returns 0 or -errno.
+int cevent_kill(int pid, int signo);
+
+// MARK: - descriptors and sockets
+
+/// pipe2(fds, flags | O_CLOEXEC). Returns 0 or -errno.
+int cevent_pipe2(int fds[2], int flags);
+/// socketpair(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol, fds).
+int cevent_socketpair(int domain, int type, int protocol, int fds[2]);
+/// socket(domain, type | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), protocol).
+int cevent_socket(int domain, int type, int protocol, int nonblocking);
+/// accept4(fd, addr, len, flags | SOCK_CLOEXEC). Returns the descriptor or -errno.
+int cevent_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int cevent_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int cevent_listen(int fd, int backlog);
+int cevent_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int cevent_shutdown(int fd, int how);
+int cevent_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int cevent_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+/// getsockopt for an int-valued option; the value lands in *value.
+int cevent_getsockopt_int(int fd, int level, int name, int *value);
+/// setsockopt for an int-valued option.
+int cevent_setsockopt_int(int fd, int level, int name, int value);
+/// read(2). Returns the byte count or -errno.
+long cevent_read(int fd, void *buf, unsigned long count);
+/// write(2). Returns the byte count or -errno.
+long cevent_write(int fd, const void *buf, unsigned long count);
+/// send(2) with MSG_NOSIGNAL, so a closed peer gives -EPIPE, not SIGPIPE.
+long cevent_send(int fd, const void *buf, unsigned long count, int flags);
+long cevent_recv(int fd, void *buf, unsigned long count, int flags);
+long cevent_sendto(int fd, const void *buf, unsigned long count, int flags,
+                   const struct sockaddr *addr, socklen_t len);
+long cevent_recvfrom(int fd, void *buf, unsigned long count, int flags,
+                     struct sockaddr *addr, socklen_t *len);
+/// close(2). Returns 0 or -errno. Never retry it: on Linux the descriptor is
+/// gone even when close reports EINTR.
+int cevent_close(int fd);
+/// open(path, flags | O_CLOEXEC, mode). Returns the descriptor or -errno.
+int cevent_open(const char *path, int flags, int mode);
+
+// MARK: - clock
+
+/// CLOCK_MONOTONIC in nanoseconds.
+int64_t cevent_monotonic_ns(void);
+/// The calling thread's kernel thread id (gettid).
+int cevent_gettid(void);
+
+#endif

@@ -1,0 +1,254 @@
+// Thin wrappers: each calls one system call and turns -1 into -errno.
+#define _GNU_SOURCE
+#include "CEventShim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(uint64_t) == 8, "eventfd I/O is exactly 8 bytes");
+_Static_assert(sizeof(((struct epoll_event *)0)->data.u64) == 8, "epoll user data is 64 bits");
+_Static_assert(sizeof(struct signalfd_siginfo) == 128, "signalfd reads 128-byte records");
+_Static_assert(EFD_NONBLOCK == 04000, "cevent_EFD_NONBLOCK must match EFD_NONBLOCK");
+_Static_assert(EFD_SEMAPHORE == 1, "cevent_EFD_SEMAPHORE must match EFD_SEMAPHORE");
+_Static_assert(POLLRDHUP == 0x2000, "cevent_POLLRDHUP must match POLLRDHUP");
+
+#define RESULT(expr) do { long r_ = (long)(expr); return r_ < 0 ? -errno : r_; } while (0)
+
+static inline struct timespec to_timespec(int64_t ns) {
+    struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+    return ts;
+}
+
+// MARK: epoll
+
+int cevent_epoll_create(void) { RESULT(epoll_create1(EPOLL_CLOEXEC)); }
+
+int cevent_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev = { .events = events, .data = { .u64 = data } };
+    // Before Linux 2.6.9 DEL required a non-NULL event; passing one always is harmless.
+    RESULT(epoll_ctl(epfd, op, fd, &ev));
+}
+
+int cevent_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout_ms) {
+    RESULT(epoll_wait(epfd, events, maxevents, timeout_ms));
+}
+
+// Set once the kernel has answered ENOSYS, so later waits skip the failing call.
+static atomic_int pwait2_missing;
+
+int cevent_epoll_pwait2_fell_back(void) { return atomic_load_explicit(&pwait2_missing, memory_order_relaxed); }
+
+int cevent_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, int64_t timeout_ns) {
+    if (!atomic_load_explicit(&pwait2_missing, memory_order_relaxed)) {
+        // Called through syscall(2): glibc's wrapper is newer than some libcs we build against.
+        struct timespec ts = to_timespec(timeout_ns);
+        long r = syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout_ns < 0 ? NULL : &ts, NULL, 0);
+        if (r >= 0) return (int)r;
+        if (errno != ENOSYS) return -errno;
+        atomic_store_explicit(&pwait2_missing, 1, memory_order_relaxed);
+    }
+    // Fallback: round up, so a 1 ns timeout waits 1 ms rather than busy-polling.
+    int ms = -1;
+    if (timeout_ns >= 0) {
+        int64_t rounded = (timeout_ns + 999999) / 1000000;
+        ms = rounded > INT32_MAX ? INT32_MAX : (int)rounded;
+    }
+    RESULT(epoll_pwait(epfd, events, maxevents, ms, NULL));
+}
+
+// MARK: fd_set
+
+void cevent_FD_ZERO(fd_set *set) { FD_ZERO(set); }
+
+int cevent_FD_SET(int fd, fd_set *set) {
+    if (fd < 0 || fd >= FD_SETSIZE) return -EINVAL;
+    FD_SET(fd, set);
+    return 0;
+}
+
+int cevent_FD_CLR(int fd, fd_set *set) {
+    if (fd < 0 || fd >= FD_SETSIZE) return -EINVAL;
+    FD_CLR(fd, set);
+    return 0;
+}
+
+int cevent_FD_ISSET(int fd, const fd_set *set) {
+    if (fd < 0 || fd >= FD_SETSIZE) return -EINVAL;
+    return FD_ISSET(fd, set) ? 1 : 0;
+}
+
+int cevent_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, int64_t timeout_ns) {
+    struct timeval tv;
+    if (timeout_ns >= 0) {
+        int64_t us = (timeout_ns + 999) / 1000; // round up: never return early
+        tv.tv_sec = us / 1000000;
+        tv.tv_usec = us % 1000000;
+    }
+    RESULT(select(nfds, readfds, writefds, exceptfds, timeout_ns < 0 ? NULL : &tv));
+}
+
+int cevent_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+                   int64_t timeout_ns, const sigset_t *sigmask) {
+    struct timespec ts = to_timespec(timeout_ns);
+    RESULT(pselect(nfds, readfds, writefds, exceptfds, timeout_ns < 0 ? NULL : &ts, sigmask));
+}
+
+// MARK: poll
+
+int cevent_poll(struct pollfd *fds, unsigned long nfds, int64_t timeout_ns) {
+    struct timespec ts = to_timespec(timeout_ns);
+    RESULT(ppoll(fds, (nfds_t)nfds, timeout_ns < 0 ? NULL : &ts, NULL));
+}
+
+// MARK: fcntl
+
+int cevent_get_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -errno : ((flags & O_NONBLOCK) != 0);
+}
+
+int cevent_set_nonblocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    if (wanted == flags) return 0;
+    RESULT(fcntl(fd, F_SETFL, wanted));
+}
+
+int cevent_get_cloexec(int fd) {
+    int flags = fcntl(fd, F_GETFD);
+    return flags < 0 ? -errno : ((flags & FD_CLOEXEC) != 0);
+}
+
+int cevent_set_cloexec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -errno;
+    RESULT(fcntl(fd, F_SETFD, on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC)));
+}
+
+int cevent_get_status_flags(int fd) { RESULT(fcntl(fd, F_GETFL)); }
+int cevent_set_status_flags(int fd, int flags) { RESULT(fcntl(fd, F_SETFL, flags)); }
+int cevent_dup(int fd) { RESULT(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
+
+// MARK: eventfd, timerfd, signalfd
+
+int cevent_eventfd(unsigned int initval, int flags) { RESULT(eventfd(initval, flags | EFD_CLOEXEC)); }
+
+int cevent_eventfd_write(int fd, uint64_t value) {
+    ssize_t n = write(fd, &value, sizeof value);
+    if (n < 0) return -errno;
+    return n == sizeof value ? 0 : -EIO; // the kernel never writes part of the 8 bytes
+}
+
+int cevent_eventfd_read(int fd, uint64_t *value) {
+    ssize_t n = read(fd, value, sizeof *value);
+    if (n < 0) return -errno;
+    return n == sizeof *value ? 0 : -EIO;
+}
+
+int cevent_timerfd_create(int clockid, int flags) { RESULT(timerfd_create(clockid, flags | TFD_CLOEXEC)); }
+
+int cevent_timerfd_settime(int fd, int64_t initial_ns, int64_t interval_ns, int absolute) {
+    if (initial_ns < 0 || interval_ns < 0) return -EINVAL;
+    struct itimerspec spec = { .it_interval = to_timespec(interval_ns), .it_value = to_timespec(initial_ns) };
+    RESULT(timerfd_settime(fd, absolute ? TFD_TIMER_ABSTIME : 0, &spec, NULL));
+}
+
+int cevent_timerfd_gettime(int fd, int64_t *remaining_ns, int64_t *interval_ns) {
+    struct itimerspec spec;
+    if (timerfd_gettime(fd, &spec) < 0) return -errno;
+    *remaining_ns = (int64_t)spec.it_value.tv_sec * 1000000000 + spec.it_value.tv_nsec;
+    *interval_ns = (int64_t)spec.it_interval.tv_sec * 1000000000 + spec.it_interval.tv_nsec;
+    return 0;
+}
+
+int cevent_timerfd_read(int fd, uint64_t *expirations) {
+    ssize_t n = read(fd, expirations, sizeof *expirations);
+    if (n < 0) return -errno;
+    return n == sizeof *expirations ? 0 : -EIO;
+}
+
+// pthread_sigmask reports its error as the return value, not in errno.
+int cevent_sigmask(int how, const sigset_t *set, sigset_t *old) { return -pthread_sigmask(how, set, old); }
+
+int cevent_signalfd(int fd, const sigset_t *mask, int flags) { RESULT(signalfd(fd, mask, flags | SFD_CLOEXEC)); }
+
+int cevent_signalfd_read(int fd, struct signalfd_siginfo *info) {
+    ssize_t n = read(fd, info, sizeof *info);
+    if (n < 0) return -errno;
+    return n == sizeof *info ? 0 : -EIO;
+}
+
+int cevent_sigset_empty(sigset_t *set) { RESULT(sigemptyset(set)); }
+int cevent_sigset_add(sigset_t *set, int signo) { RESULT(sigaddset(set, signo)); }
+int cevent_sigset_contains(const sigset_t *set, int signo) { RESULT(sigismember(set, signo)); }
+int cevent_sigpending(sigset_t *set) { RESULT(sigpending(set)); }
+int cevent_kill_self(int signo) { RESULT(kill(getpid(), signo)); }
+int cevent_kill(int pid, int signo) { RESULT(kill(pid, signo)); }
+
+// MARK: descriptors and sockets
+
+int cevent_pipe2(int fds[2], int flags) { RESULT(pipe2(fds, flags | O_CLOEXEC)); }
+
+int cevent_socketpair(int domain, int type, int protocol, int fds[2]) {
+    RESULT(socketpair(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol, fds));
+}
+
+int cevent_socket(int domain, int type, int protocol, int nonblocking) {
+    RESULT(socket(domain, type | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), protocol));
+}
+
+int cevent_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+    RESULT(accept4(fd, addr, len, flags | SOCK_CLOEXEC));
+}
+
+int cevent_bind(int fd, const struct sockaddr *addr, socklen_t len) { RESULT(bind(fd, addr, len)); }
+int cevent_listen(int fd, int backlog) { RESULT(listen(fd, backlog)); }
+int cevent_connect(int fd, const struct sockaddr *addr, socklen_t len) { RESULT(connect(fd, addr, len)); }
+int cevent_shutdown(int fd, int how) { RESULT(shutdown(fd, how)); }
+int cevent_getsockname(int fd, struct sockaddr *addr, socklen_t *len) { RESULT(getsockname(fd, addr, len)); }
+int cevent_getpeername(int fd, struct sockaddr *addr, socklen_t *len) { RESULT(getpeername(fd, addr, len)); }
+
+int cevent_getsockopt_int(int fd, int level, int name, int *value) {
+    socklen_t len = sizeof *value;
+    RESULT(getsockopt(fd, level, name, value, &len));
+}
+
+int cevent_setsockopt_int(int fd, int level, int name, int value) {
+    RESULT(setsockopt(fd, level, name, &value, sizeof value));
+}
+
+long cevent_read(int fd, void *buf, unsigned long count) { RESULT(read(fd, buf, count)); }
+long cevent_write(int fd, const void *buf, unsigned long count) { RESULT(write(fd, buf, count)); }
+long cevent_send(int fd, const void *buf, unsigned long count, int flags) {
+    RESULT(send(fd, buf, count, flags | MSG_NOSIGNAL));
+}
+long cevent_recv(int fd, void *buf, unsigned long count, int flags) { RESULT(recv(fd, buf, count, flags)); }
+long cevent_sendto(int fd, const void *buf, unsigned long count, int flags,
+                   const struct sockaddr *addr, socklen_t len) {
+    RESULT(sendto(fd, buf, count, flags | MSG_NOSIGNAL, addr, len));
+}
+long cevent_recvfrom(int fd, void *buf, unsigned long count, int flags,
+                     struct sockaddr *addr, socklen_t *len) {
+    RESULT(recvfrom(fd, buf, count, flags, addr, len));
+}
+
+int cevent_close(int fd) { RESULT(close(fd)); }
+int cevent_open(const char *path, int flags, int mode) { RESULT(open(path, flags | O_CLOEXEC, mode)); }
+
+// MARK: clock
+
+int64_t cevent_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); // cannot fail for CLOCK_MONOTONIC with a valid pointer
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int cevent_gettid(void) { return (int)gettid(); }

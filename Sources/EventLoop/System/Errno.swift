@@ -1,0 +1,74 @@
+import CEventShim
+import Glibc
+
+/// An error number reported by the kernel, with its symbolic C name.
+///
+/// The corresponding C value is `errno`. The shim hands these back as negative
+/// return values, so this package never reads the global `errno`.
+public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The C value, e.g. `EBADF` is 9 on Linux.
+    public let rawValue: Int32
+
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// `EINTR`: a signal interrupted the call.
+    public static let interrupted = Errno(rawValue: EINTR)
+    /// `EAGAIN` (also `EWOULDBLOCK`): the call would block.
+    public static let wouldBlock = Errno(rawValue: EAGAIN)
+    /// `EBADF`: not an open descriptor.
+    public static let badFileDescriptor = Errno(rawValue: EBADF)
+    /// `EINVAL`: an argument is out of range.
+    public static let invalidArgument = Errno(rawValue: EINVAL)
+    /// `EPERM`: not permitted (epoll says this for regular files).
+    public static let notPermitted = Errno(rawValue: EPERM)
+    /// `EEXIST`: already exists (already registered).
+    public static let fileExists = Errno(rawValue: EEXIST)
+    /// `ENOENT`: no such entry (not registered).
+    public static let noSuchEntry = Errno(rawValue: ENOENT)
+    /// `EMFILE`: the process has too many open descriptors.
+    public static let tooManyOpenFiles = Errno(rawValue: EMFILE)
+    /// `ENFILE`: the system has too many open files.
+    public static let tooManyOpenFilesInSystem = Errno(rawValue: ENFILE)
+    /// `ENOMEM`: out of kernel memory.
+    public static let noMemory = Errno(rawValue: ENOMEM)
+    /// `ENOSYS`: the kernel lacks the call.
+    public static let notImplemented = Errno(rawValue: ENOSYS)
+    /// `EPIPE`: the peer closed its end.
+    public static let brokenPipe = Errno(rawValue: EPIPE)
+    /// `ECONNREFUSED`: nobody listens at that address.
+    public static let connectionRefused = Errno(rawValue: ECONNREFUSED)
+    /// `ECONNRESET`: the peer reset the connection.
+    public static let connectionReset = Errno(rawValue: ECONNRESET)
+    /// `EINPROGRESS`: a non-blocking connect has started.
+    public static let inProgress = Errno(rawValue: EINPROGRESS)
+    /// `EADDRINUSE`: the address is taken.
+    public static let addressInUse = Errno(rawValue: EADDRINUSE)
+    /// `ENOTCONN`: the socket is not connected.
+    public static let notConnected = Errno(rawValue: ENOTCONN)
+    /// `ETIMEDOUT`: the operation timed out.
+    public static let timedOut = Errno(rawValue: ETIMEDOUT)
+
+    /// The symbolic C name, e.g. `"EBADF"`, or `"E<number>"` for an unusual one.
+    public var name: String { Errno.names[rawValue] ?? "E\(rawValue)" }
+
+    /// The C library's message for this number (`strerror(3)`).
+    public var message: String { String(cString: strerror(rawValue)) }
+
+    /// The message and the name, e.g. `Bad file descriptor (EBADF)`.
+    public var description: String { "\(message) (\(name))" }
+
+    private static let names: [Int32: String] = [
+        EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO",
+        ENXIO: "ENXIO", E2BIG: "E2BIG", EBADF: "EBADF", ECHILD: "ECHILD", EAGAIN: "EAGAIN",
+        ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST",
+        ENODEV: "ENODEV", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL",
+        ENFILE: "ENFILE", EMFILE: "EMFILE", ENOSPC: "ENOSPC", ESPIPE: "ESPIPE", EPIPE: "EPIPE",
+        ERANGE: "ERANGE", ENOSYS: "ENOSYS", ENOTSOCK: "ENOTSOCK", EMSGSIZE: "EMSGSIZE",
+        EPROTOTYPE: "EPROTOTYPE", ENOPROTOOPT: "ENOPROTOOPT", EPROTONOSUPPORT: "EPROTONOSUPPORT",
+        EOPNOTSUPP: "EOPNOTSUPP", EAFNOSUPPORT: "EAFNOSUPPORT", EADDRINUSE: "EADDRINUSE",
+        EADDRNOTAVAIL: "EADDRNOTAVAIL", ENETUNREACH: "ENETUNREACH", ECONNABORTED: "ECONNABORTED",
+        ECONNRESET: "ECONNRESET", ENOBUFS: "ENOBUFS", EISCONN: "EISCONN", ENOTCONN: "ENOTCONN",
+        ETIMEDOUT: "ETIMEDOUT", ECONNREFUSED: "ECONNREFUSED", EHOSTUNREACH: "EHOSTUNREACH",
+        EALREADY: "EALREADY", EINPROGRESS: "EINPROGRESS", ECANCELED: "ECANCELED",
+    ]
+}

@@ -1,0 +1,52 @@
+import CEventShim
+
+/// A point on the monotonic clock (`CLOCK_MONOTONIC`), in nanoseconds.
+///
+/// Arithmetic saturates, so a deadline in the distant future never overflows.
+public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Nanoseconds since an unspecified start (boot, on Linux).
+    public var nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    /// The clock now. The corresponding C call is `clock_gettime(CLOCK_MONOTONIC)`.
+    @inlinable
+    public static func now() -> MonotonicInstant { MonotonicInstant(nanoseconds: cevent_monotonic_ns()) }
+
+    /// An instant later than any other.
+    public static let distantFuture = MonotonicInstant(nanoseconds: .max)
+
+    public static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool { a.nanoseconds < b.nanoseconds }
+
+    @inlinable
+    public static func + (instant: MonotonicInstant, duration: Duration) -> MonotonicInstant {
+        let (sum, overflow) = instant.nanoseconds.addingReportingOverflow(duration.nanosecondsRoundedUp)
+        if overflow { return duration > .zero ? .distantFuture : MonotonicInstant(nanoseconds: .min) }
+        return MonotonicInstant(nanoseconds: sum)
+    }
+
+    @inlinable
+    public static func - (a: MonotonicInstant, b: MonotonicInstant) -> Duration {
+        let (difference, overflow) = a.nanoseconds.subtractingReportingOverflow(b.nanoseconds)
+        if overflow { return a > b ? .seconds(Int64.max / 1_000_000_000) : .seconds(Int64.min / 1_000_000_000) }
+        return .nanoseconds(difference)
+    }
+
+    public var description: String { "MonotonicInstant(\(nanoseconds) ns)" }
+}
+
+extension Duration {
+    /// Whole nanoseconds, a fraction rounded away from zero (so a timeout is never
+    /// cut short), saturating at `Int64.max` / `Int64.min`.
+    @inlinable
+    public var nanosecondsRoundedUp: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow1) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        var fraction = attoseconds / 1_000_000_000
+        let remainder = attoseconds % 1_000_000_000
+        if remainder > 0 { fraction += 1 } else if remainder < 0 { fraction -= 1 }
+        let (total, overflow2) = scaled.addingReportingOverflow(fraction)
+        if overflow1 || overflow2 { return seconds < 0 ? .min : .max }
+        return total
+    }
+}

@@ -1,0 +1,54 @@
+import CEventShim
+import Glibc
+
+/// An owned `signalfd(2)`: signals read as data instead of run as handlers.
+///
+/// The signals must be blocked (in every thread that could take them) or the
+/// kernel delivers them the usual way; `SignalSet.blockOnThisThread()` does it
+/// for the calling thread.
+public struct SignalFD: ~Copyable {
+    /// The owned descriptor.
+    public let owned: OwnedDescriptor
+    /// The descriptor number, borrowed.
+    public var descriptor: Descriptor { owned.descriptor }
+
+    /// A signalfd for `signals`, close-on-exec.
+    /// - Parameter nonBlocking: a read with nothing pending reports `nil` (`SFD_NONBLOCK`).
+    public init(signals: SignalSet, nonBlocking: Bool = true) throws(SystemError) {
+        var mask = signals.storage
+        let fd = try Syscall.check(cevent_signalfd(-1, &mask, nonBlocking ? Int32(O_NONBLOCK) : 0), "signalfd")
+        owned = OwnedDescriptor(adopting: Descriptor(fd))
+    }
+
+    /// Replaces the set of signals this descriptor reads.
+    public func update(signals: SignalSet) throws(SystemError) {
+        var mask = signals.storage
+        _ = try Syscall.check(cevent_signalfd(descriptor.rawValue, &mask, 0), "signalfd(\(descriptor), update)")
+    }
+
+    /// Reads one pending signal, or `nil` when none is pending.
+    /// The corresponding C call is `read(2)` of one `signalfd_siginfo`.
+    public func read() throws(SystemError) -> SignalInfo? {
+        let fd = descriptor.rawValue
+        var info = signalfd_siginfo()
+        let done = try Syscall.nonBlocking("signalfd read(fd \(fd))") { cevent_signalfd_read(fd, &info) }
+        guard done != nil else { return nil }
+        return SignalInfo(signal: Int32(info.ssi_signo), senderPID: Int32(bitPattern: info.ssi_pid),
+                          senderUID: info.ssi_uid, code: info.ssi_code)
+    }
+
+    /// Closes it. The corresponding C call is `close(2)`, never retried.
+    public consuming func close() throws(SystemError) { try owned.close() }
+}
+
+/// One signal as the kernel reported it.
+public struct SignalInfo: Sendable, Hashable {
+    /// The signal number, e.g. `SIGINT`.
+    public var signal: Int32
+    /// The sending process, where the kernel knows it.
+    public var senderPID: Int32
+    /// The sending user.
+    public var senderUID: UInt32
+    /// `si_code`: how it was sent (`SI_USER` for `kill`, …).
+    public var code: Int32
+}

@@ -1,0 +1,16 @@
+/// A failed system call: the error number and the operation that reported it.
+///
+/// Its description reads like `epoll_ctl(ADD, fd 7): Bad file descriptor (EBADF)`.
+public struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What the kernel said.
+    public let errno: Errno
+    /// The call and its arguments, e.g. `epoll_ctl(ADD, fd 7)`.
+    public let operation: String
+
+    public init(_ errno: Errno, operation: String) {
+        self.errno = errno
+        self.operation = operation
+    }
+
+    public var description: String { "\(operation): \(errno)" }
+}

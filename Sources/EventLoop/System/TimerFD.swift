@@ -1,0 +1,62 @@
+import CEventShim
+import Glibc
+
+/// An owned `timerfd_create(2)` on the monotonic clock: readable when it expires.
+public struct TimerFD: ~Copyable {
+    /// The owned descriptor.
+    public let owned: OwnedDescriptor
+    /// The descriptor number, borrowed.
+    public var descriptor: Descriptor { owned.descriptor }
+
+    /// Creates a disarmed timer on `CLOCK_MONOTONIC`, close-on-exec.
+    /// - Parameter nonBlocking: reading a timer that has not expired reports `nil` (`TFD_NONBLOCK`).
+    public init(nonBlocking: Bool = true) throws(SystemError) {
+        let fd = try Syscall.check(
+            cevent_timerfd_create(CLOCK_MONOTONIC, nonBlocking ? Int32(O_NONBLOCK) : 0), "timerfd_create")
+        owned = OwnedDescriptor(adopting: Descriptor(fd))
+    }
+
+    /// Arms the timer to expire after `delay`, then every `interval` if given.
+    /// A zero or negative delay expires as soon as possible (1 ns), since a zero
+    /// would disarm it. The corresponding C call is `timerfd_settime(2)`.
+    public func arm(after delay: Duration, repeating interval: Duration? = nil) throws(SystemError) {
+        let first = max(delay.nanosecondsRoundedUp, 1)
+        let every = max(interval?.nanosecondsRoundedUp ?? 0, 0)
+        _ = try Syscall.check(
+            cevent_timerfd_settime(descriptor.rawValue, first, every, 0),
+            "timerfd_settime(\(descriptor), \(first) ns, every \(every) ns)")
+    }
+
+    /// Arms the timer to expire at `deadline` on the monotonic clock (`TFD_TIMER_ABSTIME`).
+    public func arm(at deadline: MonotonicInstant) throws(SystemError) {
+        let at = max(deadline.nanoseconds, 1)
+        _ = try Syscall.check(
+            cevent_timerfd_settime(descriptor.rawValue, at, 0, 1), "timerfd_settime(\(descriptor), at \(at) ns)")
+    }
+
+    /// Stops the timer. The corresponding C call is `timerfd_settime(2)` with zeros.
+    public func disarm() throws(SystemError) {
+        _ = try Syscall.check(cevent_timerfd_settime(descriptor.rawValue, 0, 0, 0), "timerfd_settime(\(descriptor), disarm)")
+    }
+
+    /// The time to the next expiry (`nil` when disarmed) and the interval (`nil`
+    /// for one-shot). The corresponding C call is `timerfd_gettime(2)`.
+    public func remaining() throws(SystemError) -> (next: Duration?, interval: Duration?) {
+        var next: Int64 = 0
+        var interval: Int64 = 0
+        _ = try Syscall.check(cevent_timerfd_gettime(descriptor.rawValue, &next, &interval), "timerfd_gettime(\(descriptor))")
+        return (next == 0 ? nil : .nanoseconds(next), interval == 0 ? nil : .nanoseconds(interval))
+    }
+
+    /// The number of expirations since the last read, or `nil` when none on a
+    /// non-blocking timer. The corresponding C call is an 8-byte `read(2)`.
+    public func readExpirations() throws(SystemError) -> UInt64? {
+        let fd = descriptor.rawValue
+        var count: UInt64 = 0
+        let done = try Syscall.nonBlocking("timerfd read(fd \(fd))") { cevent_timerfd_read(fd, &count) }
+        return done == nil ? nil : count
+    }
+
+    /// Closes it. The corresponding C call is `close(2)`, never retried.
+    public consuming func close() throws(SystemError) { try owned.close() }
+}
