@@ -5,6 +5,7 @@ import Glibc
 ///
 /// It has no deinit of its own, so its halves may be taken apart and closed
 /// separately (`let reader = pair.first`), each still closing exactly once.
+@frozen
 public struct DescriptorPair: ~Copyable {
     /// A pipe's read end, or a socketpair's first socket.
     public var first: OwnedDescriptor

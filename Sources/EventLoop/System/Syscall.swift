@@ -43,3 +43,29 @@ enum Syscall {
         }
     }
 }
+
+extension Syscall {
+    /// Runs a blocking wait that takes a timeout in nanoseconds (`-1` blocks),
+    /// retrying `EINTR` with the time that remains, so a signal neither cuts the
+    /// wait short nor stretches it. A nil timeout blocks; a negative one polls.
+    @inlinable
+    static func waiting<R: SignedInteger>(
+        timeout: Duration?, _ operation: @autoclosure () -> String, _ body: (Int64) -> R
+    ) throws(SystemError) -> R {
+        let total: Int64 = timeout.map { max($0.nanosecondsRoundedUp, 0) } ?? -1
+        // The clock is read only for a finite, non-zero wait, and only once before it.
+        let start = total > 0 ? MonotonicInstant.now().nanoseconds : 0
+        var remaining = total
+        while true {
+            let result = body(remaining)
+            if result >= 0 { return result }
+            if result != R(-Errno.interrupted.rawValue) {
+                throw SystemError(Errno(rawValue: Int32(-result)), operation: operation())
+            }
+            if total > 0 {
+                let elapsed = MonotonicInstant.now().nanoseconds - start
+                remaining = max(total - elapsed, 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// Why a selector refused a request. After any of these, the selector is
+/// unchanged and still usable (except after `.closed`, which is final).
+public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The descriptor is already registered; use `modify`.
+    case alreadyRegistered(Descriptor)
+    /// The descriptor is not registered with this selector.
+    case notRegistered(Descriptor)
+    /// The interest was empty: there is nothing to wait for.
+    case emptyInterest(Descriptor)
+    /// A negative descriptor.
+    case invalidDescriptor(Descriptor)
+    /// The backend cannot hold this descriptor (select: `fd >= FD_SETSIZE`).
+    case descriptorOutOfRange(Descriptor, limit: Int)
+    /// The kernel cannot poll this descriptor (epoll says `EPERM` for regular files and directories).
+    case notPollable(Descriptor)
+    /// The backend has no such trigger mode (edge and one-shot are epoll's only).
+    case unsupportedTrigger(Trigger, backend: String)
+    /// The selector was closed.
+    case closed
+    /// The kernel refused for another reason.
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case .alreadyRegistered(let fd): "\(fd) is already registered"
+        case .notRegistered(let fd): "\(fd) is not registered"
+        case .emptyInterest(let fd): "empty interest for \(fd): ask for readable, writable or both"
+        case .invalidDescriptor(let fd): "invalid descriptor: \(fd)"
+        case .descriptorOutOfRange(let fd, let limit): "\(fd) is out of range: this backend holds descriptors below \(limit)"
+        case .notPollable(let fd): "\(fd) cannot be polled (a regular file or directory is always ready)"
+        case .unsupportedTrigger(let trigger, let backend): "the \(backend) backend has no \(trigger) triggering"
+        case .closed: "the selector is closed"
+        case .system(let error): error.description
+        }
+    }
+}

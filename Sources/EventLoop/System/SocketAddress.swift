@@ -1,0 +1,74 @@
+import CEventShim
+import Glibc
+
+/// An IPv4 or IPv6 address and port, over C's `sockaddr_storage`.
+public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
+    @usableFromInline var storage: sockaddr_storage
+    @usableFromInline var length: socklen_t
+
+    /// Parses a numeric address: `"127.0.0.1"` or `"::1"` (no host names: no DNS here).
+    /// - Throws: `SystemError` with `EINVAL` when `ip` is neither form.
+    public init(ip: String, port: UInt16) throws(SystemError) {
+        storage = sockaddr_storage()
+        if ip.contains(":") {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            guard inet_pton(AF_INET6, ip, &address.sin6_addr) == 1 else {
+                throw SystemError(.invalidArgument, operation: "inet_pton(AF_INET6, \"\(ip)\")")
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in6.self) }
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            guard inet_pton(AF_INET, ip, &address.sin_addr) == 1 else {
+                throw SystemError(.invalidArgument, operation: "inet_pton(AF_INET, \"\(ip)\")")
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in.self) }
+        }
+    }
+
+    init(storage: sockaddr_storage, length: socklen_t) {
+        self.storage = storage
+        self.length = length
+    }
+
+    /// `AF_INET` or `AF_INET6`.
+    public var family: Int32 { Int32(storage.ss_family) }
+
+    /// The port, in host byte order.
+    public var port: UInt16 {
+        withUnsafeBytes(of: storage) { raw in
+            family == AF_INET6 ? UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
+                : UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
+        }
+    }
+
+    /// The numeric address, e.g. `"127.0.0.1"` or `"::1"`.
+    public var ip: String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        withUnsafeBytes(of: storage) { raw in
+            if family == AF_INET6 {
+                var address = raw.load(as: sockaddr_in6.self).sin6_addr
+                _ = inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
+            } else {
+                var address = raw.load(as: sockaddr_in.self).sin_addr
+                _ = inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
+            }
+        }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public var description: String { family == AF_INET6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
+
+    @inlinable
+    func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
+    }
+
+    public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.family == b.family && a.description == b.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+}

@@ -1,0 +1,136 @@
+import EventLoop
+import Glibc
+import Testing
+
+/// Bad input gets a typed error, and the selector stays usable afterwards.
+@Suite("Selector bad input")
+struct SelectorBadInputTests {
+    /// Proves the selector still works: a fresh pipe becomes readable.
+    private func assertStillWorks(_ selector: any EventSelector<Int>) throws {
+        let pipe = try DescriptorPair.pipe()
+        try selector.register(pipe.first.descriptor, interest: .readable, value: -1)
+        try put(pipe.second.descriptor)
+        #expect(try selector.select(timeout: .seconds(2)).contains { $0.key.value == -1 })
+        try selector.unregister(pipe.first.descriptor)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func registeringTwiceIsRefused(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        try selector.register(fd, interest: .readable, value: 1)
+        #expect(throws: SelectorError.alreadyRegistered(fd)) { try selector.register(fd, interest: .writable, value: 2) }
+        #expect(selector.key(for: fd)?.value == 1)
+        #expect(selector.key(for: fd)?.interest == .readable)
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func unknownDescriptorsAreRefused(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let fd = Descriptor(999)
+        #expect(throws: SelectorError.notRegistered(fd)) { try selector.unregister(fd) }
+        #expect(throws: SelectorError.notRegistered(fd)) { try selector.modify(fd, interest: .readable, value: 0) }
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func emptyInterestIsRefused(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        #expect(throws: SelectorError.emptyInterest(fd)) { try selector.register(fd, interest: [], value: 0) }
+        #expect(selector.count == 0)
+        try selector.register(fd, interest: .readable, value: 0)
+        #expect(throws: SelectorError.emptyInterest(fd)) { try selector.modify(fd, interest: [], value: 1) }
+        #expect(selector.key(for: fd)?.interest == .readable)
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func negativeDescriptorIsRefused(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        #expect(throws: SelectorError.invalidDescriptor(Descriptor(-1))) {
+            try selector.register(Descriptor(-1), interest: .readable, value: 0)
+        }
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func descriptorBeyondSelectLimit(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let fd = Descriptor(Int32(FDSet.capacity))
+        if backend == .select {
+            #expect(throws: SelectorError.descriptorOutOfRange(fd, limit: FDSet.capacity)) {
+                try selector.register(fd, interest: .readable, value: 0)
+            }
+        } else {
+            // Not open: epoll says EBADF; poll accepts any number and reports it invalid.
+            if backend == .epoll {
+                #expect(throws: SelectorError.self) { try selector.register(fd, interest: .readable, value: 0) }
+                #expect(selector.count == 0)
+            }
+        }
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func closedDescriptorIsRefusedByEpoll(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.release()
+        try OwnedDescriptor(adopting: fd).close()
+        if backend == .epoll {
+            let error = try #require(throws: SelectorError.self) { try selector.register(fd, interest: .readable, value: 0) }
+            guard case .system(let system) = error else { Issue.record("expected a system error, got \(error)"); return }
+            #expect(system.errno == .badFileDescriptor)
+            #expect(system.description.hasPrefix("epoll_ctl(ADD, \(fd)): "))
+            #expect(system.description.hasSuffix("(EBADF)"))
+            #expect(selector.count == 0)
+        }
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func triggerModesTheBackendLacksAreRefused(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        for trigger in [Trigger.edge, .oneShot, [.edge, .oneShot]] {
+            if backend.supportsEdge {
+                try selector.register(fd, interest: .readable, trigger: trigger, value: 0)
+                try selector.unregister(fd)
+            } else {
+                #expect(throws: SelectorError.unsupportedTrigger(trigger, backend: backend.rawValue)) {
+                    try selector.register(fd, interest: .readable, trigger: trigger, value: 0)
+                }
+            }
+        }
+        #expect(selector.count == 0)
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func everyCallAfterCloseIsRefused(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        try selector.register(fd, interest: .readable, value: 0)
+        try selector.close()
+        #expect(selector.isClosed)
+        #expect(selector.count == 0)
+        #expect(throws: SelectorError.closed) { try selector.register(fd, interest: .readable, value: 0) }
+        #expect(throws: SelectorError.closed) { try selector.modify(fd, interest: .readable, value: 0) }
+        #expect(throws: SelectorError.closed) { try selector.unregister(fd) }
+        #expect(throws: SelectorError.closed) { try selector.select(timeout: .zero) }
+        try selector.close() // twice is harmless
+    }
+
+    @Test func errorDescriptionsNameTheProblem() {
+        #expect(SelectorError.notPollable(Descriptor(3)).description.contains("cannot be polled"))
+        #expect(SelectorError.descriptorOutOfRange(Descriptor(2000), limit: 1024).description.contains("below 1024"))
+        let error = SystemError(.badFileDescriptor, operation: "epoll_ctl(ADD, fd 7)")
+        #expect(error.description == "epoll_ctl(ADD, fd 7): Bad file descriptor (EBADF)")
+    }
+}

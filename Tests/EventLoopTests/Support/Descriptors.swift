@@ -1,0 +1,36 @@
+import CEventShim
+import EventLoop
+import Glibc
+
+/// How many descriptors this process has open, from /proc/self/fd.
+func openDescriptorCount() -> Int {
+    guard let dir = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(dir) }
+    var count = 0
+    while readdir(dir) != nil { count += 1 }
+    return count - 3 // ".", ".." and the directory's own descriptor
+}
+
+/// Whether `fd` is an open descriptor.
+func isOpen(_ fd: Descriptor) -> Bool { cevent_get_cloexec(fd.rawValue) >= 0 }
+
+/// Raises the soft limit on open descriptors to the hard one, for tests that open thousands.
+func raiseDescriptorLimit() {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+/// Milliseconds elapsed since `start`.
+func millisecondsSince(_ start: MonotonicInstant) -> Double {
+    Double(MonotonicInstant.now().nanoseconds - start.nanoseconds) / 1e6
+}
+
+/// Writes `bytes` to `fd`, which must accept them at once.
+func put(_ fd: Descriptor, _ bytes: [UInt8] = [1]) throws {
+    let written = try fd.write(bytes)
+    precondition(written == bytes.count)
+}
