@@ -26,19 +26,29 @@ public struct EventFD: ~Copyable {
     /// The corresponding C call is an 8-byte `write(2)`.
     @discardableResult
     public func signal(_ value: UInt64 = 1) throws(SystemError) -> Bool {
-        let fd = descriptor.rawValue
-        return try Syscall.nonBlocking("eventfd write(fd \(fd), \(value))") { cevent_eventfd_write(fd, value) } != nil
+        try EventFD.signal(descriptor, value)
+    }
+
+    /// `signal` on a borrowed eventfd number: the one place that writes an eventfd.
+    @discardableResult
+    static func signal(_ fd: Descriptor, _ value: UInt64 = 1) throws(SystemError) -> Bool {
+        try Syscall.nonBlocking("eventfd write(\(fd), \(value))") { cevent_eventfd_write(fd.rawValue, value) } != nil
     }
 
     /// Reads and resets the counter (or takes 1, in semaphore mode); `nil` when
     /// it is zero on a non-blocking eventfd. The corresponding C call is an 8-byte `read(2)`.
-    public func drain() throws(SystemError) -> UInt64? {
-        let fd = descriptor.rawValue
+    public func drain() throws(SystemError) -> UInt64? { try EventFD.drain(descriptor) }
+
+    /// `drain` on a borrowed eventfd number: the one place that reads an eventfd.
+    static func drain(_ fd: Descriptor) throws(SystemError) -> UInt64? {
         var value: UInt64 = 0
-        let done = try Syscall.nonBlocking("eventfd read(fd \(fd))") { cevent_eventfd_read(fd, &value) }
+        let done = try Syscall.nonBlocking("eventfd read(\(fd))") { cevent_eventfd_read(fd.rawValue, &value) }
         return done == nil ? nil : value
     }
 
     /// Closes it. The corresponding C call is `close(2)`, never retried.
     public consuming func close() throws(SystemError) { try owned.close() }
+
+    /// Gives up ownership without closing; the caller now owns the number.
+    public consuming func release() -> Descriptor { owned.release() }
 }

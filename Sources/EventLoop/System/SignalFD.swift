@@ -21,14 +21,19 @@ public struct SignalFD: ~Copyable {
     }
 
     /// Replaces the set of signals this descriptor reads.
-    public func update(signals: SignalSet) throws(SystemError) {
+    public func update(signals: SignalSet) throws(SystemError) { try SignalFD.update(descriptor, signals) }
+
+    static func update(_ descriptor: Descriptor, _ signals: SignalSet) throws(SystemError) {
         var mask = signals.storage
         _ = try Syscall.check(cevent_signalfd(descriptor.rawValue, &mask, 0), "signalfd(\(descriptor), update)")
     }
 
     /// Reads one pending signal, or `nil` when none is pending.
     /// The corresponding C call is `read(2)` of one `signalfd_siginfo`.
-    public func read() throws(SystemError) -> SignalInfo? {
+    public func read() throws(SystemError) -> SignalInfo? { try SignalFD.read(descriptor) }
+
+    /// `read` on a borrowed signalfd number: the one place that reads a signalfd.
+    static func read(_ descriptor: Descriptor) throws(SystemError) -> SignalInfo? {
         let fd = descriptor.rawValue
         var info = signalfd_siginfo()
         let done = try Syscall.nonBlocking("signalfd read(fd \(fd))") { cevent_signalfd_read(fd, &info) }
@@ -39,6 +44,9 @@ public struct SignalFD: ~Copyable {
 
     /// Closes it. The corresponding C call is `close(2)`, never retried.
     public consuming func close() throws(SystemError) { try owned.close() }
+
+    /// Gives up ownership without closing; the caller now owns the number.
+    public consuming func release() -> Descriptor { owned.release() }
 }
 
 /// One signal as the kernel reported it.

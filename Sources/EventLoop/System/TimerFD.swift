@@ -59,4 +59,7 @@ public struct TimerFD: ~Copyable {
 
     /// Closes it. The corresponding C call is `close(2)`, never retried.
     public consuming func close() throws(SystemError) { try owned.close() }
+
+    /// Gives up ownership without closing; the caller now owns the number.
+    public consuming func release() -> Descriptor { owned.release() }
 }

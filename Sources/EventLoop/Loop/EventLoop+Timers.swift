@@ -1,0 +1,87 @@
+extension EventLoop {
+    /// Runs `callback` once, `delay` from now (measured on a fresh clock read,
+    /// so it never fires early; a negative delay means now: the next iteration).
+    /// - Throws: `LoopError.closed`.
+    @discardableResult
+    public func schedule(after delay: Duration, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
+        try refuseIfClosed()
+        let deadline = MonotonicInstant(nanoseconds: freshNow()) + max(delay, .zero)
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), loop: self)
+    }
+
+    /// Runs `callback` once at `deadline` on the loop's clock (at once if it has passed).
+    /// - Throws: `LoopError.closed`.
+    @discardableResult
+    public func schedule(at deadline: MonotonicInstant, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
+        try refuseIfClosed()
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), loop: self)
+    }
+
+    /// Runs `callback` every `interval`, first after `initialDelay` (default: one
+    /// interval). Fixed rate: each deadline follows from the previous deadline,
+    /// not from when the callback ran; periods missed during a stall are
+    /// skipped, not replayed in a burst.
+    /// - Throws: `LoopError.invalidInterval` for an interval that is not positive, `.closed`.
+    @discardableResult
+    public func scheduleRepeating(
+        every interval: Duration, after initialDelay: Duration? = nil, _ callback: @escaping () throws -> Void
+    ) throws -> TimerHandle {
+        try refuseIfClosed()
+        guard interval > .zero else { throw LoopError.invalidInterval(interval) }
+        let deadline = MonotonicInstant(nanoseconds: freshNow()) + max(initialDelay ?? interval, .zero)
+        let id = timers.schedule(deadline: deadline.nanoseconds, interval: interval.nanosecondsRoundedUp, callback)
+        return TimerHandle(id: id, loop: self)
+    }
+
+    /// Cancels the timer `id`; false if it already fired or was cancelled.
+    /// Its closure is released at once.
+    @discardableResult
+    public func cancelTimer(_ id: TimerID) -> Bool {
+        checkThread()
+        return timers.cancel(id)
+    }
+
+    /// Runs the timers due at the clock's now: all collected first, then run in
+    /// deadline order (ties in scheduling order). A timer that a callback
+    /// cancels before its turn does not run.
+    func fireDueTimers() {
+        checkThread()
+        guard !firingTimers, !isClosed else { return }
+        firingTimers = true
+        defer { firingTimers = false }
+        timers.collectDue(now: clock.isManual ? clock.now() : nowNanoseconds, into: &dueTimers)
+        var index = 0
+        while index < dueTimers.count {
+            let id = dueTimers[index]
+            index += 1
+            if let callback = timers.takeForFiring(id) { invoke(callback) }
+            if isClosed { break }
+        }
+        dueTimers.removeAll(keepingCapacity: true)
+    }
+}
+
+/// A scheduled timer's handle: cancel or reschedule it. Loop thread only.
+///
+/// It does not keep the loop alive; acting on a timer that fired or was
+/// cancelled, or on a closed loop, does nothing.
+public struct TimerHandle {
+    /// The timer's id on its loop.
+    public let id: TimerID
+    weak var loop: EventLoop?
+
+    /// Whether the timer is still to fire (repeating timers: until cancelled).
+    public var isActive: Bool { loop?.timers.isLive(id) ?? false }
+
+    /// Cancels the timer; idempotent, also from its own callback. Its closure is released at once.
+    public func cancel() { loop?.cancelTimer(id) }
+
+    /// Moves the timer to fire `delay` from now; false if it already fired or was cancelled.
+    @discardableResult
+    public func reschedule(after delay: Duration) -> Bool {
+        guard let loop, !loop.isClosed else { return false }
+        loop.checkThread()
+        let deadline = MonotonicInstant(nanoseconds: loop.freshNow()) + max(delay, .zero)
+        return loop.timers.reschedule(id, deadline: deadline.nanoseconds)
+    }
+}

@@ -1,0 +1,275 @@
+import CEventShim
+import Glibc
+
+/// A single-threaded event loop: I/O watchers, timers, a call-soon queue,
+/// signals, and work submitted from other threads.
+///
+/// Thread confinement: a loop belongs to the thread that created it. The type
+/// is not `Sendable`, so Swift 6 refuses to hand it to another thread; every
+/// entry point also checks the thread and stops with a clear message if it is
+/// wrong. Other threads talk to it through `handle` (an `EventLoopHandle`).
+///
+/// One iteration: wait in the selector (until the earliest timer, I/O, a
+/// submission, or the timeout), read the clock once and cache it as `now`,
+/// then run, in this order, the I/O callbacks of that wait, the timers due at
+/// `now` (all collected before any runs), the call-soon closures queued before
+/// the iteration, and the submitted closures. Work added by a callback for
+/// "now" runs in the next iteration, so no callback can starve I/O.
+///
+/// A callback that throws does not stop the loop: the error goes to
+/// `errorHandler` (by default printed to standard error).
+public final class EventLoop {
+    // Everything below is loop-thread state.
+    let selector: any EventSelector<UInt32>
+    var events: [SelectorEvent<UInt32>] = []
+    var watchers: [WatcherSlot?] = []
+    var watcherCount = 0
+    var nextWatcherGeneration: UInt32 = 1
+    var timers = TimerHeap()
+    var dueTimers: [TimerID] = []
+    var firingTimers = false
+    var callSoonQueue = CallSoonQueue()
+    let submissions: SubmissionQueue
+    var submissionBatch: [SubmissionQueue.Work] = []
+    var signals = SignalState()
+    /// The wake-up eventfd, owned by the loop and closed by `close()`.
+    let wakeDescriptor: Descriptor
+    let clock: LoopClock
+    private let owner: pthread_t
+    private var stopRequested = false
+    private var isRunning = false
+    private(set) var nowNanoseconds: Int64
+    private var iterationCount: UInt64 = 0
+    private var waitNanoseconds: Int64 = 0
+    private var runNanoseconds: Int64 = 0
+    private var lastWakeNanoseconds: Int64
+
+    /// Whether `close()` has been called.
+    public private(set) var isClosed = false
+
+    /// Receives every error a callback throws. If it throws in turn, both
+    /// errors are printed to standard error and the loop goes on.
+    public var errorHandler: (any Error) throws -> Void = { error in
+        printToStandardError("EventLoop: a callback threw: \(error)")
+    }
+
+    /// A loop over `selector` (epoll by default) reading time from `clock`.
+    /// - Throws: `SystemError` when the kernel refuses a descriptor (EMFILE…).
+    public init(selector: (any EventSelector<UInt32>)? = nil, clock: LoopClock = .monotonic) throws {
+        self.selector = try selector ?? EpollSelector<UInt32>()
+        self.clock = clock
+        owner = pthread_self()
+        let wake = try EventFD().release()
+        wakeDescriptor = wake
+        submissions = SubmissionQueue(wakeDescriptor: wake)
+        nowNanoseconds = clock.now()
+        lastWakeNanoseconds = MonotonicInstant.now().nanoseconds
+        if case .manual(let manual) = clock { manual.loop = self }
+        do {
+            try addWatcher(wake, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
+                self.runSubmissions()
+            }
+        } catch {
+            _ = cevent_close(wake.rawValue) // a failed init owns nothing else yet
+            throw error
+        }
+    }
+
+    deinit { try? close() }
+
+    /// A `Sendable` handle for other threads: submit work, stop the loop.
+    public var handle: EventLoopHandle { EventLoopHandle(submissions) }
+
+    /// The time cached at the start of this iteration's callbacks.
+    public var now: MonotonicInstant { MonotonicInstant(nanoseconds: nowNanoseconds) }
+
+    // MARK: - Running
+
+    /// Runs iterations until `stop()` (from a callback, or from any thread
+    /// through `handle`). A stop requested before `run()` makes it do one
+    /// non-blocking iteration and return.
+    /// - Throws: `LoopError.closed`, `.alreadyRunning` (from inside a callback), or a selector failure.
+    public func run() throws {
+        try enter()
+        defer { isRunning = false }
+        if consumeStop() {
+            try iterate(timeout: 0)
+            return
+        }
+        while !isClosed {
+            try iterate(timeout: nil)
+            if consumeStop() { return }
+        }
+    }
+
+    /// Runs one iteration, waiting at most `timeout` for something to happen
+    /// (`nil`: until something does; zero: not at all). Timers due sooner
+    /// shorten the wait.
+    public func runOnce(timeout: Duration? = nil) throws {
+        try enter()
+        defer { isRunning = false }
+        try iterate(timeout: timeout.map { max($0.nanosecondsRoundedUp, 0) })
+    }
+
+    /// Asks `run()` to return after the current iteration. Loop thread; from
+    /// another thread use `handle.stop()`.
+    public func stop() {
+        checkThread()
+        stopRequested = true
+    }
+
+    /// Cancels every watcher, timer and signal handler, releases queued
+    /// closures, and closes every descriptor the loop owns (the selector, its
+    /// eventfd, its signalfd). Descriptors you passed to `watch` stay open: they
+    /// are yours. Afterwards every call throws `LoopError.closed`; closing twice
+    /// is harmless. Callable from a callback: the loop returns after it.
+    public func close() throws {
+        guard !isClosed else { return }
+        checkThread()
+        isClosed = true
+        let unrun = submissions.close()
+        _ = unrun // released here, never run: the loop is gone
+        teardownSignals()
+        for fd in 0..<watchers.count where watchers[fd] != nil {
+            _ = try? selector.unregister(Descriptor(Int32(fd))) // closing the selector drops it anyway
+        }
+        watchers = []
+        watcherCount = 0
+        timers.removeAll()
+        callSoonQueue.removeAll()
+        if case .manual(let manual) = clock { manual.loop = nil }
+        let selectorResult = Result { try selector.close() }
+        _ = try Syscall.check(cevent_close(wakeDescriptor.rawValue), "close(eventfd \(wakeDescriptor))")
+        try selectorResult.get()
+    }
+
+    /// Counts and timings, for monitoring.
+    public var metrics: LoopMetrics {
+        LoopMetrics(
+            activeWatchers: watcherCount - internalWatcherCount, activeTimers: timers.count,
+            activeSignalHandlers: signals.handlerCount, pendingCallSoon: callSoonQueue.count,
+            iterations: iterationCount, waiting: .nanoseconds(waitNanoseconds), running: .nanoseconds(runNanoseconds))
+    }
+
+    /// Queues `work` to run on the next iteration, after those queued before it.
+    /// - Throws: `LoopError.closed`.
+    public func callSoon(_ work: @escaping () throws -> Void) throws {
+        checkThread()
+        if isClosed { throw LoopError.closed }
+        callSoonQueue.append(work)
+    }
+
+    // MARK: - The iteration
+
+    private func enter() throws {
+        checkThread()
+        if isClosed { throw LoopError.closed }
+        if isRunning { throw LoopError.alreadyRunning }
+        isRunning = true
+    }
+
+    private func consumeStop() -> Bool {
+        let crossThread = submissions.stopRequested.exchange(false, ordering: .acquiringAndReleasing)
+        defer { stopRequested = false }
+        return stopRequested || crossThread
+    }
+
+    /// One iteration. `timeout`: nanoseconds, nil for no limit of the caller's own.
+    private func iterate(timeout: Int64?) throws {
+        let start = MonotonicInstant.now().nanoseconds
+        runNanoseconds += start - lastWakeNanoseconds
+        let wait = waitTimeout(callerTimeout: timeout, realNow: start)
+        try selector.select(timeout: wait.map { .nanoseconds($0) }, into: &events)
+        let woke = MonotonicInstant.now().nanoseconds
+        waitNanoseconds += woke - start
+        lastWakeNanoseconds = woke
+        nowNanoseconds = clock.isManual ? clock.now() : woke
+        iterationCount += 1
+        dispatchIO()
+        if isClosed { return }
+        fireDueTimers()
+        if isClosed { return }
+        runCallSoonBatch()
+    }
+
+    /// How long to wait: nothing when work is already queued, otherwise until
+    /// the earliest timer or the caller's limit, whichever is sooner.
+    private func waitTimeout(callerTimeout: Int64?, realNow: Int64) -> Int64? {
+        if !callSoonQueue.isEmpty || stopRequested || submissions.stopRequested.load(ordering: .relaxed) { return 0 }
+        guard let next = timers.nextDeadline else { return callerTimeout }
+        let untilTimer: Int64
+        if clock.isManual {
+            // Virtual time never passes by waiting: only a timer already due shortens the wait.
+            guard next <= clock.now() else { return callerTimeout }
+            untilTimer = 0
+        } else {
+            untilTimer = max(next &- realNow, 0)
+        }
+        return min(callerTimeout ?? untilTimer, untilTimer)
+    }
+
+    private func runCallSoonBatch() {
+        guard !callSoonQueue.isEmpty else { return }
+        var batch = callSoonQueue.takeBatch()
+        for work in batch {
+            invoke(work)
+            if isClosed { break }
+        }
+        batch.removeAll(keepingCapacity: true)
+        callSoonQueue.recycle(batch)
+    }
+
+    /// The wake-up watcher: drain the eventfd, then run everything submitted.
+    private func runSubmissions() {
+        // Drained first and acknowledged before taking the queue, so a submission
+        // that lands after the take sees no pending wake-up and writes again.
+        _ = try? EventFD.drain(wakeDescriptor) // EAGAIN is fine: a spurious wake-up
+        submissions.acknowledgeWake()
+        submissions.takeAll(swappingWith: &submissionBatch)
+        for work in submissionBatch {
+            work()
+            if isClosed { break }
+        }
+        submissionBatch.removeAll(keepingCapacity: true)
+        if submissions.stopRequested.load(ordering: .relaxed) { stopRequested = true }
+    }
+
+    // MARK: - Helpers for the other files
+
+    /// Runs a callback, sending what it throws to the error handler.
+    @inline(__always)
+    func invoke(_ body: () throws -> Void) {
+        do { try body() } catch { report(error) }
+    }
+
+    func report(_ error: any Error) {
+        do {
+            try errorHandler(error)
+        } catch let handlerError {
+            printToStandardError("EventLoop: a callback threw: \(error); the error handler threw: \(handlerError)")
+        }
+    }
+
+    @inline(__always)
+    func checkThread() {
+        precondition(pthread_equal(owner, pthread_self()) != 0,
+                     "EventLoop used off its own thread: a loop belongs to the thread that created it; use loop.handle from other threads")
+    }
+
+    @inline(__always)
+    func refuseIfClosed() throws {
+        checkThread()
+        if isClosed { throw LoopError.closed }
+    }
+
+    /// Fresh time for computing a new deadline (the cached `now` may be stale by
+    /// the callbacks' running time, and a timer must never fire early).
+    @inline(__always)
+    func freshNow() -> Int64 { clock.now() }
+}
+
+/// Writes one line to standard error.
+func printToStandardError(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) } // standard error, unbuffered
+}

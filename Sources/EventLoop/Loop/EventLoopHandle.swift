@@ -1,0 +1,24 @@
+/// What other threads may do with a loop: submit work and stop it.
+///
+/// Any thread. It touches only a locked queue and the loop's eventfd, and
+/// never runs user code under the lock.
+public struct EventLoopHandle: Sendable {
+    let submissions: SubmissionQueue
+
+    init(_ submissions: SubmissionQueue) { self.submissions = submissions }
+
+    /// Runs `work` on the loop thread, exactly once, after work this thread
+    /// submitted before it. An idle loop wakes at once; many submissions before
+    /// it wakes cost one eventfd write in all.
+    /// - Throws: `LoopError.closed` once the loop has closed (the work is not run).
+    public func submit(_ work: @escaping @Sendable () -> Void) throws {
+        guard submissions.submit(work) else { throw LoopError.closed }
+    }
+
+    /// Asks the loop's `run()` to return after its current iteration, waking it
+    /// if it is blocked in the kernel. Harmless on a closed loop.
+    public func stop() {
+        guard !submissions.closed.load(ordering: .acquiring) else { return }
+        submissions.requestStop()
+    }
+}

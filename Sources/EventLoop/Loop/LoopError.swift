@@ -1,0 +1,26 @@
+/// Why a loop refused a request. The loop stays usable after each, except `.closed`.
+public enum LoopError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The loop was closed; nothing more can be added to it.
+    case closed
+    /// This descriptor already has a watcher on this loop; change or cancel that one.
+    case alreadyWatched(Descriptor)
+    /// The watcher was cancelled, or its descriptor is not watched.
+    case notWatched(Descriptor)
+    /// Another loop in this process handles this signal.
+    case signalClaimedByAnotherLoop(Int32)
+    /// A repeating timer needs a positive interval.
+    case invalidInterval(Duration)
+    /// A loop is already running `run()` or `runOnce()`; it cannot be entered again from a callback.
+    case alreadyRunning
+
+    public var description: String {
+        switch self {
+        case .closed: "the event loop is closed"
+        case .alreadyWatched(let fd): "\(fd) is already watched by this loop"
+        case .notWatched(let fd): "\(fd) is not watched by this loop"
+        case .signalClaimedByAnotherLoop(let signal): "signal \(signal) is handled by another event loop"
+        case .invalidInterval(let interval): "a repeating timer needs a positive interval, not \(interval)"
+        case .alreadyRunning: "the event loop is already running"
+        }
+    }
+}
