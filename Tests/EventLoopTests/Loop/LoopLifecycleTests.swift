@@ -1,0 +1,85 @@
+import EventLoop
+import Glibc
+import Testing
+
+/// run, stop, close, and what is left afterwards.
+@Suite("Loop lifecycle")
+struct LoopLifecycleTests {
+    @Test func stopFromACallbackEndsRun() throws {
+        let loop = try EventLoop()
+        var ticks = 0
+        try loop.scheduleRepeating(every: .milliseconds(1)) {
+            ticks += 1
+            if ticks == 5 { loop.stop() }
+        }
+        try loop.run()
+        #expect(ticks == 5)
+    }
+
+    @Test func stopBeforeRunMakesOneNonBlockingIteration() throws {
+        let loop = try EventLoop()
+        var ran = 0
+        try loop.callSoon { ran += 1 }
+        loop.stop()
+        let start = MonotonicInstant.now()
+        try loop.run()
+        #expect(ran == 1)
+        #expect(MonotonicInstant.now() - start < .seconds(1))
+        try loop.callSoon { loop.stop() } // the stop was consumed: run works normally again
+        try loop.run()
+    }
+
+    @Test func runCannotBeEnteredFromACallback() throws {
+        let loop = try EventLoop()
+        var error: (any Error)?
+        try loop.callSoon {
+            do { try loop.runOnce(timeout: .zero) } catch let caught { error = caught }
+        }
+        try loop.runOnce(timeout: .zero)
+        #expect(error as? LoopError == .alreadyRunning)
+    }
+
+    @Test func everyCallAfterCloseIsAClearError() throws {
+        let loop = try EventLoop()
+        let pipe = try DescriptorPair.pipe()
+        let watcher = try loop.watch(pipe.first.descriptor) { _ in }
+        let timer = try loop.schedule(after: .seconds(1)) {}
+        let handle = loop.handle
+        try loop.close()
+        try loop.close() // twice is harmless
+        #expect(loop.isClosed)
+        #expect(throws: LoopError.closed) { try loop.run() }
+        #expect(throws: LoopError.closed) { try loop.runOnce(timeout: .zero) }
+        #expect(throws: LoopError.closed) { try loop.callSoon {} }
+        #expect(throws: LoopError.closed) { try loop.schedule(after: .zero) {} }
+        #expect(throws: LoopError.closed) { try loop.watch(pipe.second.descriptor) { _ in } }
+        #expect(throws: LoopError.closed) { try loop.onSignal(SIGWINCH) { _ in } }
+        #expect(throws: LoopError.closed) { try handle.submit {} }
+        #expect(throws: LoopError.closed) { try watcher.setInterest(.writable) }
+        watcher.cancel()
+        timer.cancel()
+        handle.stop()
+        #expect(isOpen(pipe.first.descriptor), "descriptors the user owns stay open")
+    }
+
+    @Test func closeFromACallbackEndsRun() throws {
+        let loop = try EventLoop()
+        try loop.callSoon { try loop.close() }
+        try loop.callSoon { Issue.record("ran after close") }
+        try loop.run()
+        #expect(loop.isClosed)
+    }
+
+    @Test func aThousandLoopsLeaveNoDescriptorBehind() throws {
+        let before = openDescriptorCount()
+        for index in 0..<1_000 {
+            let loop = try EventLoop()
+            if index % 2 == 0 {
+                try loop.callSoon {}
+                try loop.runOnce(timeout: .zero)
+                try loop.close()
+            } // odd ones are closed by deinit
+        }
+        #expect(openDescriptorCount() - before < 100, "each loop owns 2 descriptors: a leak would show 1,000+")
+    }
+}

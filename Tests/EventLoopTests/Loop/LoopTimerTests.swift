@@ -1,0 +1,195 @@
+@testable import EventLoop
+import Testing
+
+/// Timer semantics on virtual time: no sleeping, exact order.
+@Suite("Loop timers (manual clock)")
+struct LoopTimerTests {
+    private func manualLoop() throws -> (EventLoop, ManualClock) {
+        let clock = ManualClock()
+        return (try EventLoop(clock: .manual(clock)), clock)
+    }
+
+    @Test func firesExactlyTheTimersThatBecameDueInOrder() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [Int] = []
+        for delay in [30, 10, 20, 40] {
+            try loop.schedule(after: .milliseconds(delay)) { fired.append(delay) }
+        }
+        clock.advance(by: .milliseconds(9))
+        #expect(fired.isEmpty)
+        clock.advance(by: .milliseconds(1))
+        #expect(fired == [10])
+        clock.advance(by: .milliseconds(25))
+        #expect(fired == [10, 20, 30])
+        clock.advance(by: .seconds(1))
+        #expect(fired == [10, 20, 30, 40])
+        #expect(loop.metrics.activeTimers == 0)
+    }
+
+    @Test func equalDeadlinesFireInSchedulingOrderDespiteRandomCancels() throws {
+        let (loop, clock) = try manualLoop()
+        var generator = SeededGenerator(seed: 7)
+        var fired: [Int] = []
+        var expected: [Int] = []
+        var handles: [TimerHandle] = []
+        for i in 0..<500 {
+            handles.append(try loop.schedule(after: .milliseconds(5)) { fired.append(i) })
+        }
+        for (i, handle) in handles.enumerated() {
+            if Bool.random(using: &generator) { handle.cancel() } else { expected.append(i) }
+        }
+        clock.advance(by: .milliseconds(5))
+        #expect(fired == expected)
+    }
+
+    @Test func randomDeadlinesFireSortedWithTiesInOrder() throws {
+        let (loop, clock) = try manualLoop()
+        var generator = SeededGenerator(seed: 42)
+        var fired: [(deadline: Int, order: Int)] = []
+        var live: [(deadline: Int, order: Int)] = []
+        var handles: [TimerHandle] = []
+        for order in 0..<5_000 {
+            let deadline = Int.random(in: 0..<200, using: &generator)
+            handles.append(try loop.schedule(after: .milliseconds(deadline)) { fired.append((deadline, order)) })
+            live.append((deadline, order))
+        }
+        for index in stride(from: 0, to: handles.count, by: 3) { handles[index].cancel() }
+        live = live.enumerated().filter { $0.offset % 3 != 0 }.map(\.element)
+        for _ in 0..<50 { clock.advance(by: .milliseconds(5)) }
+        let sorted = live.sorted { ($0.deadline, $0.order) < ($1.deadline, $1.order) }
+        #expect(fired.map(\.order) == sorted.map(\.order))
+    }
+
+    @Test func negativeDelayMeansNowAndDistantFutureDoesNotOverflow() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [String] = []
+        try loop.schedule(after: .seconds(-5)) { fired.append("now") }
+        let far = try loop.schedule(after: .seconds(Int64.max)) { fired.append("never") }
+        try loop.schedule(at: .distantFuture) { fired.append("never either") }
+        clock.advance(by: .zero)
+        #expect(fired == ["now"])
+        clock.advance(by: .seconds(1_000_000_000))
+        #expect(fired == ["now"])
+        #expect(far.isActive)
+        try loop.runOnce(timeout: .zero) // a far timer must not make the wait invalid
+    }
+
+    @Test func repeatingIsFixedRateAndSkipsMissedPeriods() throws {
+        let (loop, clock) = try manualLoop()
+        var firedAt: [Int64] = []
+        let start = clock.now.nanoseconds
+        try loop.scheduleRepeating(every: .milliseconds(10)) {
+            firedAt.append((clock.now.nanoseconds - start) / 1_000_000)
+        }
+        for _ in 0..<3 { clock.advance(by: .milliseconds(10)) }
+        #expect(firedAt == [10, 20, 30])
+        clock.advance(by: .milliseconds(55)) // a stall: 85 ms; periods 40..80 are missed
+        #expect(firedAt == [10, 20, 30, 85])
+        clock.advance(by: .milliseconds(5)) // next deadline is 90, not 95: fixed rate
+        #expect(firedAt == [10, 20, 30, 85, 90])
+    }
+
+    @Test func repeatingTimerCancelsItselfFromItsCallback() throws {
+        let (loop, clock) = try manualLoop()
+        var count = 0
+        var handle: TimerHandle?
+        handle = try loop.scheduleRepeating(every: .milliseconds(1)) {
+            count += 1
+            if count == 3 { handle?.cancel(); handle?.cancel() }
+        }
+        for _ in 0..<10 { clock.advance(by: .milliseconds(1)) }
+        #expect(count == 3)
+        #expect(handle?.isActive == false)
+    }
+
+    @Test func nonPositiveIntervalIsRefused() throws {
+        let (loop, _) = try manualLoop()
+        #expect(throws: LoopError.invalidInterval(.zero)) { try loop.scheduleRepeating(every: .zero) {} }
+        #expect(loop.metrics.activeTimers == 0)
+    }
+
+    @Test func cancellingFromAnEarlierCallbackInTheSameIterationPreventsIt() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [String] = []
+        var second: TimerHandle?
+        try loop.schedule(after: .milliseconds(1)) { fired.append("first"); second?.cancel() }
+        second = try loop.schedule(after: .milliseconds(1)) { fired.append("second") }
+        clock.advance(by: .milliseconds(1))
+        #expect(fired == ["first"])
+    }
+
+    @Test func cancelReleasesTheClosureAtOnce() throws {
+        let (loop, _) = try manualLoop()
+        final class Token {}
+        var token: Token? = Token()
+        weak let weakToken = token
+        let handle = try loop.schedule(after: .seconds(10)) { [token] in _ = token }
+        token = nil
+        #expect(weakToken != nil)
+        handle.cancel()
+        #expect(weakToken == nil)
+    }
+
+    @Test func rescheduleMovesTheDeadline() throws {
+        let (loop, clock) = try manualLoop()
+        var fired = 0
+        let handle = try loop.schedule(after: .milliseconds(5)) { fired += 1 }
+        #expect(handle.reschedule(after: .milliseconds(50)))
+        clock.advance(by: .milliseconds(10))
+        #expect(fired == 0)
+        clock.advance(by: .milliseconds(40))
+        #expect(fired == 1)
+        #expect(!handle.reschedule(after: .milliseconds(1)), "a fired timer cannot be rescheduled")
+    }
+
+    @Test func timerScheduledForNowFromACallbackWaitsForTheNextIteration() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [String] = []
+        try loop.schedule(after: .milliseconds(1)) {
+            fired.append("outer")
+            try loop.schedule(after: .zero) { fired.append("inner") }
+        }
+        clock.advance(by: .milliseconds(1))
+        #expect(fired == ["outer"])
+        try loop.runOnce(timeout: .zero)
+        #expect(fired == ["outer", "inner"])
+    }
+
+    @Test func aMillionTimersHalfCancelledLeaveNothingBehind() throws {
+        let (loop, clock) = try manualLoop()
+        var generator = SeededGenerator(seed: 1)
+        var fired = 0
+        var last = Int64.min
+        var ordered = true
+        var handles: [TimerHandle] = []
+        handles.reserveCapacity(1_000_000)
+        for _ in 0..<1_000_000 {
+            let delay = Int64.random(in: 0..<1_000_000_000, using: &generator)
+            handles.append(try loop.schedule(after: .nanoseconds(delay)) {
+                fired += 1
+                let now = clock.now.nanoseconds
+                if now < last { ordered = false }
+                last = now
+            })
+        }
+        for index in stride(from: 0, to: handles.count, by: 2) { handles[index].cancel() }
+        #expect(loop.metrics.activeTimers == 500_000)
+        for _ in 0..<10 { clock.advance(by: .milliseconds(100)) }
+        #expect(fired == 500_000)
+        #expect(ordered)
+        #expect(loop.metrics.activeTimers == 0)
+        #expect(loop.timers.nodes.isEmpty && loop.timers.nodes.capacity == 0, "the slab gave its memory back")
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 2_685_821_657_736_338_717
+    }
+}
