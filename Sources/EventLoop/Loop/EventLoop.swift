@@ -127,8 +127,7 @@ public final class EventLoop {
         guard !isClosed else { return }
         checkThread()
         isClosed = true
-        let unrun = submissions.close()
-        _ = unrun // released here, never run: the loop is gone
+        submissions.close() // what was queued is released, never run: the loop is gone
         teardownSignals()
         for fd in 0..<watchers.count where watchers[fd] != nil {
             _ = try? selector.unregister(Descriptor(Int32(fd))) // closing the selector drops it anyway
@@ -225,7 +224,7 @@ public final class EventLoop {
         // that lands after the take sees no pending wake-up and writes again.
         _ = try? EventFD.drain(wakeDescriptor) // EAGAIN is fine: a spurious wake-up
         submissions.acknowledgeWake()
-        submissions.takeAll(swappingWith: &submissionBatch)
+        submissions.takeAll(into: &submissionBatch)
         for work in submissionBatch {
             work()
             if isClosed { break }

@@ -1,0 +1,84 @@
+import EventLoop
+import Glibc
+import Synchronization
+import Testing
+
+/// Work from other threads through the `Sendable` handle.
+@Suite("Loop cross-thread submission")
+struct LoopCrossThreadTests {
+    @Test func eightThreadsTimesAHundredThousandRunExactlyOnceInOrder() throws {
+        let loop = try EventLoop()
+        let handle = loop.handle
+        let threads = 8
+        let perThread = 100_000
+        // Loop-thread state, touched only by submitted closures (which run on the loop).
+        final class Tally: @unchecked Sendable {
+            var next = [Int](repeating: 0, count: 8)
+            var outOfOrder = 0
+            var total = 0
+        }
+        let tally = Tally()
+        var senders: [TestThread] = []
+        for thread in 0..<threads {
+            senders.append(TestThread {
+                for index in 0..<perThread {
+                    try? handle.submit {
+                        if tally.next[thread] != index { tally.outOfOrder += 1 }
+                        tally.next[thread] = index + 1
+                        tally.total += 1
+                        if tally.total == threads * perThread { handle.stop() }
+                    }
+                }
+            })
+        }
+        let watchdog = try loop.schedule(after: .seconds(60)) { loop.stop() } // bound the wait
+        try loop.run()
+        watchdog.cancel()
+        for sender in senders { sender.join() }
+        try loop.runOnce(timeout: .zero)
+        #expect(tally.total == threads * perThread)
+        #expect(tally.outOfOrder == 0)
+    }
+
+    @Test func stopFromAnotherThreadEndsALoopBlockedInTheKernel() throws {
+        let loop = try EventLoop()
+        let handle = loop.handle
+        let stopper = TestThread {
+            usleep(50_000) // let the loop block first; the assertion below does not depend on it
+            handle.stop()
+        }
+        let watchdog = try loop.schedule(after: .seconds(30)) { Issue.record("stop did not wake the loop") ; loop.stop() }
+        let start = MonotonicInstant.now()
+        try loop.run()
+        stopper.join()
+        watchdog.cancel()
+        #expect(MonotonicInstant.now() - start < .seconds(10))
+    }
+
+    @Test func anIdleLoopSleepsUntilWorkArrives() throws {
+        let loop = try EventLoop()
+        let handle = loop.handle
+        let ran = Atomic<Int>(0)
+        let sender = TestThread {
+            usleep(20_000)
+            try? handle.submit { ran.add(1, ordering: .relaxed) }
+        }
+        let start = MonotonicInstant.now()
+        try loop.runOnce(timeout: .seconds(10)) // blocks in the kernel until the submission
+        sender.join()
+        #expect(ran.load(ordering: .relaxed) == 1)
+        #expect(MonotonicInstant.now() - start < .seconds(9))
+        let iterations = loop.metrics.iterations
+        #expect(iterations == 1, "no polling: one wake-up, one iteration")
+    }
+
+    @Test func submissionsAfterCloseAreRefusedAndNeverRun() throws {
+        let loop = try EventLoop()
+        let handle = loop.handle
+        let ran = Atomic<Int>(0)
+        try handle.submit { ran.add(1, ordering: .relaxed) }
+        try loop.close()
+        #expect(throws: LoopError.closed) { try handle.submit { ran.add(1, ordering: .relaxed) } }
+        #expect(ran.load(ordering: .relaxed) == 0)
+    }
+}
