@@ -1,0 +1,37 @@
+import EventLoop
+import Testing
+
+/// The README's loop example, verbatim between the markers, so it keeps compiling.
+@Suite("README examples")
+struct ReadmeExampleTests {
+    @Test func loopTour() throws {
+        // README: loop example begins
+        let loop = try EventLoop()                 // epoll by default; belongs to this thread
+        let pipe = try DescriptorPair.pipe()
+        let reader = pipe.first.descriptor
+        var received: [UInt8] = []
+        var ticks = 0
+
+        try loop.watch(reader, interest: .readable) { events in
+            if let bytes = try reader.read(upTo: 1024) { received += bytes }
+        }
+        try loop.schedule(after: .milliseconds(10)) {
+            _ = try pipe.second.descriptor.write(Array("hello".utf8))
+        }
+        let ticker = try loop.scheduleRepeating(every: .milliseconds(5)) { ticks += 1 }
+        try loop.callSoon { print("first iteration") }
+
+        let handle = loop.handle                   // Sendable: give it to other threads
+        try handle.submit { print("submitted from anywhere, run on the loop") }
+
+        try loop.schedule(after: .milliseconds(30)) {
+            ticker.cancel()
+            loop.stop()
+        }
+        try loop.run()                             // until stop()
+        try loop.close()                           // closes what the loop owns
+        // README: loop example ends
+        #expect(received == Array("hello".utf8))
+        #expect(ticks >= 3)
+    }
+}

@@ -1,0 +1,146 @@
+import EventLoop
+import Glibc
+import Testing
+
+/// The typed wrappers of the System layer.
+@Suite("System wrappers")
+struct SystemWrapperTests {
+    @Test func fdSetRefusesOutOfRangeAndIterates() throws {
+        var set = FDSet()
+        #expect(set.isEmpty)
+        try set.insert(Descriptor(3))
+        try set.insert(Descriptor(1023))
+        #expect(set.contains(Descriptor(3)) && set.contains(Descriptor(1023)))
+        #expect(!set.contains(Descriptor(-1)) && !set.contains(Descriptor(1024)))
+        #expect(Array(set) == [Descriptor(3), Descriptor(1023)])
+        for bad in [Int32(-1), Int32(FDSet.capacity), 100_000] {
+            #expect(throws: SystemError(.invalidArgument, operation: "FD_SET(fd \(bad))")) { try set.insert(Descriptor(bad)) }
+            #expect(throws: SystemError.self) { try set.remove(Descriptor(bad)) }
+        }
+        try set.remove(Descriptor(3))
+        #expect(Array(set) == [Descriptor(1023)])
+        set.removeAll()
+        #expect(set.isEmpty && set == FDSet())
+    }
+
+    @Test func eventFDCountsAndReportsEmptyAsAValue() throws {
+        let counter = try EventFD()
+        #expect(try counter.descriptor.isCloseOnExec() && counter.descriptor.isNonBlocking())
+        #expect(try counter.drain() == nil)
+        for value: UInt64 in [1, 2, 3] { try counter.signal(value) }
+        #expect(try counter.drain() == 6)
+        #expect(try counter.signal(0xFFFF_FFFF_FFFF_FFFE))
+        #expect(try counter.signal(1) == false, "a full counter is a value, not an error")
+        #expect(try counter.drain() == 0xFFFF_FFFF_FFFF_FFFE)
+        let semaphore = try EventFD(initialValue: 2, semaphore: true)
+        #expect(try semaphore.drain() == 1)
+        #expect(try semaphore.drain() == 1)
+        #expect(try semaphore.drain() == nil)
+        try counter.close()
+    }
+
+    @Test func timerFDExpiresAndDisarms() throws {
+        let timer = try TimerFD()
+        #expect(try timer.readExpirations() == nil)
+        try timer.arm(after: .milliseconds(2), repeating: .milliseconds(1))
+        #expect(try timer.remaining().interval == .milliseconds(1))
+        let selector = try EpollSelector<Void>()
+        try selector.register(timer.descriptor, interest: .readable)
+        #expect(try selector.select(timeout: .seconds(2)).count == 1)
+        #expect(try (timer.readExpirations() ?? 0) >= 1)
+        try timer.disarm()
+        #expect(try timer.remaining().next == nil)
+        try timer.arm(at: MonotonicInstant.now() + .milliseconds(1))
+        #expect(try selector.select(timeout: .seconds(2)).count == 1)
+    }
+
+    @Test func signalFDReadsAThreadDirectedSignal() throws {
+        let set = try SignalSet([SIGUSR1])
+        let previous = try set.blockOnThisThread()
+        defer { _ = try? previous.setAsThreadMask() }
+        let signals = try SignalFD(signals: set)
+        #expect(try signals.read() == nil)
+        pthread_kill(pthread_self(), SIGUSR1)
+        let info = try #require(try signals.read())
+        #expect(info.signal == SIGUSR1)
+        #expect(info.senderPID == getpid())
+        #expect(try signals.read() == nil)
+    }
+
+    @Test func signalSetValidatesNumbers() throws {
+        var set = SignalSet()
+        try set.insert(SIGINT)
+        #expect(set.contains(SIGINT) && !set.contains(SIGTERM))
+        #expect(throws: SystemError.self) { try set.insert(0) }
+        #expect(throws: SystemError.self) { try SignalSet([1_000]) }
+    }
+
+    @Test func ownedDescriptorClosesExactlyOnce() throws {
+        let pipe = try DescriptorPair.pipe()
+        let reader = pipe.first.descriptor
+        let writer = pipe.second.descriptor
+        try pipe.first.close()
+        #expect(!isOpen(reader))
+        let released = pipe.second.release()
+        #expect(isOpen(writer), "release hands the number over without closing it")
+        try OwnedDescriptor(adopting: released).close()
+        #expect(!isOpen(writer))
+        #expect(throws: SystemError(.badFileDescriptor, operation: "close(fd \(writer.rawValue))")) {
+            try OwnedDescriptor(adopting: writer).close()
+        }
+    }
+
+    @Test func descriptorFlagsAndErrors() throws {
+        let pipe = try DescriptorPair.pipe(nonBlocking: false)
+        let fd = pipe.first.descriptor
+        #expect(try !fd.isNonBlocking())
+        try fd.setNonBlocking()
+        #expect(try fd.isNonBlocking())
+        #expect(try fd.statusFlags() & O_NONBLOCK != 0)
+        try fd.setCloseOnExec(false)
+        #expect(try !fd.isCloseOnExec())
+        let copy = try fd.duplicate()
+        #expect(try copy.descriptor.isCloseOnExec())
+        #expect(try fd.read(upTo: 4) == nil, "EAGAIN is a value")
+        let closed = Descriptor(Int32(FDSet.capacity) + 5_000)
+        let error = try #require(throws: SystemError.self) { try closed.isNonBlocking() }
+        #expect(error.errno == .badFileDescriptor && error.errno.name == "EBADF")
+    }
+
+    @Test func errnoNamesAndMessages() {
+        #expect(Errno.badFileDescriptor.name == "EBADF")
+        #expect(Errno.wouldBlock.name == "EAGAIN")
+        #expect(Errno(rawValue: 9999).name == "E9999")
+        #expect(Errno.notPermitted.description == "Operation not permitted (EPERM)")
+    }
+
+    @Test func durationsRoundUpAndSaturate() {
+        #expect(Duration.nanoseconds(5).nanosecondsRoundedUp == 5)
+        #expect((Duration.nanoseconds(1) / 10).nanosecondsRoundedUp == 1)
+        #expect(Duration.seconds(Int64.max).nanosecondsRoundedUp == .max)
+        #expect((MonotonicInstant.now() + .seconds(Int64.max)) == .distantFuture)
+    }
+
+    @Test func socketAddressesParseAndPrint() throws {
+        let v4 = try SocketAddress(ip: "127.0.0.1", port: 8080)
+        #expect(v4.description == "127.0.0.1:8080" && v4.port == 8080)
+        let v6 = try SocketAddress(ip: "::1", port: 9)
+        #expect(v6.description == "[::1]:9" && v6.family == AF_INET6)
+        #expect(throws: SystemError.self) { try SocketAddress(ip: "not an address", port: 1) }
+    }
+
+    @Test func udpDatagramsRoundTripOnLoopback() throws {
+        let a = try Socket.bindUDP(on: SocketAddress(ip: "127.0.0.1", port: 0))
+        let b = try Socket.bindUDP(on: SocketAddress(ip: "127.0.0.1", port: 0))
+        let target = try b.descriptor.localAddress()
+        let sent = try [UInt8]("ping".utf8).withUnsafeBytes { try a.descriptor.send($0, to: target) }
+        #expect(sent == 4)
+        let selector = try EpollSelector<Void>()
+        try selector.register(b.descriptor, interest: .readable)
+        #expect(try selector.select(timeout: .seconds(2)).count == 1)
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let got = try buffer.withUnsafeMutableBytes { try b.descriptor.receive(into: $0) }
+        #expect(got?.count == 4)
+        #expect(got?.from == (try a.descriptor.localAddress()))
+    }
+}
