@@ -23,6 +23,17 @@ struct LoopSchedulingTests {
         #expect(early.isEmpty)
     }
 
+    @Test(arguments: Backend.allCases)
+    func distantFutureTimersAreNoErrorForTheKernelWait(backend: Backend) throws {
+        let loop = try makeLoop(backend)
+        try loop.schedule(at: .distantFuture) { Issue.record("fired") }
+        try loop.schedule(after: .seconds(Int64.max)) { Issue.record("fired") }
+        let start = MonotonicInstant.now()
+        try loop.runOnce(timeout: .milliseconds(2))
+        #expect(MonotonicInstant.now() - start >= .milliseconds(2))
+        #expect(loop.metrics.activeTimers == 2)
+    }
+
     @Test func callSoonIsFIFOAndNestedCallsWaitForTheNextIteration() throws {
         let loop = try EventLoop()
         var log: [String] = []
