@@ -16,13 +16,13 @@ import CEventShim
 ///
 /// The corresponding C calls are `epoll_create1(2)`, `epoll_ctl(2)` and
 /// `epoll_pwait2(2)` (falling back to `epoll_pwait` on older kernels).
-public final class EpollSelector<Value>: EventSelector {
+public final class EpollSelector<Value>: TableBackedSelector {
     public static var backendName: String { "epoll" }
     public static var supportedTriggers: Trigger { [.edge, .oneShot] }
 
     /// The epoll descriptor; -1 once closed. Owned: closed by `close()` or deinit.
     private var epfd: Int32
-    private var table = RegistrationTable<Value>()
+    private(set) var table = RegistrationTable<Value>()
     private var buffer: UnsafeMutablePointer<epoll_event>
     private var capacity: Int
     private static var maximumCapacity: Int { 65_536 }
@@ -45,26 +45,18 @@ public final class EpollSelector<Value>: EventSelector {
     public var descriptor: Descriptor { Descriptor(epfd) }
 
     public var isClosed: Bool { epfd < 0 }
-    public var count: Int { table.count }
-    public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
-    public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key }
-
     @discardableResult
     public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
-        try table.validate(fd, interest, trigger, closed: isClosed, supported: Self.supportedTriggers, backend: Self.backendName)
-        if table[fd.rawValue] != nil { throw SelectorError.alreadyRegistered(fd) }
+        let key = try table.newKey(for: self, fd, interest, trigger, value)
         let data = Self.userData(fd, table.upcomingGeneration)
         try control(cevent_EPOLL_CTL_ADD, "ADD", fd, Self.flags(interest, trigger), data)
-        let key = SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
         table.insert(key)
         return key
     }
 
     @discardableResult
     public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
-        try table.validate(fd, interest, trigger, closed: isClosed, supported: Self.supportedTriggers, backend: Self.backendName)
-        guard let slot = table[fd.rawValue] else { throw SelectorError.notRegistered(fd) }
-        let key = SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
+        let (slot, key) = try table.changedKey(for: self, fd, interest, trigger, value)
         if interest != slot.key.interest || trigger != slot.key.trigger || trigger.contains(.oneShot) {
             let data = Self.userData(fd, slot.generation)
             try control(cevent_EPOLL_CTL_MOD, "MOD", fd, Self.flags(interest, trigger), data)

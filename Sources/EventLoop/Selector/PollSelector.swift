@@ -8,25 +8,19 @@ import Glibc
 /// last entry into the hole, so every change is O(1). A descriptor closed while
 /// registered is reported as `.error` (`POLLNVAL`) until it is unregistered.
 /// The corresponding C call is `ppoll(2)`.
-public final class PollSelector<Value>: EventSelector {
+public final class PollSelector<Value>: TableBackedSelector {
     public static var backendName: String { "poll" }
     public static var supportedTriggers: Trigger { [] }
 
-    private var table = RegistrationTable<Value>()
+    private(set) var table = RegistrationTable<Value>()
     private var pollfds: [pollfd] = []
     public private(set) var isClosed = false
 
     public init() {}
 
-    public var count: Int { table.count }
-    public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
-    public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key }
-
     @discardableResult
     public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
-        try table.validate(fd, interest, trigger, closed: isClosed, supported: Self.supportedTriggers, backend: Self.backendName)
-        if table[fd.rawValue] != nil { throw SelectorError.alreadyRegistered(fd) }
-        let key = SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
+        let key = try table.newKey(for: self, fd, interest, trigger, value)
         pollfds.append(pollfd(fd: fd.rawValue, events: Self.pollEvents(interest), revents: 0))
         table.insert(key, index: pollfds.count - 1)
         return key
@@ -34,9 +28,7 @@ public final class PollSelector<Value>: EventSelector {
 
     @discardableResult
     public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
-        try table.validate(fd, interest, trigger, closed: isClosed, supported: Self.supportedTriggers, backend: Self.backendName)
-        guard let slot = table[fd.rawValue] else { throw SelectorError.notRegistered(fd) }
-        let key = SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
+        let (slot, key) = try table.changedKey(for: self, fd, interest, trigger, value)
         pollfds[slot.index].events = Self.pollEvents(interest)
         table.update(key)
         return key

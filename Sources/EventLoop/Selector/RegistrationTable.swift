@@ -26,6 +26,24 @@ struct RegistrationTable<Value> {
         if !trigger.isSubset(of: supported) { throw .unsupportedTrigger(trigger, backend: backend) }
     }
 
+    /// The key a `register` would add, after every check but the kernel's.
+    func newKey<S: EventSelector>(
+        for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, _ value: Value
+    ) throws(SelectorError) -> SelectorKey<Value> {
+        try validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
+        if self[fd.rawValue] != nil { throw .alreadyRegistered(fd) }
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
+    }
+
+    /// The current slot and the key a `modify` would store, after every check but the kernel's.
+    func changedKey<S: EventSelector>(
+        for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, _ value: Value
+    ) throws(SelectorError) -> (current: Slot, key: SelectorKey<Value>) {
+        try validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
+        guard let slot = self[fd.rawValue] else { throw .notRegistered(fd) }
+        return (slot, SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value))
+    }
+
     @inline(__always)
     subscript(fd: Int32) -> Slot? {
         get { fd >= 0 && Int(fd) < slots.count ? slots[Int(fd)] : nil }
@@ -82,4 +100,16 @@ struct RegistrationTable<Value> {
 
     /// Registered slots, ascending by descriptor.
     var registered: some Sequence<Slot> { slots.lazy.compactMap { $0 } }
+}
+
+/// A backend whose registrations live in a `RegistrationTable`: the read-only
+/// parts of `EventSelector` come from the table.
+protocol TableBackedSelector: EventSelector {
+    var table: RegistrationTable<Value> { get }
+}
+
+extension TableBackedSelector {
+    public var count: Int { table.count }
+    public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
+    public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key }
 }

@@ -8,27 +8,21 @@ import CEventShim
 /// the kernel refuse the whole wait with `EBADF`; this backend then finds the
 /// closed ones and reports them as `.error` until they are unregistered.
 /// Its timeout is rounded up to whole microseconds.
-public final class SelectSelector<Value>: EventSelector {
+public final class SelectSelector<Value>: TableBackedSelector {
     public static var backendName: String { "select" }
     public static var supportedTriggers: Trigger { [] }
 
-    private var table = RegistrationTable<Value>()
+    private(set) var table = RegistrationTable<Value>()
     private var readSet = FDSet()
     private var writeSet = FDSet()
     public private(set) var isClosed = false
 
     public init() {}
 
-    public var count: Int { table.count }
-    public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
-    public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key }
-
     @discardableResult
     public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
-        try table.validate(fd, interest, trigger, closed: isClosed, supported: Self.supportedTriggers, backend: Self.backendName)
+        let key = try table.newKey(for: self, fd, interest, trigger, value)
         if fd.rawValue >= FDSet.capacity { throw SelectorError.descriptorOutOfRange(fd, limit: FDSet.capacity) }
-        if table[fd.rawValue] != nil { throw SelectorError.alreadyRegistered(fd) }
-        let key = SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
         try setMembership(fd, interest)
         table.insert(key)
         return key
@@ -36,9 +30,7 @@ public final class SelectSelector<Value>: EventSelector {
 
     @discardableResult
     public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
-        try table.validate(fd, interest, trigger, closed: isClosed, supported: Self.supportedTriggers, backend: Self.backendName)
-        guard table[fd.rawValue] != nil else { throw SelectorError.notRegistered(fd) }
-        let key = SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
+        let (_, key) = try table.changedKey(for: self, fd, interest, trigger, value)
         try setMembership(fd, interest)
         table.update(key)
         return key
