@@ -46,10 +46,11 @@ extension EventLoop {
     /// cancels before its turn does not run.
     func fireDueTimers() {
         checkThread()
-        guard !firingTimers, !isClosed else { return }
+        let now = clock.isManual ? clock.now() : nowNanoseconds
+        guard let next = timers.nextDeadline, next <= now, !firingTimers, !closed else { return }
         firingTimers = true
         defer { firingTimers = false }
-        timers.collectDue(now: clock.isManual ? clock.now() : nowNanoseconds, into: &dueTimers)
+        timers.collectDue(now: now, into: &dueTimers)
         var index = 0
         while index < dueTimers.count {
             let id = dueTimers[index]

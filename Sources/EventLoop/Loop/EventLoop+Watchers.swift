@@ -80,21 +80,17 @@ extension EventLoop {
         watcherCount -= 1
     }
 
-    /// Runs the callbacks for the events of the last wait, dropping stale ones.
-    func dispatchIO() {
-        var index = 0
-        let count = events.count
-        while index < count {
-            let event = events[index]
-            index += 1
-            let fd = Int(event.key.descriptor.rawValue)
-            // Cancelled, or cancelled and re-watched, since the wait: not this watcher's event.
-            guard fd < watchers.count, let slot = watchers[fd], slot.generation == event.key.value else { continue }
-            let ready = event.events.subtracting(ReadyEvents(rawValue: Interest.all.rawValue & ~slot.interest.rawValue))
-            if ready.isEmpty { continue }
-            invoke { try slot.callback(ready) }
-            if isClosed { return }
-        }
+    /// Runs the watcher's callback for one event of the last wait, unless the
+    /// event is stale: its watcher was cancelled, or cancelled and replaced on
+    /// the same number, since the wait. Returns false once the loop has closed.
+    @inline(__always)
+    func dispatch(_ fd: Descriptor, _ generation: UInt32, _ ready: ReadyEvents) -> Bool {
+        let index = Int(fd.rawValue)
+        guard index < watchers.count, let slot = watchers[index], slot.generation == generation else { return true }
+        let masked = ready.subtracting(ReadyEvents(rawValue: Interest.all.rawValue & ~slot.interest.rawValue))
+        if masked.isEmpty { return true }
+        invoke { try slot.callback(masked) }
+        return !closed
     }
 }
 

@@ -19,51 +19,39 @@ import Glibc
 /// A callback that throws does not stop the loop: the error goes to
 /// `errorHandler` (by default printed to standard error).
 public final class EventLoop {
-    // Everything below is loop-thread state.
-    let selector: any EventSelector<UInt32>
-    var events: [SelectorEvent<UInt32>] = []
-    var watchers: [WatcherSlot?] = []
-    var watcherCount = 0
-    var nextWatcherGeneration: UInt32 = 1
-    var timers = TimerHeap()
-    var dueTimers: [TimerID] = []
-    var firingTimers = false
-    var callSoonQueue = CallSoonQueue()
+    // Loop-thread state: the hot fields live in `state` (see `LoopState`).
+    let state: UnsafeMutablePointer<LoopState>
+    let selector: LoopSelector
     let submissions: SubmissionQueue
-    var submissionBatch: [SubmissionQueue.Work] = []
-    var signals = SignalState()
     /// The wake-up eventfd, owned by the loop and closed by `close()`.
     let wakeDescriptor: Descriptor
     let clock: LoopClock
     private let owner: pthread_t
-    private var stopRequested = false
-    private var isRunning = false
-    private(set) var nowNanoseconds: Int64
-    private var iterationCount: UInt64 = 0
-    private var waitNanoseconds: Int64 = 0
-    private var runNanoseconds: Int64 = 0
-    private var lastWakeNanoseconds: Int64
+
 
     /// Whether `close()` has been called.
-    public private(set) var isClosed = false
+    public var isClosed: Bool { closed }
 
     /// Receives every error a callback throws. If it throws in turn, both
     /// errors are printed to standard error and the loop goes on.
-    public var errorHandler: (any Error) throws -> Void = { error in
-        printToStandardError("EventLoop: a callback threw: \(error)")
+    public var errorHandler: (any Error) throws -> Void {
+        get { state.pointee.errorHandler }
+        set { state.pointee.errorHandler = newValue }
     }
 
     /// A loop over `selector` (epoll by default) reading time from `clock`.
     /// - Throws: `SystemError` when the kernel refuses a descriptor (EMFILE…).
     public init(selector: (any EventSelector<UInt32>)? = nil, clock: LoopClock = .monotonic) throws {
-        self.selector = try selector ?? EpollSelector<UInt32>()
+        self.selector = LoopSelector(try selector ?? EpollSelector<UInt32>())
+        state = .allocate(capacity: 1)
+        state.initialize(to: LoopState())
         self.clock = clock
         owner = pthread_self()
         let wake = try EventFD().release()
         wakeDescriptor = wake
         submissions = SubmissionQueue(wakeDescriptor: wake)
-        nowNanoseconds = clock.now()
-        lastWakeNanoseconds = MonotonicInstant.now().nanoseconds
+        state.pointee.nowNanoseconds = clock.now()
+        state.pointee.lastWakeNanoseconds = MonotonicInstant.now().nanoseconds
         if case .manual(let manual) = clock { manual.loop = self }
         do {
             try addWatcher(wake, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
@@ -75,7 +63,11 @@ public final class EventLoop {
         }
     }
 
-    deinit { try? close() }
+    deinit {
+        try? close()
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
 
     /// A `Sendable` handle for other threads: submit work, stop the loop.
     public var handle: EventLoopHandle { EventLoopHandle(submissions) }
@@ -124,9 +116,9 @@ public final class EventLoop {
     /// are yours. Afterwards every call throws `LoopError.closed`; closing twice
     /// is harmless. Callable from a callback: the loop returns after it.
     public func close() throws {
-        guard !isClosed else { return }
+        guard !closed else { return }
         checkThread()
-        isClosed = true
+        closed = true
         submissions.close() // what was queued is released, never run: the loop is gone
         teardownSignals()
         for fd in 0..<watchers.count where watchers[fd] != nil {
@@ -178,17 +170,29 @@ public final class EventLoop {
         let start = MonotonicInstant.now().nanoseconds
         runNanoseconds += start - lastWakeNanoseconds
         let wait = waitTimeout(callerTimeout: timeout, realNow: start)
-        try selector.select(timeout: wait.map { .nanoseconds($0) }, into: &events)
-        let woke = MonotonicInstant.now().nanoseconds
-        waitNanoseconds += woke - start
-        lastWakeNanoseconds = woke
-        nowNanoseconds = clock.isManual ? clock.now() : woke
-        iterationCount += 1
-        dispatchIO()
+        var woken = false
+        try selector.selectEach(timeout: wait.map { .nanoseconds($0) }, scratch: &events) { key, ready in
+            if !woken {
+                woken = true
+                markWake(waitStart: start)
+            }
+            return dispatch(key.descriptor, key.value, ready)
+        }
+        if !woken { markWake(waitStart: start) }
         if isClosed { return }
         fireDueTimers()
         if isClosed { return }
         runCallSoonBatch()
+    }
+
+    /// The wait is over: account for it and cache `now`, before any callback runs.
+    @inline(__always)
+    private func markWake(waitStart: Int64) {
+        let woke = MonotonicInstant.now().nanoseconds
+        waitNanoseconds += woke - waitStart
+        lastWakeNanoseconds = woke
+        nowNanoseconds = clock.isManual ? clock.now() : woke
+        iterationCount += 1
     }
 
     /// How long to wait: nothing when work is already queued, otherwise until

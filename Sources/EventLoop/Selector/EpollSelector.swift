@@ -20,25 +20,42 @@ public final class EpollSelector<Value>: TableBackedSelector {
     public static var backendName: String { "epoll" }
     public static var supportedTriggers: Trigger { [.edge, .oneShot] }
 
-    /// The epoll descriptor; -1 once closed. Owned: closed by `close()` or deinit.
-    private var epfd: Int32
-    private(set) var table = RegistrationTable<Value>()
-    private var buffer: UnsafeMutablePointer<epoll_event>
-    private var capacity: Int
+    /// The mutable state, behind a pointer so the wait and the per-event lookups
+    /// skip Swift's run-time exclusivity checks on class properties (see `LoopState`).
+    private struct State {
+        /// The epoll descriptor; -1 once closed. Owned: closed by `close()` or deinit.
+        var epfd: Int32
+        var table = RegistrationTable<Value>()
+        var buffer: UnsafeMutablePointer<epoll_event>
+        var capacity: Int
+    }
+
+    private let state: UnsafeMutablePointer<State>
+    var table: RegistrationTable<Value> {
+        @inline(__always) _read { yield state.pointee.table }
+        @inline(__always) _modify { yield &state.pointee.table }
+    }
+    private var epfd: Int32 {
+        @inline(__always) get { state.pointee.epfd }
+        @inline(__always) set { state.pointee.epfd = newValue }
+    }
     private static var maximumCapacity: Int { 65_536 }
 
     public convenience init() throws { try self.init(initialCapacity: 64) }
 
     /// - Parameter initialCapacity: how many events one wait can report at first; it grows as needed.
     public init(initialCapacity: Int) throws {
-        epfd = try Syscall.check(cevent_epoll_create(), "epoll_create1(EPOLL_CLOEXEC)")
-        capacity = max(initialCapacity, 1)
-        buffer = .allocate(capacity: capacity)
+        let epfd = try Syscall.check(cevent_epoll_create(), "epoll_create1(EPOLL_CLOEXEC)")
+        let capacity = max(initialCapacity, 1)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(epfd: epfd, buffer: .allocate(capacity: capacity), capacity: capacity))
     }
 
     deinit {
-        buffer.deallocate()
+        state.pointee.buffer.deallocate()
         if epfd >= 0 { _ = cevent_close(epfd) } // nobody to report a close error to
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     /// The epoll descriptor itself (-1 once closed), for nesting it in another selector.
@@ -82,8 +99,23 @@ public final class EpollSelector<Value>: TableBackedSelector {
     @discardableResult
     public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws -> Int {
         events.removeAll(keepingCapacity: true)
+        return try selectEach(timeout: timeout) { key, got in
+            events.append(SelectorEvent(key: key, events: got))
+            return true
+        }
+    }
+
+    /// Waits as `select(timeout:into:)` does, then calls `body` for each ready
+    /// registration straight from the kernel's buffer: no array of results.
+    /// Each event is checked against the registration as it stands when its
+    /// turn comes, so `body` may register, modify and unregister freely (a
+    /// descriptor it unregisters is not reported afterwards). `body` returns
+    /// false to stop early. Must not call `select` itself.
+    /// - Returns: the number of events passed to `body`.
+    @inline(__always) @discardableResult
+    func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) throws -> Bool) throws -> Int {
         if isClosed { throw SelectorError.closed }
-        let (epfd, buffer, capacity) = (self.epfd, self.buffer, self.capacity)
+        let (epfd, buffer, capacity) = (state.pointee.epfd, state.pointee.buffer, state.pointee.capacity)
         let ready: Int32
         do {
             ready = try Syscall.waiting(timeout: timeout, "epoll_pwait2(\(Descriptor(epfd)))") {
@@ -92,15 +124,18 @@ public final class EpollSelector<Value>: TableBackedSelector {
         } catch { throw SelectorError.system(error) }
         var flags: UInt32 = 0
         var data: UInt64 = 0
+        var reported = 0
         for i in 0..<ready {
             cevent_epoll_event_get(buffer, i, &flags, &data)
             let fd = Int32(truncatingIfNeeded: data)
             guard let slot = table[fd], slot.generation == UInt32(truncatingIfNeeded: data >> 32) else { continue }
             let got = Self.readyEvents(flags, slot.key.interest)
-            if !got.isEmpty { events.append(SelectorEvent(key: slot.key, events: got)) }
+            if got.isEmpty { continue }
+            reported += 1
+            if try !body(slot.key, got) { break }
         }
         if Int(ready) == capacity && capacity < Self.maximumCapacity { grow() }
-        return events.count
+        return reported
     }
 
     public func close() throws {
@@ -114,9 +149,9 @@ public final class EpollSelector<Value>: TableBackedSelector {
     // MARK: - Internals
 
     private func grow() {
-        buffer.deallocate()
-        capacity *= 2
-        buffer = .allocate(capacity: capacity)
+        state.pointee.buffer.deallocate()
+        state.pointee.capacity *= 2
+        state.pointee.buffer = .allocate(capacity: state.pointee.capacity)
     }
 
     private func control(_ op: Int32, _ name: String, _ fd: Descriptor, _ flags: UInt32, _ data: UInt64) throws {
