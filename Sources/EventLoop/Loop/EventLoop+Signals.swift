@@ -49,7 +49,7 @@ extension EventLoop {
         let id = signals.nextID
         signals.nextID += 1
         signals.handlers[signal, default: []].append((id, handler))
-        return SignalSubscription(signal: signal, id: id, loop: self)
+        return SignalSubscription(signal: signal, id: id, token: token)
     }
 
     /// Blocks `signal` and adds it to the signalfd (creating and watching it first if needed).
@@ -141,7 +141,8 @@ public struct SignalSubscription {
     /// The signal it handles.
     public let signal: Int32
     let id: UInt64
-    weak var loop: EventLoop?
+    let token: LoopToken
+    var loop: EventLoop? { token.loop }
 
     /// Removes the handler; idempotent.
     public func cancel() {

@@ -6,7 +6,7 @@ extension EventLoop {
     public func schedule(after delay: Duration, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
         try refuseIfClosed()
         let deadline = MonotonicInstant(nanoseconds: freshNow()) + max(delay, .zero)
-        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), loop: self)
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), token: token)
     }
 
     /// Runs `callback` once at `deadline` on the loop's clock (at once if it has passed).
@@ -14,7 +14,7 @@ extension EventLoop {
     @discardableResult
     public func schedule(at deadline: MonotonicInstant, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
         try refuseIfClosed()
-        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), loop: self)
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), token: token)
     }
 
     /// Runs `callback` every `interval`, first after `initialDelay` (default: one
@@ -30,7 +30,7 @@ extension EventLoop {
         guard interval > .zero else { throw LoopError.invalidInterval(interval) }
         let deadline = MonotonicInstant(nanoseconds: freshNow()) + max(initialDelay ?? interval, .zero)
         let id = timers.schedule(deadline: deadline.nanoseconds, interval: interval.nanosecondsRoundedUp, callback)
-        return TimerHandle(id: id, loop: self)
+        return TimerHandle(id: id, token: token)
     }
 
     /// Cancels the timer `id`; false if it already fired or was cancelled.
@@ -69,7 +69,8 @@ extension EventLoop {
 public struct TimerHandle {
     /// The timer's id on its loop.
     public let id: TimerID
-    weak var loop: EventLoop?
+    let token: LoopToken
+    var loop: EventLoop? { token.loop }
 
     /// Whether the timer is still to fire (repeating timers: until cancelled).
     public var isActive: Bool { loop?.timers.isLive(id) ?? false }

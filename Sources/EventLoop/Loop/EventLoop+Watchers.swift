@@ -30,7 +30,7 @@ extension EventLoop {
     ) throws -> IOWatcher {
         try refuseIfClosed()
         let generation = try addWatcher(descriptor, interest: interest, trigger: trigger, isInternal: false, callback)
-        return IOWatcher(descriptor: descriptor, generation: generation, loop: self)
+        return IOWatcher(descriptor: descriptor, generation: generation, token: token)
     }
 
     var internalWatcherCount: Int { 1 + (signals.descriptor == nil ? 0 : 1) }
@@ -102,7 +102,8 @@ public struct IOWatcher {
     /// The watched descriptor.
     public let descriptor: Descriptor
     let generation: UInt32
-    weak var loop: EventLoop?
+    let token: LoopToken
+    var loop: EventLoop? { token.loop }
 
     /// Whether the watcher is still installed.
     public var isActive: Bool { loop?.isCurrent(descriptor, generation) ?? false }

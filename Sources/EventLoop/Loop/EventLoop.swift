@@ -27,6 +27,8 @@ public final class EventLoop {
     let wakeDescriptor: Descriptor
     let clock: LoopClock
     private let owner: pthread_t
+    /// Shared with every handle this loop gives out.
+    let token = LoopToken()
 
 
     /// Whether `close()` has been called.
@@ -53,6 +55,7 @@ public final class EventLoop {
         state.pointee.nowNanoseconds = clock.now()
         state.pointee.lastWakeNanoseconds = MonotonicInstant.now().nanoseconds
         if case .manual(let manual) = clock { manual.loop = self }
+        token.attach(self)
         do {
             try addWatcher(wake, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
                 self.runSubmissions()
@@ -65,6 +68,8 @@ public final class EventLoop {
 
     deinit {
         try? close()
+        token.invalidate()
+        state.pointee.timers.deallocate() // the heap's raw buffers; idempotent
         state.deinitialize(count: 1)
         state.deallocate()
     }
