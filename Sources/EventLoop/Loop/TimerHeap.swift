@@ -20,7 +20,6 @@ struct TimerHeap {
 
     struct Node {
         var callback: Callback?
-        var deadline: Int64 = 0
         /// 0 for one-shot; otherwise the fixed period in nanoseconds.
         var interval: Int64 = 0
         /// Position in the heap; -1 when not in it. For a free node: the next free node, or -1.
