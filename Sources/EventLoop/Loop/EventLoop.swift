@@ -30,7 +30,6 @@ public final class EventLoop {
     /// Shared with every handle this loop gives out.
     let token = LoopToken()
 
-
     /// Whether `close()` has been called.
     public var isClosed: Bool { closed }
 
@@ -44,25 +43,23 @@ public final class EventLoop {
     /// A loop over `selector` (epoll by default) reading time from `clock`.
     /// - Throws: `SystemError` when the kernel refuses a descriptor (EMFILE…).
     public init(selector: (any EventSelector<UInt32>)? = nil, clock: LoopClock = .monotonic) throws {
+        // The throwing steps come first, so a failure leaves nothing to release
+        // (a selector already made closes its own descriptor as it goes away).
         self.selector = LoopSelector(try selector ?? EpollSelector<UInt32>())
+        let wake = try EventFD().release()
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState())
         self.clock = clock
         owner = pthread_self()
-        let wake = try EventFD().release()
         wakeDescriptor = wake
         submissions = SubmissionQueue(wakeDescriptor: wake)
         state.pointee.nowNanoseconds = clock.now()
         state.pointee.lastWakeNanoseconds = MonotonicInstant.now().nanoseconds
         if case .manual(let manual) = clock { manual.loop = self }
         token.attach(self)
-        do {
-            try addWatcher(wake, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
-                self.runSubmissions()
-            }
-        } catch {
-            _ = cevent_close(wake.rawValue) // a failed init owns nothing else yet
-            throw error
+        // If this throws, the instance is complete, so deinit runs and closes everything.
+        try addWatcher(wake, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
+            self.runSubmissions()
         }
     }
 
