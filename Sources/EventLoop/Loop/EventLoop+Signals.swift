@@ -83,6 +83,8 @@ extension EventLoop {
     /// Reads every pending signal and runs its handlers.
     private func readSignals() {
         guard let fd = signals.descriptor else { return }
+        // A read error can only be EBADF for a descriptor the loop owns and
+        // keeps open, so it ends the batch like "nothing pending" would.
         while let info = (try? SignalFD.read(fd)) ?? nil {
             // A copy: a handler may add or cancel handlers.
             for handler in signals.handlers[info.signal] ?? [] {
