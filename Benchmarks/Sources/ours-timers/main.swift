@@ -1,0 +1,63 @@
+// Timers on this package's loop: schedule N one-shot timers at the shared
+// pseudo-random deadlines, cancel every other one, run the loop until the
+// rest have fired, and check they fired in deadline order.
+//
+//   ours-timers N SEED          (same contract and RESULT line as c/timers.h)
+import BenchKit
+import EventLoop
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let numbers = integerArguments(2, usage: "N SEED")
+let deadlines = timerDeadlines(count: numbers[0], seed: UInt64(numbers[1]))
+let count = deadlines.count
+let expected = count - count / 2
+
+/// The run's bookkeeping. Loop thread only.
+final class TimerRun {
+    var fired = 0
+    var lastFired: UInt32 = 0
+    var orderOK = true
+    var cancelledFired = false
+}
+
+do {
+    let loop = try EventLoop()
+    let run = TimerRun()
+    var handles: [TimerHandle] = []
+    handles.reserveCapacity(count)
+    let cpu0 = bench_cpu_us()
+    let mallocs0 = bench_mallocs()
+    let t0 = bench_now_ns()
+    let base = MonotonicInstant.now().nanoseconds
+    for i in 0..<count {
+        let deadline = deadlines[i]
+        let at = MonotonicInstant(nanoseconds: base + Int64(deadline) * 1_000)
+        handles.append(try loop.schedule(at: at) {
+            if i & 1 == 1 { run.cancelledFired = true }
+            if deadline < run.lastFired { run.orderOK = false }
+            run.lastFired = deadline
+            run.fired += 1
+            if run.fired == expected { loop.stop() }
+        })
+    }
+    let t1 = bench_now_ns()
+    for i in stride(from: 1, to: count, by: 2) { handles[i].cancel() }
+    let t2 = bench_now_ns()
+    if expected > 0 { try loop.run() }
+    let t3 = bench_now_ns()
+    let cpu = bench_cpu_us() - cpu0
+    let mallocs = bench_mallocs() - mallocs0
+    let ok = run.orderOK && !run.cancelledFired && run.fired == expected
+    emit("RESULT n=\(count)"
+        + " schedule_ns=\(fixed1(Double(t1 - t0) / Double(max(count, 1))))"
+        + " cancel_ns=\(fixed1(Double(t2 - t1) / Double(max(count / 2, 1))))"
+        + " fired=\(run.fired) order_ok=\(ok ? 1 : 0)"
+        + " run_ms=\(fixed1(Double(t3 - t2) / 1e6))"
+        + " cpu_us=\(cpu) maxrss_kb=\(bench_maxrss_kb()) mallocs=\(mallocs)")
+    exit(ok ? 0 : 1)
+} catch {
+    fail("ours-timers: \(error)")
+}

@@ -1,0 +1,55 @@
+// Cross-thread submission into this package's loop: THREADS producer threads
+// call `handle.submit { }`; each closure bumps a counter on the loop; the last
+// one stops it.
+//
+//   ours-xthread THREADS TOTAL          (same contract as c/xthread.h)
+import BenchKit
+import EventLoop
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Touched only by submitted closures, which run on the loop thread.
+final class Run: @unchecked Sendable {
+    let total: Int
+    var ran = 0
+    var endNs: UInt64 = 0
+    init(total: Int) { self.total = total }
+}
+
+let (threads, total) = crossThreadArguments()
+do {
+    let loop = try EventLoop()
+    let handle = loop.handle
+    let run = Run(total: total)
+    let barrier = StartBarrier(parties: threads + 1)
+    let share = total / threads
+    let producers = (0..<threads).map { _ in
+        spawnThread {
+            barrier.wait()
+            for _ in 0..<share {
+                try? handle.submit {
+                    run.ran += 1
+                    if run.ran == run.total {
+                        run.endNs = bench_now_ns()
+                        handle.stop()
+                    }
+                }
+            }
+        }
+    }
+    let cpu0 = bench_cpu_us()
+    let mallocs0 = bench_mallocs()
+    let start = bench_now_ns()
+    barrier.wait()
+    try loop.run()
+    let cpu = bench_cpu_us() - cpu0
+    let mallocs = bench_mallocs() - mallocs0
+    producers.forEach(joinThread)
+    emit(crossThreadReport(
+        threads: threads, total: total, ran: run.ran, elapsedNs: run.endNs - start, cpuUs: cpu, mallocs: mallocs))
+    exit(run.ran == total ? 0 : 1)
+} catch {
+    fail("ours-xthread: \(error)")
+}

@@ -1,0 +1,93 @@
+// The timer workload's shared frame: deadlines, the cancel set, the firing
+// check and the result line. A peer supplies schedule / cancel / run.
+//
+//   <peer>-timers N SEED
+//
+// Timer i gets a deadline of d[i] microseconds after one common base time,
+// d[i] = xorshift64(SEED) % 1,000,000, so every peer does the same work.
+// All N are scheduled (timed), then every odd-numbered timer is cancelled
+// (timed), then the loop runs until the N/2 others have fired. Each firing
+// checks that deadlines come out in non-decreasing order, compared at the
+// peer's own timer resolution (`resolution_us`: 1 for ns/us clocks, 1000 for
+// libuv, whose timers take whole milliseconds).
+//
+//   RESULT n=.. schedule_ns=.. cancel_ns=.. fired=.. order_ok=0|1 run_ms=.. cpu_us=.. maxrss_kb=.. mallocs=..
+//
+// schedule_ns and cancel_ns are per operation; run_ms is the wall time from
+// the end of cancelling until the last firing; cpu_us (process CPU time) and
+// mallocs (0 unless BENCH_COUNT_MALLOCS is set) cover the three phases, from
+// just before the first schedule to the last firing.
+//
+// A peer calls timer_bench_init, then timer_bench_mark before scheduling,
+// after scheduling and after cancelling, then timer_bench_report when the
+// loop has run dry.
+#ifndef BENCH_TIMERS_H
+#define BENCH_TIMERS_H
+
+#include "common.h"
+
+typedef struct {
+    long n;
+    uint32_t *deadline_us; // per timer
+    uint32_t resolution_us;
+    long fired;
+    uint32_t last_fired; // deadline / resolution of the previous firing
+    int order_ok;
+    int cancelled_fired; // a cancelled timer fired: a failure
+    int marks;
+    uint64_t t[3];       // before scheduling, after scheduling, after cancelling
+    uint64_t cpu0_us, mallocs0;
+} timer_bench_t;
+
+static inline void timer_bench_init(timer_bench_t *b, int argc, char **argv,
+                                    uint32_t resolution_us) {
+    b->n = arg_long(argc, argv, 1, "N SEED");
+    uint64_t seed = (uint64_t)arg_long(argc, argv, 2, "N SEED");
+    b->deadline_us = timer_deadlines_us(b->n, seed);
+    b->resolution_us = resolution_us;
+    b->fired = 0;
+    b->last_fired = 0;
+    b->order_ok = 1;
+    b->cancelled_fired = 0;
+    b->marks = 0;
+}
+
+static inline void timer_bench_mark(timer_bench_t *b) {
+    if (b->marks == 0) {
+        b->cpu0_us = bench_cpu_us();
+        b->mallocs0 = bench_mallocs();
+    }
+    if (b->marks < 3) b->t[b->marks++] = bench_now_ns();
+}
+
+/// Call from the callback of timer i.
+static inline void timer_bench_fired(timer_bench_t *b, long i) {
+    if (i & 1) b->cancelled_fired = 1;
+    uint32_t d = b->deadline_us[i] / b->resolution_us;
+    if (d < b->last_fired) b->order_ok = 0;
+    b->last_fired = d;
+    b->fired++;
+}
+
+/// Prints the result line; returns the process exit status.
+static inline int timer_bench_report(timer_bench_t *b) {
+    uint64_t t3 = bench_now_ns();
+    uint64_t cpu_us = bench_cpu_us() - b->cpu0_us;
+    uint64_t mallocs = bench_mallocs() - b->mallocs0;
+    uint64_t t0 = b->t[0], t1 = b->t[1], t2 = b->t[2];
+    long cancelled = b->n / 2;
+    emit("RESULT n=%ld schedule_ns=%.1f cancel_ns=%.1f fired=%ld order_ok=%d run_ms=%.1f "
+         "cpu_us=%llu maxrss_kb=%ld mallocs=%llu",
+         b->n, (double)(t1 - t0) / (double)(b->n ? b->n : 1),
+         (double)(t2 - t1) / (double)(cancelled ? cancelled : 1), b->fired,
+         b->order_ok && !b->cancelled_fired, (double)(t3 - t2) / 1e6,
+         (unsigned long long)cpu_us, bench_maxrss_kb(), (unsigned long long)mallocs);
+    if (b->fired != b->n - cancelled || !b->order_ok || b->cancelled_fired) {
+        fprintf(stderr, "timers: fired %ld of %ld, order_ok %d, cancelled fired %d\n",
+                b->fired, b->n - cancelled, b->order_ok, b->cancelled_fired);
+        return 1;
+    }
+    return 0;
+}
+
+#endif
