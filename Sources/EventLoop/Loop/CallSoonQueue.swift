@@ -8,16 +8,22 @@
 struct CallSoonQueue {
     typealias Work = () throws -> Void
 
-    private var pending: [Work] = []
-    private var spare: [Work] = []
+    /// A closure in a struct, so the array stores it without a reabstraction
+    /// thunk (see `SubmissionQueue.Job`).
+    struct Job {
+        let run: Work
+    }
+
+    private var pending: [Job] = []
+    private var spare: [Job] = []
 
     var count: Int { pending.count }
     var isEmpty: Bool { pending.isEmpty }
 
-    mutating func append(_ work: @escaping Work) { pending.append(work) }
+    mutating func append(_ work: @escaping Work) { pending.append(Job(run: work)) }
 
     /// Takes everything queued so far; later appends start a new batch.
-    mutating func takeBatch() -> [Work] {
+    mutating func takeBatch() -> [Job] {
         let batch = pending
         pending = spare
         spare = []
@@ -25,7 +31,7 @@ struct CallSoonQueue {
     }
 
     /// Gives a run batch's storage back for reuse, releasing its closures.
-    mutating func recycle(_ batch: consuming [Work]) {
+    mutating func recycle(_ batch: consuming [Job]) {
         batch.removeAll(keepingCapacity: true)
         if spare.capacity < batch.capacity { spare = batch }
     }

@@ -216,9 +216,9 @@ public final class EventLoop {
     private func runCallSoonBatch() {
         guard !callSoonQueue.isEmpty else { return }
         var batch = callSoonQueue.takeBatch()
-        for work in batch {
-            invoke(work)
-            if isClosed { break }
+        for job in batch {
+            invoke(job.run)
+            if closed { break }
         }
         batch.removeAll(keepingCapacity: true)
         callSoonQueue.recycle(batch)
@@ -226,16 +226,18 @@ public final class EventLoop {
 
     /// The wake-up watcher: drain the eventfd, then run everything submitted.
     private func runSubmissions() {
-        // Drained first and acknowledged before taking the queue, so a submission
-        // that lands after the take sees no pending wake-up and writes again.
+        // Drained before the take: a submission landing after the take finds
+        // the queue empty and writes the eventfd again, so none is missed.
         _ = try? EventFD.drain(wakeDescriptor) // EAGAIN is fine: a spurious wake-up
-        submissions.acknowledgeWake()
-        submissions.takeAll(into: &submissionBatch)
-        for work in submissionBatch {
-            work()
-            if isClosed { break }
+        var batch = submissionBatch
+        submissionBatch = []
+        submissions.takeAll(into: &batch)
+        for job in batch {
+            job.run()
+            if closed { break }
         }
-        submissionBatch.removeAll(keepingCapacity: true)
+        batch.removeAll(keepingCapacity: true)
+        submissionBatch = batch
         if submissions.stopRequested.load(ordering: .relaxed) { stopRequested = true }
     }
 

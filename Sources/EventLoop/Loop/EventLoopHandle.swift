@@ -18,7 +18,6 @@ public struct EventLoopHandle: Sendable {
     /// Asks the loop's `run()` to return after its current iteration, waking it
     /// if it is blocked in the kernel. Harmless on a closed loop.
     public func stop() {
-        guard !submissions.closed.load(ordering: .acquiring) else { return }
         submissions.requestStop()
     }
 }

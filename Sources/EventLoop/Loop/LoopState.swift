@@ -16,7 +16,7 @@ struct LoopState {
     var dueTimers: [TimerID] = []
     var firingTimers: Bool = false
     var callSoonQueue: CallSoonQueue = CallSoonQueue()
-    var submissionBatch: [SubmissionQueue.Work] = []
+    var submissionBatch: [SubmissionQueue.Job] = []
     var signals: SignalState = SignalState()
     var stopRequested: Bool = false
     var isRunning: Bool = false
@@ -65,7 +65,7 @@ extension EventLoop {
         @inline(__always) _read { yield state.pointee.callSoonQueue }
         @inline(__always) _modify { yield &state.pointee.callSoonQueue }
     }
-    var submissionBatch: [SubmissionQueue.Work] {
+    var submissionBatch: [SubmissionQueue.Job] {
         @inline(__always) _read { yield state.pointee.submissionBatch }
         @inline(__always) _modify { yield &state.pointee.submissionBatch }
     }

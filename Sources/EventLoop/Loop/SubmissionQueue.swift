@@ -1,101 +1,75 @@
 import Synchronization
 
-/// Work other threads hand to a loop: a lock-free stack that the loop takes
-/// whole, a "wake pending" flag, and the loop's eventfd.
+/// Work other threads hand to a loop: an array behind a spin lock, swapped
+/// whole by the loop, and the loop's eventfd.
 ///
-/// Producers push with one compare-and-swap (no lock, so a producer that the
-/// scheduler preempts never blocks the others); the loop exchanges the head
-/// for nil and reverses the list, so each producer's submissions run in the
-/// order it made them. There is no ABA hazard: nodes are only ever pushed one
-/// by one and taken all at once.
+/// A submission that makes the queue non-empty writes the eventfd; the others
+/// only append, so a burst costs one wake-up however many closures it brings.
+/// The loop swaps the array for an empty spare under the lock and runs the
+/// batch outside it: no user code ever runs under the lock. Arrays are
+/// reused, so steady state allocates nothing here.
 ///
-/// Threads: `submit`, `requestStop` from any thread; `takeAll`,
-/// `acknowledgeWake`, `close` on the loop thread only.
-final class SubmissionQueue: Sendable {
+/// Threads: `submit`, `requestStop` from any thread; `takeAll` and `close` on
+/// the loop thread only. The lock guards `pending` and `isClosed`.
+final class SubmissionQueue: @unchecked Sendable {
     typealias Work = @Sendable () -> Void
 
-    private final class Node {
-        let work: Work
-        var next: Unmanaged<Node>?
-        init(_ work: @escaping Work) { self.work = work }
+    /// A closure in a struct: an array stores a bare closure at its most
+    /// general abstraction, which wraps every appended closure in a
+    /// reabstraction thunk (one more allocation per submission, measured);
+    /// a struct field keeps the closure as it is.
+    struct Job {
+        let run: Work
     }
 
-    /// The newest node (retained by the stack), as its address; 0 when empty.
-    private let head = Atomic<UInt>(0)
-    /// True from the first submission after a wake-up until the loop drains the
-    /// eventfd: later submitters see it and skip the write, so one wake-up costs
-    /// at most one eventfd write however many submissions arrive.
-    private let wakePending = Atomic<Bool>(false)
+    private let lock = SpinLock()
+    /// Under `lock`.
+    private var pending: [Job] = []
+    /// Under `lock`: set once the loop has closed; submissions after it are refused.
+    private var isClosed = false
     let stopRequested = Atomic<Bool>(false)
-    /// Set once the loop has closed; submissions after it are refused.
-    let closed = Atomic<Bool>(false)
-    /// Writers of the eventfd hold this, so the loop cannot close it (and the
-    /// number be reused) between their check of `closed` and their write.
-    private let wakeLock = Mutex<Void>(())
-    /// The loop's eventfd, borrowed: the loop owns and closes it, after `close()`.
+    /// The loop's eventfd, borrowed: the loop closes it only after `close()`,
+    /// and writers hold the lock, so no write can reach a reused number.
     private let wakeDescriptor: Descriptor
 
     init(wakeDescriptor: Descriptor) { self.wakeDescriptor = wakeDescriptor }
 
     /// Queues `work`; false when the loop has closed.
     func submit(_ work: @escaping Work) -> Bool {
-        if closed.load(ordering: .acquiring) { return false }
-        let node = Unmanaged.passRetained(Node(work))
-        let address = UInt(bitPattern: node.toOpaque())
-        var current = head.load(ordering: .relaxed)
-        while true {
-            node.takeUnretainedValue().next = current == 0 ? nil : Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: current)!)
-            let (exchanged, original) = head.compareExchange(
-                expected: current, desired: address, successOrdering: .releasing, failureOrdering: .relaxed)
-            if exchanged { break }
-            current = original
-        }
-        wake()
+        lock.lock()
+        defer { lock.unlock() }
+        if isClosed { return false }
+        pending.append(Job(run: work))
+        if pending.count == 1 { wake() }
         return true
     }
 
     func requestStop() {
         stopRequested.store(true, ordering: .releasing)
-        wake()
+        lock.lock()
+        defer { lock.unlock() }
+        if !isClosed { wake() }
     }
 
-    /// Writes the eventfd unless a wake-up is already on its way.
-    private func wake() {
-        guard !wakePending.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        wakeLock.withLock { _ in
-            guard !closed.load(ordering: .acquiring) else { return }
-            // Cannot fail but for a full counter (2^64 - 2 unread wake-ups), which still wakes the loop.
-            _ = try? EventFD.signal(wakeDescriptor)
-        }
-    }
+    /// Under `lock`. Cannot fail but for a full counter (2^64 - 2 unread
+    /// wake-ups), which still wakes the loop.
+    private func wake() { _ = try? EventFD.signal(wakeDescriptor) }
 
-    /// Loop thread: the eventfd was drained; the next submission must write again.
-    /// Called before `takeAll`, so a submission pushed after the take sees no
-    /// pending wake-up and writes.
-    func acknowledgeWake() { wakePending.store(false, ordering: .sequentiallyConsistent) }
-
-    /// Loop thread: appends everything submitted so far to `batch`, oldest first.
-    func takeAll(into batch: inout [Work]) {
-        var address = head.exchange(0, ordering: .acquiring)
-        let start = batch.count
-        while address != 0 {
-            let node = Unmanaged<Node>.fromOpaque(UnsafeRawPointer(bitPattern: address)!)
-            batch.append(node.takeUnretainedValue().work)
-            address = node.takeUnretainedValue().next.map { UInt(bitPattern: $0.toOpaque()) } ?? 0
-            node.release()
-        }
-        batch[start...].reverse() // the stack gave newest first
+    /// Loop thread: everything submitted so far, in submission order, swapped
+    /// into `batch` (which must be empty; its storage becomes the new queue's).
+    func takeAll(into batch: inout [Job]) {
+        lock.lock()
+        swap(&pending, &batch)
+        lock.unlock()
     }
 
     /// Loop thread: refuse further work; what was queued is released unrun.
     func close() {
-        wakeLock.withLock { _ in closed.store(true, ordering: .releasing) }
-        var dropped: [Work] = []
-        takeAll(into: &dropped)
-    }
-
-    deinit {
-        var dropped: [Work] = []
-        takeAll(into: &dropped)
+        lock.lock()
+        isClosed = true
+        let dropped = pending
+        pending = []
+        lock.unlock()
+        _ = dropped // released here, outside the lock: a closure's deinit is user code
     }
 }
