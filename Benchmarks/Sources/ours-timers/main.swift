@@ -2,6 +2,10 @@
 // pseudo-random deadlines, cancel every other one, run the loop until the
 // rest have fired, and check they fired in deadline order.
 //
+// Like libev's ev_timer (a callback and the watcher's own data), every timer
+// shares one handler and carries its index as a tag, and the program keeps
+// the TimerIDs (8 bytes each) to cancel with.
+//
 //   ours-timers N SEED          (same contract and RESULT line as c/timers.h)
 import BenchKit
 import EventLoop
@@ -26,25 +30,26 @@ final class TimerRun {
 do {
     let loop = try EventLoop()
     let run = TimerRun()
-    var handles: [TimerHandle] = []
-    handles.reserveCapacity(count)
+    var ids: [TimerID] = []
+    ids.reserveCapacity(count)
+    let handler: (Int) throws -> Void = { i in
+        let deadline = deadlines[i]
+        if i & 1 == 1 { run.cancelledFired = true }
+        if deadline < run.lastFired { run.orderOK = false }
+        run.lastFired = deadline
+        run.fired += 1
+        if run.fired == expected { loop.stop() }
+    }
     let cpu0 = bench_cpu_us()
     let mallocs0 = bench_mallocs()
     let t0 = bench_now_ns()
     let base = MonotonicInstant.now().nanoseconds
     for i in 0..<count {
-        let deadline = deadlines[i]
-        let at = MonotonicInstant(nanoseconds: base + Int64(deadline) * 1_000)
-        handles.append(try loop.schedule(at: at) {
-            if i & 1 == 1 { run.cancelledFired = true }
-            if deadline < run.lastFired { run.orderOK = false }
-            run.lastFired = deadline
-            run.fired += 1
-            if run.fired == expected { loop.stop() }
-        })
+        let at = MonotonicInstant(nanoseconds: base + Int64(deadlines[i]) * 1_000)
+        ids.append(try loop.schedule(at: at, tag: i, handler).id)
     }
     let t1 = bench_now_ns()
-    for i in stride(from: 1, to: count, by: 2) { handles[i].cancel() }
+    for i in stride(from: 1, to: count, by: 2) { loop.cancelTimer(ids[i]) }
     let t2 = bench_now_ns()
     if expected > 0 { try loop.run() }
     let t3 = bench_now_ns()

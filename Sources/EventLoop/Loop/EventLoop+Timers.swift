@@ -6,7 +6,7 @@ extension EventLoop {
     public func schedule(after delay: Duration, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
         try refuseIfClosed()
         let deadline = MonotonicInstant(nanoseconds: freshNow()) + max(delay, .zero)
-        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), token: token)
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, .closure(callback)), token: token)
     }
 
     /// Runs `callback` once at `deadline` on the loop's clock (at once if it has passed).
@@ -14,7 +14,30 @@ extension EventLoop {
     @discardableResult
     public func schedule(at deadline: MonotonicInstant, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
         try refuseIfClosed()
-        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, callback), token: token)
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, .closure(callback)), token: token)
+    }
+
+    /// Runs `handler(tag)` once at `deadline`: libev's callback-and-data shape.
+    /// Many timers can share one handler, so scheduling allocates nothing (a
+    /// closure per timer costs an allocation when it captures anything).
+    /// - Throws: `LoopError.closed`.
+    @discardableResult
+    public func schedule(
+        at deadline: MonotonicInstant, tag: Int, _ handler: @escaping (Int) throws -> Void
+    ) throws -> TimerHandle {
+        try refuseIfClosed()
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, .tagged(handler, tag)), token: token)
+    }
+
+    /// Runs `handler(tag)` once, `delay` from now (see `schedule(after:_:)`).
+    /// - Throws: `LoopError.closed`.
+    @discardableResult
+    public func schedule(
+        after delay: Duration, tag: Int, _ handler: @escaping (Int) throws -> Void
+    ) throws -> TimerHandle {
+        try refuseIfClosed()
+        let deadline = MonotonicInstant(nanoseconds: freshNow()) + max(delay, .zero)
+        return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, .tagged(handler, tag)), token: token)
     }
 
     /// Runs `callback` every `interval`, first after `initialDelay` (default: one
@@ -29,7 +52,7 @@ extension EventLoop {
         try refuseIfClosed()
         guard interval > .zero else { throw LoopError.invalidInterval(interval) }
         let deadline = MonotonicInstant(nanoseconds: freshNow()) + max(initialDelay ?? interval, .zero)
-        let id = timers.schedule(deadline: deadline.nanoseconds, interval: interval.nanosecondsRoundedUp, callback)
+        let id = timers.schedule(deadline: deadline.nanoseconds, interval: interval.nanosecondsRoundedUp, .closure(callback))
         return TimerHandle(id: id, token: token)
     }
 
@@ -55,7 +78,7 @@ extension EventLoop {
         while index < dueTimers.count {
             let id = dueTimers[index]
             index += 1
-            if let callback = timers.takeForFiring(id) { invoke(callback) }
+            if let action = timers.takeForFiring(id) { invoke(action.run) }
             if isClosed { break }
         }
         dueTimers.removeAll(keepingCapacity: true)

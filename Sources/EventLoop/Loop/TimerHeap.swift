@@ -16,10 +16,23 @@
 /// Not copyable in spirit: the loop keeps exactly one, in place, and calls
 /// `deallocate()` when it goes away. Loop thread only.
 struct TimerHeap {
-    typealias Callback = () throws -> Void
+    /// What a timer runs: a closure, or a handler shared by many timers and the
+    /// timer's own tag (libev's callback-and-data shape: no closure per timer).
+    enum Action {
+        case closure(() throws -> Void)
+        case tagged((Int) throws -> Void, Int)
+
+        @inline(__always)
+        func run() throws {
+            switch self {
+            case .closure(let body): try body()
+            case .tagged(let handler, let tag): try handler(tag)
+            }
+        }
+    }
 
     struct Node {
-        var callback: Callback?
+        var callback: Action?
         /// 0 for one-shot; otherwise the fixed period in nanoseconds.
         var interval: Int64 = 0
         /// Position in the heap; -1 when not in it. For a free node: the next free node, or -1.
@@ -27,14 +40,18 @@ struct TimerHeap {
         var generation: UInt32 = 0
     }
 
+    /// 16 bytes, so four children share a cache line. The sequence number
+    /// wraps: ties are ordered by their distance, which is right while timers
+    /// with equal deadlines were scheduled fewer than 2^31 schedules apart.
     struct Entry {
         var deadline: Int64
-        var sequence: UInt64
+        var sequence: UInt32
         var node: Int32
 
         @inline(__always)
         func precedes(_ other: Entry) -> Bool {
-            deadline < other.deadline || (deadline == other.deadline && sequence < other.sequence)
+            deadline < other.deadline
+                || (deadline == other.deadline && Int32(bitPattern: sequence &- other.sequence) < 0)
         }
     }
 
@@ -47,7 +64,7 @@ struct TimerHeap {
     /// How many timers are scheduled.
     private(set) var count = 0
     private var heapCapacity = 0
-    private var nextSequence: UInt64 = 0
+    private var nextSequence: UInt32 = 0
     private var nextGeneration: UInt32 = 1
 
     /// Slots allocated for nodes (for tests of memory release).
@@ -63,7 +80,7 @@ struct TimerHeap {
             && nodes![Int(id.index)].callback != nil
     }
 
-    mutating func schedule(deadline: Int64, interval: Int64, _ callback: @escaping Callback) -> TimerID {
+    mutating func schedule(deadline: Int64, interval: Int64, _ callback: Action) -> TimerID {
         let index: Int32
         if freeHead >= 0 {
             index = freeHead
@@ -124,7 +141,7 @@ struct TimerHeap {
     /// The closure to run for a due timer, or nil when it was cancelled since.
     /// A one-shot timer is released here, before its closure runs, so
     /// cancelling it from inside is a harmless no-op.
-    mutating func takeForFiring(_ id: TimerID) -> Callback? {
+    mutating func takeForFiring(_ id: TimerID) -> Action? {
         guard isLive(id) else { return nil }
         let node = nodes![Int(id.index)]
         if node.interval == 0 { release(id.index) }
@@ -204,42 +221,52 @@ struct TimerHeap {
         }
     }
 
-    @inline(__always)
-    private func place(_ entry: Entry, at position: Int) {
-        heap![position] = entry
-        nodes![Int(entry.node)].link = Int32(position)
-    }
+    // The sift loops use wrapping arithmetic: positions are below `count`,
+    // itself far below Int.max / 4, so no step can overflow.
 
     private func siftUp(_ start: Int, _ entry: Entry) {
-        let heap = heap!
+        let heap = heap.unsafelyUnwrapped
+        let nodes = nodes.unsafelyUnwrapped
         var position = start
         while position > 0 {
-            let parent = (position - 1) >> 2
-            guard entry.precedes(heap[parent]) else { break }
-            place(heap[parent], at: position)
+            let parent = (position &- 1) >> 2
+            let above = heap[parent]
+            guard entry.precedes(above) else { break }
+            heap[position] = above
+            nodes[Int(above.node)].link = Int32(truncatingIfNeeded: position)
             position = parent
         }
-        place(entry, at: position)
+        heap[position] = entry
+        nodes[Int(entry.node)].link = Int32(truncatingIfNeeded: position)
     }
 
     private func siftDown(_ start: Int, _ entry: Entry) {
-        let heap = heap!
+        let heap = heap.unsafelyUnwrapped
+        let nodes = nodes.unsafelyUnwrapped
+        let count = count
         var position = start
         while true {
-            let first = 4 * position + 1
+            let first = position &* 4 &+ 1
             if first >= count { break }
             var best = first
-            let end = min(first + 4, count)
-            var child = first + 1
+            var bestEntry = heap[first]
+            let end = Swift.min(first &+ 4, count)
+            var child = first &+ 1
             while child < end {
-                if heap[child].precedes(heap[best]) { best = child }
-                child += 1
+                let candidate = heap[child]
+                if candidate.precedes(bestEntry) {
+                    best = child
+                    bestEntry = candidate
+                }
+                child &+= 1
             }
-            guard heap[best].precedes(entry) else { break }
-            place(heap[best], at: position)
+            guard bestEntry.precedes(entry) else { break }
+            heap[position] = bestEntry
+            nodes[Int(bestEntry.node)].link = Int32(truncatingIfNeeded: position)
             position = best
         }
-        place(entry, at: position)
+        heap[position] = entry
+        nodes[Int(entry.node)].link = Int32(truncatingIfNeeded: position)
     }
 }
 

@@ -155,6 +155,27 @@ struct LoopTimerTests {
         #expect(fired == ["outer", "inner"])
     }
 
+    @Test func taggedTimersShareOneHandler() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [Int] = []
+        let handler: (Int) throws -> Void = { fired.append($0) }
+        var handles: [TimerHandle] = []
+        for tag in 0..<10 {
+            handles.append(try loop.schedule(at: clock.now + .milliseconds(10 - tag), tag: tag, handler))
+        }
+        try loop.schedule(after: .milliseconds(20), tag: 99, handler)
+        handles[3].cancel()
+        clock.advance(by: .milliseconds(10))
+        #expect(fired == [9, 8, 7, 6, 5, 4, 2, 1, 0])
+        clock.advance(by: .milliseconds(10))
+        #expect(fired.last == 99)
+    }
+
+    @Test func timerLayoutStaysCompact() {
+        #expect(MemoryLayout<TimerHeap.Entry>.stride == 16, "four heap children per cache line")
+        #expect(MemoryLayout<TimerHeap.Node>.stride <= 48)
+    }
+
     @Test func aMillionTimersHalfCancelledLeaveNothingBehind() throws {
         let (loop, clock) = try manualLoop()
         var generator = SeededGenerator(seed: 1)
