@@ -31,13 +31,10 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
     make -C "$here/c" --no-print-directory -j2 >&2
 
     echo "== building the Swift programs (release)" >&2
-    # Builds every executable target: nio-* now, and ours-* once they are
-    # added to Benchmarks/Package.swift (see the comment there).
+    # Builds every executable target: nio-* and ours-*.
     swift build -c release --package-path "$here" >&2
 fi
 
 # The peers (c-epoll, libev, libuv, nio, nio-cb, ours) are a list in
-# harness/bench.py. TODO(ours): nothing to change here; "ours" rows appear,
-# with the "ours ÷ peer" ratio columns, as soon as .build/release/ours-echo,
-# ours-timers, ours-xthread and ours-loop exist.
+# harness/bench.py; the "ours ÷ peer" ratio columns come with the ours rows.
 exec python3 "$here/harness/bench.py" "$@"
