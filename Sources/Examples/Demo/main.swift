@@ -1,94 +1,100 @@
-// A self-contained echo demo over the default selector: one thread, one
-// selector, a server and its clients on loopback. It stops by itself.
+// The self-contained demo: an echo server and its clients on one event loop,
+// on loopback, in one process. Callback style: watchers for I/O, a repeating
+// timer for progress, a one-shot timer as a deadline, and a worker thread that
+// hands its result to the loop through the loop's Sendable handle.
+// It stops by itself.
 import EventLoop
 import Glibc
 
-/// Who a registration belongs to.
-enum Role {
-    case listener
-    case serverConnection
-    case client(index: Int)
-}
-
 let clientCount = 8
-let messagesPerClient = 1_000
-let message = Array("hello, selector\n".utf8)
+let roundTrips = 2_000
+let message = Array("hello, event loop\n".utf8)
 
-let selector = try DefaultSelector<Role>()
+let loop = try EventLoop()
 let listener = try Socket.listenTCP(on: SocketAddress(ip: "127.0.0.1", port: 0)).release()
 let address = try listener.localAddress()
-try selector.register(listener, interest: .readable, value: .listener)
-print("echo server listening on \(address) with the \(DefaultSelector<Role>.backendName) selector")
+print("echo server on \(address), \(clientCount) clients x \(roundTrips) round trips")
 
-var owned: [Descriptor] = [] // closed at the end
-var clients: [Descriptor] = []
-var remaining = [Int](repeating: messagesPerClient, count: clientCount)
-var received = [Int](repeating: 0, count: clientCount)
-for index in 0..<clientCount {
-    let fd = try Socket.connectTCP(to: address).release()
-    owned.append(fd)
-    clients.append(fd)
-    try selector.register(fd, interest: .writable, value: .client(index: index))
+/// Everything the demo counts. Loop thread only.
+final class Tally {
+    var echoedBytes = 0
+    var finishedClients = 0
+    var ticks = 0
 }
+let tally = Tally()
+var owned: [Descriptor] = [] // closed at the end
 
-var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-var echoed = 0
-var finished = 0
-let start = MonotonicInstant.now()
-var events: [SelectorEvent<Role>] = []
-
-while finished < clientCount && MonotonicInstant.now() - start < .seconds(10) {
-    try selector.select(timeout: .seconds(1), into: &events)
-    for event in events {
-        let fd = event.descriptor
-        switch event.key.value {
-        case .listener:
-            while let connection = try fd.accept() {
-                let connectionFD = connection.release()
-                owned.append(connectionFD)
-                try selector.register(connectionFD, interest: .readable, value: .serverConnection)
+// The server: accept, then echo whatever arrives.
+try loop.watch(listener) { _ in
+    while let connection = try listener.accept() {
+        let fd = connection.release()
+        owned.append(fd)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4_096, alignment: 8)
+        var watcher: IOWatcher?
+        watcher = try loop.watch(fd) { _ in
+            guard case .completed(let count) = try fd.read(into: buffer) else { return }
+            if count == 0 { // the client is done
+                watcher?.cancel()
+                buffer.deallocate()
+                return
             }
-        case .serverConnection:
-            // Echo what arrived; a real server would buffer what the socket does not take.
-            let n = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) }
-            guard case .completed(let count) = n else { continue }
-            if count == 0 {
-                try selector.unregister(fd)
-                continue
-            }
-            _ = try buffer.withUnsafeBytes { try fd.write(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-            echoed += count
-        case .client(let index):
-            if event.events.contains(.writable) {
-                // Connected (or refused): start the ping-pong.
-                if let error = try fd.pendingError() { throw SystemError(error, operation: "connect(\(fd))") }
-                _ = try fd.write(message)
-                try selector.modify(fd, interest: .readable, value: .client(index: index))
-                continue
-            }
-            let n = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) }
-            guard case .completed(let count) = n, count > 0 else { continue }
-            received[index] += count
-            if received[index] % message.count != 0 { continue } // wait for the whole echo
-            remaining[index] -= 1
-            if remaining[index] == 0 {
-                try selector.unregister(fd)
-                try fd.shutdown()
-                finished += 1
-            } else {
-                _ = try fd.write(message)
-            }
+            _ = try fd.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+            tally.echoedBytes += count
         }
     }
 }
 
+// The clients: connect, then ping-pong until done.
+for _ in 0..<clientCount {
+    let fd = try Socket.connectTCP(to: address).release()
+    owned.append(fd)
+    var remaining = roundTrips
+    var pending = 0
+    var watcher: IOWatcher?
+    watcher = try loop.watch(fd, interest: .writable) { events in
+        if events.contains(.writable) { // connected: switch to reading and send the first message
+            if let error = try fd.pendingError() { throw SystemError(error, operation: "connect(\(fd))") }
+            try watcher?.setInterest(.readable)
+            _ = try fd.write(message)
+            return
+        }
+        guard let bytes = try fd.read(upTo: 4_096), !bytes.isEmpty else { return }
+        pending += bytes.count
+        guard pending >= message.count else { return } // the whole echo has not come back yet
+        pending -= message.count
+        remaining -= 1
+        if remaining > 0 {
+            _ = try fd.write(message)
+        } else {
+            watcher?.cancel()
+            try fd.shutdown()
+            tally.finishedClients += 1
+            if tally.finishedClients == clientCount { loop.stop() }
+        }
+    }
+}
+
+// Progress every 20 ms; a worker thread's answer; a deadline so the demo always ends.
+let ticker = try loop.scheduleRepeating(every: .milliseconds(20)) { tally.ticks += 1 }
+let handle = loop.handle
+let worker = WorkerThread { [handle] in
+    let sum = (1...1_000).reduce(0, +) // some work off the loop thread
+    try? handle.submit { print("a worker thread says: 1 + ... + 1000 = \(sum)") }
+}
+let deadline = try loop.schedule(after: .seconds(10)) { loop.stop() }
+
+let start = MonotonicInstant.now()
+try loop.run()
 let elapsed = MonotonicInstant.now() - start
-let total = clientCount * messagesPerClient
-print("\(finished) clients x \(messagesPerClient) round trips: \(total) messages, \(echoed) bytes echoed in \(elapsed)")
+worker.join()
+try loop.runOnce(timeout: .zero) // the worker's message, if it came in after the stop
+ticker.cancel()
+deadline.cancel()
+
+let metrics = loop.metrics
+print("\(tally.finishedClients) of \(clientCount) clients done: \(tally.echoedBytes) bytes echoed in \(elapsed)")
+print("loop: \(metrics.iterations) iterations, \(tally.ticks) progress ticks, waited \(metrics.waiting), ran \(metrics.running)")
+try loop.close()
 for fd in owned { try? OwnedDescriptor(adopting: fd).close() }
 try OwnedDescriptor(adopting: listener).close()
-try selector.close()
-if finished != clientCount {
-    print("demo did not finish in time")
-    exit(1)
-}
+exit(tally.finishedClients == clientCount ? 0 : 1)
