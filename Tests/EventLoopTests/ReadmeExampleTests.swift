@@ -4,6 +4,33 @@ import Testing
 /// The README's loop example, verbatim between the markers, so it keeps compiling.
 @Suite("README examples")
 struct ReadmeExampleTests {
+    @Test func descriptorsAndSelectorsTour() throws {
+        // README: descriptors example begins
+        let pipe = try DescriptorPair.pipe()              // non-blocking, close-on-exec
+        _ = try pipe.second.descriptor.write(Array("hi".utf8))
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let result = try bytes.withUnsafeMutableBytes { try pipe.first.descriptor.read(into: $0) }
+        switch result {
+        case .completed(0): print("end of file")
+        case .completed(let n): print("read \(n) bytes")
+        case .wouldBlock: print("nothing yet")
+        }
+        // A failure reads like: epoll_ctl(ADD, fd 7): Bad file descriptor (EBADF)
+        // README: descriptors example ends
+        #expect(result == .completed(2))
+        _ = try pipe.second.descriptor.write(Array("again".utf8))
+        var seen: [String] = []
+        // README: selector example begins
+        let selector = try DefaultSelector<String>()      // epoll on Linux
+        try selector.register(pipe.first.descriptor, interest: .readable, value: "pipe")
+        for event in try selector.select(timeout: .seconds(1)) {
+            print(event.key.value, event.events)          // "pipe readable"
+            seen.append("\(event.key.value) \(event.events)")
+        }
+        // README: selector example ends
+        #expect(seen == ["pipe readable"])
+    }
+
     @Test func loopTour() throws {
         // README: loop example begins
         let loop = try EventLoop()                 // epoll by default; belongs to this thread
