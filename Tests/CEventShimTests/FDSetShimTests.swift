@@ -37,8 +37,21 @@ struct FDSetShimTests {
         copy = readable
         #expect(cevent_pselect(pipe.read + 1, &copy, nil, nil, 1_000_000_000, nil) == 1)
         closeAll(pipe.read, pipe.write)
-        copy = readable
-        #expect(cevent_select(pipe.read + 1, &copy, nil, nil, 0) == EBADF_)
+    }
+
+    /// In a child process of its own: in this one, a parallel test could
+    /// reuse the closed number before select sees it.
+    @Test func selectReportsAClosedDescriptor() async {
+        await #expect(processExitsWith: .success) {
+            // A high number: the child has threads of its own that could reuse a low one.
+            var fds: [Int32] = [-1, -1]
+            guard cevent_pipe2(&fds, 0) == 0, dup2(fds[0], 1_000) == 1_000 else { exit(2) }
+            var set = fd_set()
+            cevent_FD_ZERO(&set)
+            _ = cevent_FD_SET(1_000, &set)
+            _ = cevent_close(1_000)
+            exit(cevent_select(1_001, &set, nil, nil, 0) == -EBADF ? 0 : 1)
+        }
     }
 
     @Test func selectTimeoutIsNeverShort() {

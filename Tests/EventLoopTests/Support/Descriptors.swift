@@ -34,3 +34,7 @@ func put(_ fd: Descriptor, _ bytes: [UInt8] = [1]) throws {
     let written = try fd.write(bytes)
     precondition(written == bytes.count)
 }
+
+/// A number far above any this suite opens, so it is never open: calls on it
+/// fail with EBADF without racing parallel tests that close and reuse numbers.
+let neverOpenDescriptor = Descriptor(19_999)

@@ -75,18 +75,33 @@ struct SystemWrapperTests {
         #expect(throws: SystemError.self) { try SignalSet([1_000]) }
     }
 
-    @Test func ownedDescriptorClosesExactlyOnce() throws {
-        let pipe = try DescriptorPair.pipe()
-        let reader = pipe.first.descriptor
-        let writer = pipe.second.descriptor
-        try pipe.first.close()
-        #expect(!isOpen(reader))
-        let released = pipe.second.release()
-        #expect(isOpen(writer), "release hands the number over without closing it")
-        try OwnedDescriptor(adopting: released).close()
-        #expect(!isOpen(writer))
-        #expect(throws: SystemError(.badFileDescriptor, operation: "close(fd \(writer.rawValue))")) {
-            try OwnedDescriptor(adopting: writer).close()
+    /// In a child process of its own: in this one, a parallel test could reuse
+    /// a closed number before the checks below see it closed.
+    @Test func ownedDescriptorClosesExactlyOnce() async {
+        await #expect(processExitsWith: .success) {
+            do {
+                // High numbers: the child has threads of its own that could reuse a low one.
+                let pipe = try DescriptorPair.pipe()
+                guard dup2(pipe.first.rawValue, 1_001) == 1_001, dup2(pipe.second.rawValue, 1_002) == 1_002 else { exit(7) }
+                let reader = Descriptor(1_001)
+                let writer = Descriptor(1_002)
+                let first = OwnedDescriptor(adopting: reader)
+                let second = OwnedDescriptor(adopting: writer)
+                try first.close()
+                guard !isOpen(reader) else { exit(1) }
+                let released = second.release()
+                guard isOpen(writer) else { exit(2) } // release hands the number over without closing it
+                try OwnedDescriptor(adopting: released).close()
+                guard !isOpen(writer) else { exit(3) }
+                do {
+                    try OwnedDescriptor(adopting: writer).close()
+                    exit(4)
+                } catch let error {
+                    exit(error as? SystemError == SystemError(.badFileDescriptor, operation: "close(fd \(writer.rawValue))") ? 0 : 5)
+                }
+            } catch {
+                exit(6)
+            }
         }
     }
 
@@ -102,8 +117,7 @@ struct SystemWrapperTests {
         let copy = try fd.duplicate()
         #expect(try copy.descriptor.isCloseOnExec())
         #expect(try fd.read(upTo: 4) == nil, "EAGAIN is a value")
-        let closed = Descriptor(Int32(FDSet.capacity) + 5_000)
-        let error = try #require(throws: SystemError.self) { try closed.isNonBlocking() }
+        let error = try #require(throws: SystemError.self) { try neverOpenDescriptor.isNonBlocking() }
         #expect(error.errno == .badFileDescriptor && error.errno.name == "EBADF")
     }
 
