@@ -28,13 +28,13 @@ final class Connection {
 
 /// The server's state. Loop thread only.
 final class EchoServer {
-    let loop: EventLoop
+    let loop: IOLoop
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
     var open = 0
     var served = 0
     var bytes = 0
 
-    init(loop: EventLoop) { self.loop = loop }
+    init(loop: IOLoop) { self.loop = loop }
 
     func accept(from listener: Descriptor) throws {
         while let socket = try listener.accept() {
@@ -56,7 +56,7 @@ final class EchoServer {
             try send(rest.withUnsafeBytes { $0 }, on: connection)
             return
         }
-        let result: IOResult<Int>
+        let result: IOOutcome<Int>
         do { result = try connection.descriptor.read(into: buffer) } catch { return close(connection) }
         guard case .completed(let count) = result else { return } // spurious wake-up
         if count == 0 { return close(connection) }
@@ -68,7 +68,7 @@ final class EchoServer {
     func send(_ data: UnsafeRawBufferPointer, on connection: Connection) throws {
         var offset = 0
         while offset < data.count {
-            let result: IOResult<Int>
+            let result: IOOutcome<Int>
             do { result = try connection.descriptor.write(UnsafeRawBufferPointer(rebasing: data[offset...])) } catch {
                 return close(connection)
             }
@@ -93,9 +93,9 @@ final class EchoServer {
 }
 
 do {
-    let loop = try EventLoop()
+    let loop = try IOLoop()
     let server = EchoServer(loop: loop)
-    let listener = try Socket.listenTCP(on: SocketAddress(ip: "127.0.0.1", port: UInt16(port)), backlog: 1024).release()
+    let listener = try Socket.listenTCP(on: SocketEndpoint(ip: "127.0.0.1", port: UInt16(port)), backlog: 1024).release()
     try loop.watch(listener) { _ in try server.accept(from: listener) }
     emit("READY port=\(port)")
     try loop.run()

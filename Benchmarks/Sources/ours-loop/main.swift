@@ -19,7 +19,7 @@ final class Ring {
 
 let workload = LoopWorkload()
 do {
-    let loop = try EventLoop()
+    let loop = try IOLoop()
     let ring = Ring(writes: workload.events - workload.active)
     let descriptors = workload.descriptors
     let token = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)

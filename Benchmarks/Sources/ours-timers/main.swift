@@ -28,7 +28,7 @@ final class TimerRun {
 }
 
 do {
-    let loop = try EventLoop()
+    let loop = try IOLoop()
     let run = TimerRun()
     var ids: [TimerID] = []
     ids.reserveCapacity(count)

@@ -23,8 +23,8 @@ final class Run: @unchecked Sendable {
 }
 
 let (threads, total) = crossThreadArguments()
-let loop: EventLoop
-do { loop = try EventLoop() } catch { fail("ours-xthread: \(error)") }
+let loop: IOLoop
+do { loop = try IOLoop() } catch { fail("ours-xthread: \(error)") }
 let handle = loop.handle
 let run = Run(total: total)
 

@@ -27,7 +27,7 @@ public enum LoopClock {
 public final class ManualClock {
     /// The virtual now.
     public private(set) var now: MonotonicInstant
-    weak var loop: EventLoop?
+    weak var loop: IOLoop?
 
     /// A clock that starts at `start` (by default, a round number far from zero).
     public init(start: MonotonicInstant = MonotonicInstant(nanoseconds: 1_000_000_000_000)) {

@@ -27,12 +27,12 @@ struct LoopState {
     var runNanoseconds: Int64 = 0
     var lastWakeNanoseconds: Int64 = 0
     var errorHandler: (any Error) throws -> Void = { error in
-        printToStandardError("EventLoop: a callback threw: \(error)")
+        printToStandardError("IOLoop: a callback threw: \(error)")
     }
 }
 
 /// Each field of `LoopState` under its own name, read and written in place.
-extension EventLoop {
+extension IOLoop {
     var events: [SelectorEvent<UInt32>] {
         @inline(__always) _read { yield state.pointee.events }
         @inline(__always) _modify { yield &state.pointee.events }

@@ -7,7 +7,7 @@
 /// clears the token's cell when it goes away. The cell lives behind a pointer,
 /// so reading it skips Swift's run-time exclusivity checks. Loop thread only.
 final class LoopToken {
-    private let cell: UnsafeMutablePointer<Unmanaged<EventLoop>?>
+    private let cell: UnsafeMutablePointer<Unmanaged<IOLoop>?>
 
     /// A token for a loop still being initialized; `attach` completes it.
     init() {
@@ -15,13 +15,13 @@ final class LoopToken {
         cell.initialize(to: nil)
     }
 
-    func attach(_ loop: EventLoop) { cell.pointee = .passUnretained(loop) }
+    func attach(_ loop: IOLoop) { cell.pointee = .passUnretained(loop) }
 
     deinit { cell.deallocate() }
 
     /// The loop, or nil once it has been deinitialized.
     @inline(__always)
-    var loop: EventLoop? { cell.pointee?.takeUnretainedValue() }
+    var loop: IOLoop? { cell.pointee?.takeUnretainedValue() }
 
     /// Called by the loop's deinit.
     func invalidate() { cell.pointee = nil }

@@ -89,8 +89,8 @@ public final class EpollSelector<Value>: TableBackedSelector {
         let result = cevent_epoll_ctl(epfd, cevent_EPOLL_CTL_DEL, fd.rawValue, 0, 0)
         // EBADF: the number was closed, and ENOENT: it was closed and reused;
         // either way the kernel has already dropped the registration.
-        if result < 0 && result != -Errno.badFileDescriptor.rawValue && result != -Errno.noSuchEntry.rawValue {
-            throw SelectorError.system(SystemError(Errno(rawValue: -result), operation: "epoll_ctl(DEL, \(fd))"))
+        if result < 0 && result != -ErrnoCode.badFileDescriptor.rawValue && result != -ErrnoCode.noSuchEntry.rawValue {
+            throw SelectorError.system(SystemError(ErrnoCode(rawValue: -result), operation: "epoll_ctl(DEL, \(fd))"))
         }
         table.remove(fd.rawValue)
         return slot.key
@@ -157,9 +157,9 @@ public final class EpollSelector<Value>: TableBackedSelector {
     private func control(_ op: Int32, _ name: String, _ fd: Descriptor, _ flags: UInt32, _ data: UInt64) throws {
         let result = cevent_epoll_ctl(epfd, op, fd.rawValue, flags, data)
         if result == 0 { return }
-        if result == -Errno.notPermitted.rawValue { throw SelectorError.notPollable(fd) }
-        if result == -Errno.fileExists.rawValue { throw SelectorError.alreadyRegistered(fd) }
-        throw SelectorError.system(SystemError(Errno(rawValue: -result), operation: "epoll_ctl(\(name), \(fd))"))
+        if result == -ErrnoCode.notPermitted.rawValue { throw SelectorError.notPollable(fd) }
+        if result == -ErrnoCode.fileExists.rawValue { throw SelectorError.alreadyRegistered(fd) }
+        throw SelectorError.system(SystemError(ErrnoCode(rawValue: -result), operation: "epoll_ctl(\(name), \(fd))"))
     }
 
     @inline(__always)

@@ -56,7 +56,7 @@ public struct Descriptor: RawRepresentable, Hashable, Comparable, Sendable, Cust
     /// `.wouldBlock` means nothing is there yet on a non-blocking descriptor.
     /// `EINTR` is retried. The corresponding C call is `read(2)`.
     @inlinable
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOOutcome<Int> {
         let fd = rawValue
         let n = try Syscall.nonBlocking("read(fd \(fd), \(buffer.count) bytes)") {
             cevent_read(fd, buffer.baseAddress, UInt(buffer.count))
@@ -67,7 +67,7 @@ public struct Descriptor: RawRepresentable, Hashable, Comparable, Sendable, Cust
     /// Writes at most `buffer.count` bytes and says how many went; `.wouldBlock`
     /// when none could. `EINTR` is retried. The corresponding C call is `write(2)`.
     @inlinable
-    public func write(_ buffer: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+    public func write(_ buffer: UnsafeRawBufferPointer) throws(SystemError) -> IOOutcome<Int> {
         let fd = rawValue
         let n = try Syscall.nonBlocking("write(fd \(fd), \(buffer.count) bytes)") {
             cevent_write(fd, buffer.baseAddress, UInt(buffer.count))
@@ -100,10 +100,10 @@ public struct Descriptor: RawRepresentable, Hashable, Comparable, Sendable, Cust
 }
 
 /// The outcome of a non-blocking operation: done, or it would have blocked (`EAGAIN`).
-public enum IOResult<Value> {
+public enum IOOutcome<Value> {
     case completed(Value)
     case wouldBlock
 }
 
-extension IOResult: Equatable where Value: Equatable {}
-extension IOResult: Sendable where Value: Sendable {}
+extension IOOutcome: Equatable where Value: Equatable {}
+extension IOOutcome: Sendable where Value: Sendable {}

@@ -8,7 +8,7 @@ public enum Socket {
     ///   - backlog: the kernel's queue of connections not yet accepted.
     ///   - reusePort: set `SO_REUSEPORT`, so several listeners share the port.
     /// The corresponding C calls are `socket`, `setsockopt(SO_REUSEADDR)`, `bind` and `listen`.
-    public static func listenTCP(on address: SocketAddress, backlog: Int32 = 511, reusePort: Bool = false) throws(SystemError) -> OwnedDescriptor {
+    public static func listenTCP(on address: SocketEndpoint, backlog: Int32 = 511, reusePort: Bool = false) throws(SystemError) -> OwnedDescriptor {
         let socket = try make(address.family, Int32(SOCK_STREAM.rawValue))
         let fd = socket.rawValue
         try socket.descriptor.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
@@ -21,19 +21,19 @@ public enum Socket {
     /// A TCP socket that has started connecting to `address`. The connection
     /// is made when the socket turns writable; then `pendingError()` says
     /// whether it succeeded. The corresponding C calls are `socket` and `connect`.
-    public static func connectTCP(to address: SocketAddress) throws(SystemError) -> OwnedDescriptor {
+    public static func connectTCP(to address: SocketEndpoint) throws(SystemError) -> OwnedDescriptor {
         let socket = try make(address.family, Int32(SOCK_STREAM.rawValue))
         let fd = socket.rawValue
         let result = address.withSockaddr { cevent_connect(fd, $0, $1) }
         // EINPROGRESS is the normal answer of a non-blocking connect, not a failure.
-        if result < 0 && result != -Errno.inProgress.rawValue {
-            throw SystemError(Errno(rawValue: -result), operation: "connect(\(socket.descriptor), \(address))")
+        if result < 0 && result != -ErrnoCode.inProgress.rawValue {
+            throw SystemError(ErrnoCode(rawValue: -result), operation: "connect(\(socket.descriptor), \(address))")
         }
         return socket
     }
 
     /// A UDP socket bound to `address` (port 0 picks a free one).
-    public static func bindUDP(on address: SocketAddress) throws(SystemError) -> OwnedDescriptor {
+    public static func bindUDP(on address: SocketEndpoint) throws(SystemError) -> OwnedDescriptor {
         let socket = try make(address.family, Int32(SOCK_DGRAM.rawValue))
         let fd = socket.rawValue
         _ = try Syscall.check(address.withSockaddr { cevent_bind(fd, $0, $1) }, "bind(\(socket.descriptor), \(address))")
@@ -55,20 +55,20 @@ extension Descriptor {
     }
 
     /// The address this socket is bound to. The corresponding C call is `getsockname(2)`.
-    public func localAddress() throws(SystemError) -> SocketAddress {
+    public func localAddress() throws(SystemError) -> SocketEndpoint {
         try address("getsockname", cevent_getsockname)
     }
 
     /// The address of the connected peer. The corresponding C call is `getpeername(2)`.
-    public func peerAddress() throws(SystemError) -> SocketAddress {
+    public func peerAddress() throws(SystemError) -> SocketEndpoint {
         try address("getpeername", cevent_getpeername)
     }
 
     /// The socket's pending error (`SO_ERROR`), cleared by reading it; `nil` when there is none.
-    public func pendingError() throws(SystemError) -> Errno? {
+    public func pendingError() throws(SystemError) -> ErrnoCode? {
         var value: Int32 = 0
         _ = try Syscall.check(cevent_getsockopt_int(rawValue, SOL_SOCKET, SO_ERROR, &value), "getsockopt(\(self), SO_ERROR)")
-        return value == 0 ? nil : Errno(rawValue: value)
+        return value == 0 ? nil : ErrnoCode(rawValue: value)
     }
 
     /// Sets an integer socket option. The corresponding C call is `setsockopt(2)`.
@@ -84,7 +84,7 @@ extension Descriptor {
     }
 
     /// Sends a datagram to `address`; `nil` when it would block.
-    public func send(_ buffer: UnsafeRawBufferPointer, to address: SocketAddress) throws(SystemError) -> Int? {
+    public func send(_ buffer: UnsafeRawBufferPointer, to address: SocketEndpoint) throws(SystemError) -> Int? {
         let fd = rawValue
         return try Syscall.nonBlocking("sendto(\(self), \(address))") {
             address.withSockaddr { cevent_sendto(fd, buffer.baseAddress, UInt(buffer.count), 0, $0, $1) }
@@ -92,7 +92,7 @@ extension Descriptor {
     }
 
     /// Receives one datagram and its sender; `nil` when none is waiting.
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> (count: Int, from: SocketAddress)? {
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> (count: Int, from: SocketEndpoint)? {
         let fd = rawValue
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -101,16 +101,16 @@ extension Descriptor {
                 cevent_recvfrom(fd, buffer.baseAddress, UInt(buffer.count), 0, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
             }
         }
-        return n.map { (Int($0), SocketAddress(storage: storage, length: length)) }
+        return n.map { (Int($0), SocketEndpoint(storage: storage, length: length)) }
     }
 
     private func address(
         _ name: String, _ call: (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?) -> Int32
-    ) throws(SystemError) -> SocketAddress {
+    ) throws(SystemError) -> SocketEndpoint {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutableBytes(of: &storage) { call(rawValue, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length) }
         _ = try Syscall.check(result, "\(name)(\(self))")
-        return SocketAddress(storage: storage, length: length)
+        return SocketEndpoint(storage: storage, length: length)
     }
 }

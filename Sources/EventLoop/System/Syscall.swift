@@ -12,7 +12,7 @@ enum Syscall {
     static func check<R: SignedInteger>(
         _ result: R, _ operation: @autoclosure () -> String
     ) throws(SystemError) -> R {
-        if result < 0 { throw SystemError(Errno(rawValue: Int32(-result)), operation: operation()) }
+        if result < 0 { throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation()) }
         return result
     }
 
@@ -24,8 +24,8 @@ enum Syscall {
         while true {
             let result = body()
             if result >= 0 { return result }
-            if result == R(-Errno.interrupted.rawValue) { continue }
-            throw SystemError(Errno(rawValue: Int32(-result)), operation: operation())
+            if result == R(-ErrnoCode.interrupted.rawValue) { continue }
+            throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation())
         }
     }
 
@@ -37,9 +37,9 @@ enum Syscall {
         while true {
             let result = body()
             if result >= 0 { return result }
-            if result == R(-Errno.interrupted.rawValue) { continue }
-            if result == R(-Errno.wouldBlock.rawValue) { return nil }
-            throw SystemError(Errno(rawValue: Int32(-result)), operation: operation())
+            if result == R(-ErrnoCode.interrupted.rawValue) { continue }
+            if result == R(-ErrnoCode.wouldBlock.rawValue) { return nil }
+            throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation())
         }
     }
 }
@@ -59,8 +59,8 @@ extension Syscall {
         while true {
             let result = body(remaining)
             if result >= 0 { return result }
-            if result != R(-Errno.interrupted.rawValue) {
-                throw SystemError(Errno(rawValue: Int32(-result)), operation: operation())
+            if result != R(-ErrnoCode.interrupted.rawValue) {
+                throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation())
             }
             if total > 0 {
                 let elapsed = MonotonicInstant.now().nanoseconds - start

@@ -3,11 +3,11 @@
 /// Its description reads like `epoll_ctl(ADD, fd 7): Bad file descriptor (EBADF)`.
 public struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What the kernel said.
-    public let errno: Errno
+    public let errno: ErrnoCode
     /// The call and its arguments, e.g. `epoll_ctl(ADD, fd 7)`.
     public let operation: String
 
-    public init(_ errno: Errno, operation: String) {
+    public init(_ errno: ErrnoCode, operation: String) {
         self.errno = errno
         self.operation = operation
     }

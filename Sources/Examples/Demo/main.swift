@@ -10,8 +10,8 @@ let clientCount = 8
 let roundTrips = 2_000
 let message = Array("hello, event loop\n".utf8)
 
-let loop = try EventLoop()
-let listener = try Socket.listenTCP(on: SocketAddress(ip: "127.0.0.1", port: 0)).release()
+let loop = try IOLoop()
+let listener = try Socket.listenTCP(on: SocketEndpoint(ip: "127.0.0.1", port: 0)).release()
 let address = try listener.localAddress()
 print("echo server on \(address), \(clientCount) clients x \(roundTrips) round trips")
 

@@ -7,7 +7,7 @@ import Testing
 @Suite("Loop cross-thread submission")
 struct LoopCrossThreadTests {
     @Test func eightThreadsTimesAHundredThousandRunExactlyOnceInOrder() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let handle = loop.handle
         let threads = 8
         let perThread = 100_000
@@ -41,7 +41,7 @@ struct LoopCrossThreadTests {
     }
 
     @Test func stopFromAnotherThreadEndsALoopBlockedInTheKernel() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let handle = loop.handle
         let stopper = TestThread {
             usleep(50_000) // let the loop block first; the assertion below does not depend on it
@@ -56,7 +56,7 @@ struct LoopCrossThreadTests {
     }
 
     @Test func anIdleLoopSleepsUntilWorkArrives() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let handle = loop.handle
         let ran = Atomic<Int>(0)
         let sender = TestThread {
@@ -73,7 +73,7 @@ struct LoopCrossThreadTests {
     }
 
     @Test func submissionsAfterCloseAreRefusedAndNeverRun() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let handle = loop.handle
         let ran = Atomic<Int>(0)
         try handle.submit { ran.add(1, ordering: .relaxed) }

@@ -6,7 +6,7 @@ import Testing
 @Suite("Loop lifecycle")
 struct LoopLifecycleTests {
     @Test func stopFromACallbackEndsRun() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         var ticks = 0
         try loop.scheduleRepeating(every: .milliseconds(1)) {
             ticks += 1
@@ -17,7 +17,7 @@ struct LoopLifecycleTests {
     }
 
     @Test func stopBeforeRunMakesOneNonBlockingIteration() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         var ran = 0
         try loop.callSoon { ran += 1 }
         loop.stop()
@@ -30,7 +30,7 @@ struct LoopLifecycleTests {
     }
 
     @Test func runCannotBeEnteredFromACallback() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         var error: (any Error)?
         try loop.callSoon {
             do { try loop.runOnce(timeout: .zero) } catch let caught { error = caught }
@@ -40,7 +40,7 @@ struct LoopLifecycleTests {
     }
 
     @Test func everyCallAfterCloseIsAClearError() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let pipe = try DescriptorPair.pipe()
         let watcher = try loop.watch(pipe.first.descriptor) { _ in }
         let timer = try loop.schedule(after: .seconds(1)) {}
@@ -63,7 +63,7 @@ struct LoopLifecycleTests {
     }
 
     @Test func closeFromACallbackEndsRun() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         try loop.callSoon { try loop.close() }
         try loop.callSoon { Issue.record("ran after close") }
         try loop.run()
@@ -75,7 +75,7 @@ struct LoopLifecycleTests {
         for _ in 0..<200 {
             let selector = try EpollSelector<UInt32>()
             try selector.close()
-            #expect(throws: SelectorError.closed) { try EventLoop(selector: selector) }
+            #expect(throws: SelectorError.closed) { try IOLoop(selector: selector) }
         }
         #expect(openDescriptorCount() - before < 100, "a leaked eventfd per failed loop would show 200")
     }
@@ -83,7 +83,7 @@ struct LoopLifecycleTests {
     @Test func aThousandLoopsLeaveNoDescriptorBehind() throws {
         let before = openDescriptorCount()
         for index in 0..<1_000 {
-            let loop = try EventLoop()
+            let loop = try IOLoop()
             if index % 2 == 0 {
                 try loop.callSoon {}
                 try loop.runOnce(timeout: .zero)

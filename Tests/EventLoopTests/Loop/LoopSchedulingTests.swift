@@ -35,7 +35,7 @@ struct LoopSchedulingTests {
     }
 
     @Test func callSoonIsFIFOAndNestedCallsWaitForTheNextIteration() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         var log: [String] = []
         try loop.callSoon {
             log.append("a")
@@ -72,7 +72,7 @@ struct LoopSchedulingTests {
 
     @Test func dueTimersAreCollectedBeforeAnyRuns() throws {
         let clock = ManualClock()
-        let loop = try EventLoop(clock: .manual(clock))
+        let loop = try IOLoop(clock: .manual(clock))
         var log: [String] = []
         try loop.schedule(after: .milliseconds(1)) {
             log.append("first")
@@ -87,7 +87,7 @@ struct LoopSchedulingTests {
 
     @Test func throwingCallbacksReachTheErrorHandlerAndTheLoopGoesOn() throws {
         struct Boom: Error, Equatable { let n: Int }
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         var errors: [Int] = []
         loop.errorHandler = { error in
             errors.append((error as? Boom)?.n ?? -1)
@@ -108,7 +108,7 @@ struct LoopSchedulingTests {
     }
 
     @Test func metricsCountWhatTheLoopHolds() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let pipe = try DescriptorPair.pipe()
         let watcher = try loop.watch(pipe.first.descriptor) { _ in }
         let timer = try loop.schedule(after: .seconds(60)) {}

@@ -9,7 +9,7 @@ import Testing
 @Suite("Loop signals", .serialized)
 struct LoopSignalTests {
     @Test func tenSeparateDeliveriesGiveTenCallbacks() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let received = Atomic<Int>(0)
         var seen: [Int32] = []
         let subscription = try loop.onSignal(SIGUSR1) { info in
@@ -37,7 +37,7 @@ struct LoopSignalTests {
     }
 
     @Test func severalHandlersShareOneSignal() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         var log: [String] = []
         let first = try loop.onSignal(SIGUSR2) { _ in log.append("first") }
         try loop.onSignal(SIGUSR2) { _ in log.append("second") }
@@ -53,8 +53,8 @@ struct LoopSignalTests {
     }
 
     @Test func oneLoopPerSignal() throws {
-        let first = try EventLoop()
-        let second = try EventLoop()
+        let first = try IOLoop()
+        let second = try IOLoop()
         let subscription = try first.onSignal(SIGWINCH) { _ in }
         #expect(throws: LoopError.signalClaimedByAnotherLoop(SIGWINCH)) { try second.onSignal(SIGWINCH) { _ in } }
         subscription.cancel()
@@ -66,7 +66,7 @@ struct LoopSignalTests {
 
     @Test func removingTheLastHandlerDrainsAndRestoresTheMask() throws {
         let maskBefore = try SignalSet.threadMask()
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         var calls = 0
         let subscription = try loop.onSignal(SIGUSR1) { _ in calls += 1 }
         #expect(try SignalSet.threadMask().contains(SIGUSR1))
@@ -81,7 +81,7 @@ struct LoopSignalTests {
     }
 
     @Test func uncatchableAndInvalidSignalsAreRefused() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         #expect(throws: SystemError.self) { try loop.onSignal(SIGKILL) { _ in } }
         #expect(throws: SystemError.self) { try loop.onSignal(SIGSTOP) { _ in } }
         #expect(throws: SystemError.self) { try loop.onSignal(0) { _ in } }
@@ -94,7 +94,7 @@ struct LoopSignalTests {
         _ = signal(SIGUSR2) { _ in } // a handler, so the signal interrupts the wait (EINTR)
         let previous = try SignalSet([SIGUSR2]).unblockOnThisThread()
         defer { _ = try? previous.setAsThreadMask() }
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let target = pthread_self()
         let done = Atomic<Bool>(false)
         let sender = TestThread {

@@ -7,7 +7,7 @@ import Testing
 struct LoopThreadConfinementTests {
     @Test func usingALoopFromAnotherThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
-            let loop = try EventLoop()
+            let loop = try IOLoop()
             nonisolated(unsafe) let smuggled = loop // what the compiler would refuse without `unsafe`
             let other = TestThread { try? smuggled.callSoon {} }
             other.join()
@@ -15,7 +15,7 @@ struct LoopThreadConfinementTests {
     }
 
     @Test func theHandleWorksFromAnyThread() throws {
-        let loop = try EventLoop()
+        let loop = try IOLoop()
         let handle = loop.handle
         let other = TestThread { try? handle.submit { handle.stop() } }
         other.join()

@@ -4,9 +4,9 @@ import Testing
 /// Timer semantics on virtual time: no sleeping, exact order.
 @Suite("Loop timers (manual clock)")
 struct LoopTimerTests {
-    private func manualLoop() throws -> (EventLoop, ManualClock) {
+    private func manualLoop() throws -> (IOLoop, ManualClock) {
         let clock = ManualClock()
-        return (try EventLoop(clock: .manual(clock)), clock)
+        return (try IOLoop(clock: .manual(clock)), clock)
     }
 
     @Test func firesExactlyTheTimersThatBecameDueInOrder() throws {

@@ -3,12 +3,12 @@ import Glibc
 import Testing
 
 /// Loops over each backend, so the watcher semantics hold on all three.
-func makeLoop(_ backend: Backend, clock: LoopClock = .monotonic) throws -> EventLoop {
-    try EventLoop(selector: backend.make(UInt32.self), clock: clock)
+func makeLoop(_ backend: Backend, clock: LoopClock = .monotonic) throws -> IOLoop {
+    try IOLoop(selector: backend.make(UInt32.self), clock: clock)
 }
 
 /// Runs iterations until `done()` or the bound, whichever comes first.
-func spin(_ loop: EventLoop, iterations: Int = 200, until done: () -> Bool) throws {
+func spin(_ loop: IOLoop, iterations: Int = 200, until done: () -> Bool) throws {
     var count = 0
     while !done() && count < iterations {
         try loop.runOnce(timeout: .milliseconds(20))

@@ -39,7 +39,7 @@ struct SelectorContractTests {
     @Test(arguments: Backend.allCases)
     func writableWhenNonBlockingConnectCompletes(backend: Backend) throws {
         let selector = try backend.make(Void.self)
-        let listener = try Socket.listenTCP(on: SocketAddress(ip: "127.0.0.1", port: 0))
+        let listener = try Socket.listenTCP(on: SocketEndpoint(ip: "127.0.0.1", port: 0))
         let address = try listener.descriptor.localAddress()
         let client = try Socket.connectTCP(to: address)
         try selector.register(client.descriptor, interest: .writable)

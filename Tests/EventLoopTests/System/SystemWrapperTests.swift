@@ -122,10 +122,10 @@ struct SystemWrapperTests {
     }
 
     @Test func errnoNamesAndMessages() {
-        #expect(Errno.badFileDescriptor.name == "EBADF")
-        #expect(Errno.wouldBlock.name == "EAGAIN")
-        #expect(Errno(rawValue: 9999).name == "E9999")
-        #expect(Errno.notPermitted.description == "Operation not permitted (EPERM)")
+        #expect(ErrnoCode.badFileDescriptor.name == "EBADF")
+        #expect(ErrnoCode.wouldBlock.name == "EAGAIN")
+        #expect(ErrnoCode(rawValue: 9999).name == "E9999")
+        #expect(ErrnoCode.notPermitted.description == "Operation not permitted (EPERM)")
     }
 
     @Test func durationsRoundUpAndSaturate() {
@@ -136,16 +136,16 @@ struct SystemWrapperTests {
     }
 
     @Test func socketAddressesParseAndPrint() throws {
-        let v4 = try SocketAddress(ip: "127.0.0.1", port: 8080)
+        let v4 = try SocketEndpoint(ip: "127.0.0.1", port: 8080)
         #expect(v4.description == "127.0.0.1:8080" && v4.port == 8080)
-        let v6 = try SocketAddress(ip: "::1", port: 9)
+        let v6 = try SocketEndpoint(ip: "::1", port: 9)
         #expect(v6.description == "[::1]:9" && v6.family == AF_INET6)
-        #expect(throws: SystemError.self) { try SocketAddress(ip: "not an address", port: 1) }
+        #expect(throws: SystemError.self) { try SocketEndpoint(ip: "not an address", port: 1) }
     }
 
     @Test func udpDatagramsRoundTripOnLoopback() throws {
-        let a = try Socket.bindUDP(on: SocketAddress(ip: "127.0.0.1", port: 0))
-        let b = try Socket.bindUDP(on: SocketAddress(ip: "127.0.0.1", port: 0))
+        let a = try Socket.bindUDP(on: SocketEndpoint(ip: "127.0.0.1", port: 0))
+        let b = try Socket.bindUDP(on: SocketEndpoint(ip: "127.0.0.1", port: 0))
         let target = try b.descriptor.localAddress()
         let sent = try [UInt8]("ping".utf8).withUnsafeBytes { try a.descriptor.send($0, to: target) }
         #expect(sent == 4)

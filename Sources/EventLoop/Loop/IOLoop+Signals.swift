@@ -15,7 +15,7 @@ struct SignalState {
     var watched: [Int32] { Array(handlers.keys) }
 }
 
-extension EventLoop {
+extension IOLoop {
     /// Calls `handler` on the loop thread once for each delivery of `signal`
     /// that the kernel reports (two deliveries that arrive before the loop reads
     /// the first are one, as with any standard signal).
@@ -144,7 +144,7 @@ public struct SignalSubscription {
     public let signal: Int32
     let id: UInt64
     let token: LoopToken
-    var loop: EventLoop? { token.loop }
+    var loop: IOLoop? { token.loop }
 
     /// Removes the handler; idempotent.
     public func cancel() {

@@ -2,7 +2,7 @@
 ///
 /// Any thread. It touches only a locked queue and the loop's eventfd, and
 /// never runs user code under the lock.
-public struct EventLoopHandle: Sendable {
+public struct LoopHandle: Sendable {
     let submissions: SubmissionQueue
 
     init(_ submissions: SubmissionQueue) { self.submissions = submissions }

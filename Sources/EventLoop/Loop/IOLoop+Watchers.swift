@@ -9,7 +9,7 @@ struct WatcherSlot {
     let isInternal: Bool
 }
 
-extension EventLoop {
+extension IOLoop {
     /// Calls `callback` on the loop thread whenever `descriptor` is ready for `interest`.
     ///
     /// Level-triggered by default (called again while still ready); edge and
@@ -103,7 +103,7 @@ public struct IOWatcher {
     public let descriptor: Descriptor
     let generation: UInt32
     let token: LoopToken
-    var loop: EventLoop? { token.loop }
+    var loop: IOLoop? { token.loop }
 
     /// Whether the watcher is still installed.
     public var isActive: Bool { loop?.isCurrent(descriptor, generation) ?? false }

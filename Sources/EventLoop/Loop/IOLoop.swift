@@ -7,7 +7,7 @@ import Glibc
 /// Thread confinement: a loop belongs to the thread that created it. The type
 /// is not `Sendable`, so Swift 6 refuses to hand it to another thread; every
 /// entry point also checks the thread and stops with a clear message if it is
-/// wrong. Other threads talk to it through `handle` (an `EventLoopHandle`).
+/// wrong. Other threads talk to it through `handle` (an `LoopHandle`).
 ///
 /// One iteration: wait in the selector (until the earliest timer, I/O, a
 /// submission, or the timeout), read the clock once and cache it as `now`,
@@ -18,7 +18,7 @@ import Glibc
 ///
 /// A callback that throws does not stop the loop: the error goes to
 /// `errorHandler` (by default printed to standard error).
-public final class EventLoop {
+public final class IOLoop {
     // Loop-thread state: the hot fields live in `state` (see `LoopState`).
     let state: UnsafeMutablePointer<LoopState>
     let selector: LoopSelector
@@ -72,7 +72,7 @@ public final class EventLoop {
     }
 
     /// A `Sendable` handle for other threads: submit work, stop the loop.
-    public var handle: EventLoopHandle { EventLoopHandle(submissions) }
+    public var handle: LoopHandle { LoopHandle(submissions) }
 
     /// The time cached at the start of this iteration's callbacks.
     public var now: MonotonicInstant { MonotonicInstant(nanoseconds: nowNanoseconds) }
@@ -253,14 +253,14 @@ public final class EventLoop {
         do {
             try errorHandler(error)
         } catch let handlerError {
-            printToStandardError("EventLoop: a callback threw: \(error); the error handler threw: \(handlerError)")
+            printToStandardError("IOLoop: a callback threw: \(error); the error handler threw: \(handlerError)")
         }
     }
 
     @inline(__always)
     func checkThread() {
         precondition(pthread_equal(owner, pthread_self()) != 0,
-                     "EventLoop used off its own thread: a loop belongs to the thread that created it; use loop.handle from other threads")
+                     "IOLoop used off its own thread: a loop belongs to the thread that created it; use loop.handle from other threads")
     }
 
     @inline(__always)

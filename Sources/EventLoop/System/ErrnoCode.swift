@@ -5,51 +5,51 @@ import Glibc
 ///
 /// The corresponding C value is `errno`. The shim hands these back as negative
 /// return values, so this package never reads the global `errno`.
-public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct ErrnoCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     /// The C value, e.g. `EBADF` is 9 on Linux.
     public let rawValue: Int32
 
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// `EINTR`: a signal interrupted the call.
-    public static let interrupted = Errno(rawValue: EINTR)
+    public static let interrupted = ErrnoCode(rawValue: EINTR)
     /// `EAGAIN` (also `EWOULDBLOCK`): the call would block.
-    public static let wouldBlock = Errno(rawValue: EAGAIN)
+    public static let wouldBlock = ErrnoCode(rawValue: EAGAIN)
     /// `EBADF`: not an open descriptor.
-    public static let badFileDescriptor = Errno(rawValue: EBADF)
+    public static let badFileDescriptor = ErrnoCode(rawValue: EBADF)
     /// `EINVAL`: an argument is out of range.
-    public static let invalidArgument = Errno(rawValue: EINVAL)
+    public static let invalidArgument = ErrnoCode(rawValue: EINVAL)
     /// `EPERM`: not permitted (epoll says this for regular files).
-    public static let notPermitted = Errno(rawValue: EPERM)
+    public static let notPermitted = ErrnoCode(rawValue: EPERM)
     /// `EEXIST`: already exists (already registered).
-    public static let fileExists = Errno(rawValue: EEXIST)
+    public static let fileExists = ErrnoCode(rawValue: EEXIST)
     /// `ENOENT`: no such entry (not registered).
-    public static let noSuchEntry = Errno(rawValue: ENOENT)
+    public static let noSuchEntry = ErrnoCode(rawValue: ENOENT)
     /// `EMFILE`: the process has too many open descriptors.
-    public static let tooManyOpenFiles = Errno(rawValue: EMFILE)
+    public static let tooManyOpenFiles = ErrnoCode(rawValue: EMFILE)
     /// `ENFILE`: the system has too many open files.
-    public static let tooManyOpenFilesInSystem = Errno(rawValue: ENFILE)
+    public static let tooManyOpenFilesInSystem = ErrnoCode(rawValue: ENFILE)
     /// `ENOMEM`: out of kernel memory.
-    public static let noMemory = Errno(rawValue: ENOMEM)
+    public static let noMemory = ErrnoCode(rawValue: ENOMEM)
     /// `ENOSYS`: the kernel lacks the call.
-    public static let notImplemented = Errno(rawValue: ENOSYS)
+    public static let notImplemented = ErrnoCode(rawValue: ENOSYS)
     /// `EPIPE`: the peer closed its end.
-    public static let brokenPipe = Errno(rawValue: EPIPE)
+    public static let brokenPipe = ErrnoCode(rawValue: EPIPE)
     /// `ECONNREFUSED`: nobody listens at that address.
-    public static let connectionRefused = Errno(rawValue: ECONNREFUSED)
+    public static let connectionRefused = ErrnoCode(rawValue: ECONNREFUSED)
     /// `ECONNRESET`: the peer reset the connection.
-    public static let connectionReset = Errno(rawValue: ECONNRESET)
+    public static let connectionReset = ErrnoCode(rawValue: ECONNRESET)
     /// `EINPROGRESS`: a non-blocking connect has started.
-    public static let inProgress = Errno(rawValue: EINPROGRESS)
+    public static let inProgress = ErrnoCode(rawValue: EINPROGRESS)
     /// `EADDRINUSE`: the address is taken.
-    public static let addressInUse = Errno(rawValue: EADDRINUSE)
+    public static let addressInUse = ErrnoCode(rawValue: EADDRINUSE)
     /// `ENOTCONN`: the socket is not connected.
-    public static let notConnected = Errno(rawValue: ENOTCONN)
+    public static let notConnected = ErrnoCode(rawValue: ENOTCONN)
     /// `ETIMEDOUT`: the operation timed out.
-    public static let timedOut = Errno(rawValue: ETIMEDOUT)
+    public static let timedOut = ErrnoCode(rawValue: ETIMEDOUT)
 
     /// The symbolic C name, e.g. `"EBADF"`, or `"E<number>"` for an unusual one.
-    public var name: String { Errno.names[rawValue] ?? "E\(rawValue)" }
+    public var name: String { ErrnoCode.names[rawValue] ?? "E\(rawValue)" }
 
     /// The C library's message for this number (`strerror(3)`).
     public var message: String { String(cString: strerror(rawValue)) }

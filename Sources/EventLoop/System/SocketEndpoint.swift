@@ -2,7 +2,7 @@ import CEventShim
 import Glibc
 
 /// An IPv4 or IPv6 address and port, over C's `sockaddr_storage`.
-public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
+public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
     @usableFromInline var storage: sockaddr_storage
     @usableFromInline var length: socklen_t
 
@@ -69,6 +69,6 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }
 
-    public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.family == b.family && a.description == b.description }
+    public static func == (a: SocketEndpoint, b: SocketEndpoint) -> Bool { a.family == b.family && a.description == b.description }
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 }

@@ -1,4 +1,4 @@
-extension EventLoop {
+extension IOLoop {
     /// Runs `callback` once, `delay` from now (measured on a fresh clock read,
     /// so it never fires early; a negative delay means now: the next iteration).
     /// - Throws: `LoopError.closed`.
@@ -93,7 +93,7 @@ public struct TimerHandle {
     /// The timer's id on its loop.
     public let id: TimerID
     let token: LoopToken
-    var loop: EventLoop? { token.loop }
+    var loop: IOLoop? { token.loop }
 
     /// Whether the timer is still to fire (repeating timers: until cancelled).
     public var isActive: Bool { loop?.timers.isLive(id) ?? false }
