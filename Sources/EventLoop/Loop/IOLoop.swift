@@ -40,12 +40,22 @@ public final class IOLoop {
         set { state.pointee.errorHandler = newValue }
     }
 
-    /// A loop over `selector` (epoll by default) reading time from `clock`.
+    /// A loop waiting in `backend` (epoll by default) and reading time from `clock`.
+    /// Loop thread: the calling thread.
     /// - Throws: `SystemError` when the kernel refuses a descriptor (EMFILE…).
-    public init(selector: (any EventSelector<UInt32>)? = nil, clock: LoopClock = .monotonic) throws {
+    public convenience init(backend: LoopBackend = .epoll, clock: LoopClock = .monotonic) throws {
+        let selector: any EventSelector<UInt32> = switch backend {
+        case .epoll: try EpollSelector<UInt32>()
+        case .poll: PollSelector<UInt32>()
+        case .select: SelectSelector<UInt32>()
+        }
+        try self.init(selector: selector, clock: clock)
+    }
+
+    init(selector: any EventSelector<UInt32>, clock: LoopClock) throws {
         // The throwing steps come first, so a failure leaves nothing to release
         // (a selector already made closes its own descriptor as it goes away).
-        self.selector = LoopSelector(try selector ?? EpollSelector<UInt32>())
+        self.selector = LoopSelector(selector)
         let wake = try EventFD().release()
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState())

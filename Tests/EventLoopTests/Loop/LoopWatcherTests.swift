@@ -4,7 +4,7 @@ import Testing
 
 /// Loops over each backend, so the watcher semantics hold on all three.
 func makeLoop(_ backend: Backend, clock: LoopClock = .monotonic) throws -> IOLoop {
-    try IOLoop(selector: backend.make(UInt32.self), clock: clock)
+    try IOLoop(backend: LoopBackend(rawValue: backend.rawValue)!, clock: clock)
 }
 
 /// Runs iterations until `done()` or the bound, whichever comes first.
