@@ -168,7 +168,10 @@ int cevent_getsockopt_int(int fd, int level, int name, int *value);
 int cevent_setsockopt_int(int fd, int level, int name, int value);
 /// read(2). Returns the byte count or -errno.
 long cevent_read(int fd, void *buf, unsigned long count);
-/// write(2). Returns the byte count or -errno.
+/// write(2) that never raises SIGPIPE: a socket is written with
+/// send(MSG_NOSIGNAL); anything else with SIGPIPE blocked on the calling thread
+/// for the call, and the SIGPIPE an EPIPE leaves pending taken back. Returns
+/// the byte count or -errno (-EPIPE when the reader has gone).
 long cevent_write(int fd, const void *buf, unsigned long count);
 /// send(2) with MSG_NOSIGNAL, so a closed peer gives -EPIPE, not SIGPIPE.
 long cevent_send(int fd, const void *buf, unsigned long count, int flags);
@@ -189,5 +192,21 @@ int cevent_open(const char *path, int flags, int mode);
 int64_t cevent_monotonic_ns(void);
 /// The calling thread's kernel thread id (gettid).
 int cevent_gettid(void);
+
+// MARK: - fault injection
+// How many fault scripts are active in the process. The Swift seam reads it
+// before every system call: while it is 0 (always, outside tests) a call costs
+// one relaxed load more. A plain C global, because a Swift global is
+// initialized lazily and every read of one checks that it was.
+
+extern int cevent_fault_scripts_armed;
+/// The number of active fault scripts (relaxed load).
+static inline int cevent_fault_armed(void) {
+    return __atomic_load_n(&cevent_fault_scripts_armed, __ATOMIC_RELAXED);
+}
+/// Adds `delta` (+1 or -1) to the number of active fault scripts.
+static inline void cevent_fault_arm(int delta) {
+    __atomic_fetch_add(&cevent_fault_scripts_armed, delta, __ATOMIC_RELAXED);
+}
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 
 _Static_assert(sizeof(uint64_t) == 8, "eventfd I/O is exactly 8 bytes");
 _Static_assert(sizeof(((struct epoll_event *)0)->data.u64) == 8, "epoll user data is 64 bits");
@@ -226,7 +227,32 @@ int cevent_setsockopt_int(int fd, int level, int name, int value) {
 }
 
 long cevent_read(int fd, void *buf, unsigned long count) { RESULT(read(fd, buf, count)); }
-long cevent_write(int fd, const void *buf, unsigned long count) { RESULT(write(fd, buf, count)); }
+// A write to a pipe or socket whose reader has gone raises SIGPIPE, whose
+// default action ends the process. Sockets: send(MSG_NOSIGNAL) never raises
+// it. Anything else (pipes, FIFOs, ttys): block SIGPIPE on this thread around
+// the write, and if the write failed with EPIPE, take the SIGPIPE it left
+// pending before restoring the mask, so the disposition and the other
+// threads are never touched. When the thread already blocked SIGPIPE, a
+// pending one is the caller's and is left alone.
+long cevent_write(int fd, const void *buf, unsigned long count) {
+    ssize_t sent = send(fd, buf, count, MSG_NOSIGNAL);
+    if (sent >= 0) return sent;
+    if (errno != ENOTSOCK) return -errno;
+
+    sigset_t pipe_only, old;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    int masked = pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    if (masked != 0) return -masked;
+    ssize_t written = write(fd, buf, count);
+    int saved = written < 0 ? errno : 0;
+    if (saved == EPIPE && !sigismember(&old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return written < 0 ? -saved : written;
+}
 long cevent_send(int fd, const void *buf, unsigned long count, int flags) {
     RESULT(send(fd, buf, count, flags | MSG_NOSIGNAL));
 }
@@ -252,3 +278,7 @@ int64_t cevent_monotonic_ns(void) {
 }
 
 int cevent_gettid(void) { return (int)gettid(); }
+
+// MARK: fault injection
+
+int cevent_fault_scripts_armed = 0; // read and written only with __atomic builtins

@@ -40,7 +40,7 @@ struct ReadmeExampleTests {
         var ticks = 0
 
         try loop.watch(reader, interest: .readable) { events in
-            if let bytes = try reader.read(upTo: 1024) { received += bytes }
+            if let bytes = try reader.read(upTo: 1024).value { received += bytes }
         }
         try loop.schedule(after: .milliseconds(10)) {
             _ = try pipe.second.descriptor.write(Array("hello".utf8))

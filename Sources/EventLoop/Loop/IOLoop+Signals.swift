@@ -85,7 +85,7 @@ extension IOLoop {
         guard let fd = signals.descriptor else { return }
         // A read error can only be EBADF for a descriptor the loop owns and
         // keeps open, so it ends the batch like "nothing pending" would.
-        while let info = (try? SignalFD.read(fd)) ?? nil {
+        while let info = (try? SignalFD.read(fd))?.value {
             // A copy: a handler may add or cancel handlers.
             for handler in signals.handlers[info.signal] ?? [] {
                 invoke { try handler.run(info) }
@@ -111,7 +111,7 @@ extension IOLoop {
         // Read away deliveries still pending, for this signal and others:
         // this one's are dropped, the others' handlers run on the next iteration.
         var others: [SignalInfo] = []
-        while let info = (try? SignalFD.read(fd)) ?? nil {
+        while let info = (try? SignalFD.read(fd))?.value {
             if info.signal != signal { others.append(info) }
         }
         for info in others {
@@ -123,7 +123,7 @@ extension IOLoop {
         if let remaining = try? SignalSet(signals.watched), !signals.handlers.isEmpty {
             _ = try? SignalFD.update(fd, remaining)
         } else {
-            removeWatcher(fd, watcherSlot(fd)?.generation ?? 0)
+            removeWatcher(fd, selector.slot(fd)?.generation ?? 0)
             try? OwnedDescriptor(adopting: fd).close()
             signals.descriptor = nil
         }

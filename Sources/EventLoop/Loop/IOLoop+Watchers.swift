@@ -1,10 +1,8 @@
-/// One descriptor's watcher. Loop thread only.
-struct WatcherSlot {
-    var callback: (ReadyEvents) throws -> Void
-    var interest: Interest
-    var trigger: Trigger
-    /// Matches the selector's user value; an event carrying another is stale.
-    let generation: UInt32
+/// One descriptor's watcher: the value the loop stores in its selector's
+/// registration, so the selector's table is the loop's one registry (one
+/// lookup and one generation check per event). Loop thread only.
+struct Watcher {
+    let callback: (ReadyEvents) throws -> Void
     /// The loop's own (wake-up, signals): not counted for the user, not cancellable by them.
     let isInternal: Bool
 }
@@ -13,13 +11,15 @@ extension IOLoop {
     /// Calls `callback` on the loop thread whenever `descriptor` is ready for `interest`.
     ///
     /// Level-triggered by default (called again while still ready); edge and
-    /// one-shot where the selector has them (epoll). The events passed in are
+    /// one-shot where the backend has them (epoll). The events passed in are
     /// masked to the current interest, plus hang-up and error, which always come.
     /// One watcher per descriptor: to change it use `IOWatcher.setInterest`.
     ///
-    /// Before you close a watched descriptor, cancel its watcher. If you close
-    /// it from a callback and the number is reused and watched again in the same
-    /// iteration, the old descriptor's events are never delivered to the new watcher.
+    /// Cancel the watcher before you close its descriptor. If you close it from
+    /// a callback and the number is reused and watched again in the same
+    /// iteration, the old descriptor's events are never delivered to the new
+    /// watcher. Closing first is survivable too: the loop neither spins nor
+    /// ends a wait early for a file a `dup` keeps open (see `EpollSelector`).
     ///
     /// - Throws: `LoopError.alreadyWatched`, `.closed`, or the `SelectorError`
     ///   the selector gave (the loop is unchanged then).
@@ -33,63 +33,56 @@ extension IOLoop {
         return IOWatcher(descriptor: descriptor, generation: generation, token: token)
     }
 
-    var internalWatcherCount: Int { 1 + (signals.descriptor == nil ? 0 : 1) }
-
+    /// Registers a watcher; returns its generation.
     @discardableResult
     func addWatcher(
         _ fd: Descriptor, interest: Interest, trigger: Trigger, isInternal: Bool,
         _ callback: @escaping (ReadyEvents) throws -> Void
     ) throws -> UInt32 {
-        if let slot = watcherSlot(fd), slot.generation != 0 { throw LoopError.alreadyWatched(fd) }
-        let generation = nextWatcherGeneration
-        try selector.register(fd, interest: interest, trigger: trigger, value: generation)
-        nextWatcherGeneration = nextWatcherGeneration &+ 1 == 0 ? 1 : nextWatcherGeneration &+ 1
-        let index = Int(fd.rawValue)
-        if index >= watchers.count { watchers.append(contentsOf: repeatElement(nil, count: index + 1 - watchers.count)) }
-        watchers[index] = WatcherSlot(callback: callback, interest: interest, trigger: trigger,
-                                      generation: generation, isInternal: isInternal)
-        watcherCount += 1
-        return generation
+        do {
+            let generation = try selector.register(
+                fd, interest: interest, trigger: trigger, watcher: Watcher(callback: callback, isInternal: isInternal))
+            if isInternal { internalWatcherCount += 1 }
+            return generation
+        } catch .alreadyRegistered(let fd) {
+            throw LoopError.alreadyWatched(fd)
+        }
     }
 
+    /// Whether the watcher `generation` of `fd` is still installed.
     @inline(__always)
-    func watcherSlot(_ fd: Descriptor) -> WatcherSlot? {
-        let index = Int(fd.rawValue)
-        return index >= 0 && index < watchers.count ? watchers[index] : nil
-    }
-
     func isCurrent(_ fd: Descriptor, _ generation: UInt32) -> Bool {
-        !isClosed && watcherSlot(fd)?.generation == generation
+        !isClosed && selector.slot(fd)?.generation == generation
     }
 
     func changeWatcher(_ fd: Descriptor, _ generation: UInt32, interest: Interest, trigger: Trigger?) throws {
         try refuseIfClosed()
-        guard let slot = watcherSlot(fd), slot.generation == generation else { throw LoopError.notWatched(fd) }
-        let trigger = trigger ?? slot.trigger
+        guard let slot = selector.slot(fd), slot.generation == generation else { throw LoopError.notWatched(fd) }
         // The selector keeps the old registration when it refuses the new one.
-        try selector.modify(fd, interest: interest, trigger: trigger, value: generation)
-        watchers[Int(fd.rawValue)]!.interest = interest
-        watchers[Int(fd.rawValue)]!.trigger = trigger
+        try selector.modify(fd, interest: interest, trigger: trigger ?? slot.key.trigger, watcher: slot.key.value)
     }
 
+    /// Removes the watcher `generation` of `fd`, if still installed. Its closure
+    /// is released last, once the registry is whole again: releasing it may run
+    /// user code (a captured object's deinit) that calls back into the loop.
     func removeWatcher(_ fd: Descriptor, _ generation: UInt32) {
-        guard !isClosed, let slot = watcherSlot(fd), slot.generation == generation else { return }
-        // A descriptor closed before its watcher was cancelled: the selector copes.
-        _ = try? selector.unregister(fd)
-        watchers[Int(fd.rawValue)] = nil // releases the closure now
-        watcherCount -= 1
+        guard isCurrent(fd, generation) else { return }
+        do {
+            let removed = try selector.unregister(fd)
+            if removed.value.isInternal { internalWatcherCount -= 1 }
+            _ = removed
+        } catch {
+            // Only .closed or .notRegistered, both ruled out above by isCurrent.
+            report(error)
+        }
     }
 
-    /// Runs the watcher's callback for one event of the last wait, unless the
-    /// event is stale: its watcher was cancelled, or cancelled and replaced on
-    /// the same number, since the wait. Returns false once the loop has closed.
+    /// Runs a watcher's callback for one event of the last wait. The selector
+    /// has already checked that the registration is the one the event was for
+    /// (cancelled or replaced ones are skipped). Returns false once the loop has closed.
     @inline(__always)
-    func dispatch(_ fd: Descriptor, _ generation: UInt32, _ ready: ReadyEvents) -> Bool {
-        let index = Int(fd.rawValue)
-        guard index < watchers.count, let slot = watchers[index], slot.generation == generation else { return true }
-        let masked = ready.subtracting(ReadyEvents(rawValue: Interest.all.rawValue & ~slot.interest.rawValue))
-        if masked.isEmpty { return true }
-        invoke { try slot.callback(masked) }
+    func dispatch(_ key: SelectorKey<Watcher>, _ ready: ReadyEvents) -> Bool {
+        invoke { try key.value.callback(ready) }
         return !closed
     }
 }
@@ -111,7 +104,7 @@ public struct IOWatcher {
     /// The current interest, or nil once cancelled.
     public var interest: Interest? {
         guard let loop, loop.isCurrent(descriptor, generation) else { return nil }
-        return loop.watcherSlot(descriptor)?.interest
+        return loop.selector.slot(descriptor)?.key.interest
     }
 
     /// Changes what the watcher waits for (and, optionally, its trigger). A

@@ -1,6 +1,3 @@
-import CEventShim
-import Glibc
-
 /// A single-threaded event loop: I/O watchers, timers, a call-soon queue,
 /// signals, and work submitted from other threads.
 ///
@@ -22,11 +19,12 @@ public final class IOLoop {
     // Loop-thread state: the hot fields live in `state` (see `LoopState`).
     let state: UnsafeMutablePointer<LoopState>
     let selector: LoopSelector
+    /// Cross-thread work, and the wake-up eventfd it owns.
     let submissions: SubmissionQueue
-    /// The wake-up eventfd, owned by the loop and closed by `close()`.
-    let wakeDescriptor: Descriptor
     let clock: LoopClock
-    private let owner: pthread_t
+    private let owner: ThreadIdentity
+    /// The `FaultScript` active where the loop was made: applied while it runs.
+    let faultScript: FaultScript?
     /// Shared with every handle this loop gives out.
     let token = LoopToken()
 
@@ -41,34 +39,28 @@ public final class IOLoop {
     }
 
     /// A loop waiting in `backend` (epoll by default) and reading time from `clock`.
-    /// Loop thread: the calling thread.
-    /// - Throws: `SystemError` when the kernel refuses a descriptor (EMFILE…).
-    public convenience init(backend: LoopBackend = .epoll, clock: LoopClock = .monotonic) throws {
-        let selector: any EventSelector<UInt32> = switch backend {
-        case .epoll: try EpollSelector<UInt32>()
-        case .poll: PollSelector<UInt32>()
-        case .select: SelectSelector<UInt32>()
-        }
-        try self.init(selector: selector, clock: clock)
-    }
-
-    init(selector: any EventSelector<UInt32>, clock: LoopClock) throws {
-        // The throwing steps come first, so a failure leaves nothing to release
-        // (a selector already made closes its own descriptor as it goes away).
-        self.selector = LoopSelector(selector)
-        let wake = try EventFD().release()
+    ///
+    /// The loop makes and owns its selector and its wake-up eventfd. A
+    /// `FaultScript` active here is taken along and applied whenever the loop
+    /// runs, on whichever thread runs it. Loop thread: the calling thread.
+    /// - Throws: `SelectorError.system` or `SystemError` when the kernel
+    ///   refuses a descriptor (`EMFILE`…); nothing is left open then.
+    public init(backend: LoopBackend = .epoll, clock: LoopClock = .monotonic) throws {
+        // The throwing steps come first, and each owner closes its own
+        // descriptor as it goes away, so a failure leaves nothing open.
+        faultScript = FaultScript.current
+        selector = try LoopSelector(backend)
+        submissions = try SubmissionQueue()
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState())
         self.clock = clock
-        owner = pthread_self()
-        wakeDescriptor = wake
-        submissions = SubmissionQueue(wakeDescriptor: wake)
+        owner = ThreadIdentity.current
         state.pointee.nowNanoseconds = clock.now()
         state.pointee.lastWakeNanoseconds = MonotonicInstant.now().nanoseconds
         if case .manual(let manual) = clock { manual.loop = self }
         token.attach(self)
         // If this throws, the instance is complete, so deinit runs and closes everything.
-        try addWatcher(wake, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
+        try addWatcher(submissions.wakeDescriptor, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
             self.runSubmissions()
         }
     }
@@ -96,13 +88,15 @@ public final class IOLoop {
     public func run() throws {
         try enter()
         defer { isRunning = false }
-        if consumeStop() {
-            try iterate(timeout: 0)
-            return
-        }
-        while !isClosed {
-            try iterate(timeout: nil)
-            if consumeStop() { return }
+        try FaultScript.applying(faultScript) {
+            if consumeStop() {
+                try iterate(timeout: 0)
+                return
+            }
+            while !isClosed {
+                try iterate(timeout: nil)
+                if consumeStop() { return }
+            }
         }
     }
 
@@ -112,7 +106,9 @@ public final class IOLoop {
     public func runOnce(timeout: Duration? = nil) throws {
         try enter()
         defer { isRunning = false }
-        try iterate(timeout: timeout.map { max($0.nanosecondsRoundedUp, 0) })
+        try FaultScript.applying(faultScript) {
+            try iterate(timeout: timeout.map { max($0.nanosecondsRoundedUp, 0) })
+        }
     }
 
     /// Asks `run()` to return after the current iteration. Loop thread; from
@@ -124,32 +120,33 @@ public final class IOLoop {
 
     /// Cancels every watcher, timer and signal handler, releases queued
     /// closures, and closes every descriptor the loop owns (the selector, its
-    /// eventfd, its signalfd). Descriptors you passed to `watch` stay open: they
-    /// are yours. Afterwards every call throws `LoopError.closed`; closing twice
-    /// is harmless. Callable from a callback: the loop returns after it.
+    /// eventfd, its signal descriptors). Descriptors you passed to `watch` stay
+    /// open: they are yours. Afterwards every call throws `LoopError.closed`;
+    /// closing twice is harmless. Callable from a callback: the loop returns after it.
+    /// - Throws: the first error the kernel reports closing the loop's own
+    ///   descriptors (each is closed anyway).
     public func close() throws {
         guard !closed else { return }
         checkThread()
         closed = true
-        submissions.close() // what was queued is released, never run: the loop is gone
         teardownSignals()
-        for fd in 0..<watchers.count where watchers[fd] != nil {
-            _ = try? selector.unregister(Descriptor(Int32(fd))) // closing the selector drops it anyway
-        }
-        watchers = []
-        watcherCount = 0
+        // Unregister before close; each watcher's closure is released as its
+        // key goes, with the registry whole (closed loop: callbacks are refused).
+        for fd in selector.descriptors { _ = try? selector.unregister(fd) } // closing the selector drops them anyway
+        internalWatcherCount = 0
         timers.removeAll()
         callSoonQueue.removeAll()
         if case .manual(let manual) = clock { manual.loop = nil }
-        let selectorResult = Result { try selector.close() }
-        _ = try Syscall.check(cevent_close(wakeDescriptor.rawValue), "close(eventfd \(wakeDescriptor))")
+        let selectorResult = Result { () throws(SelectorError) in try selector.close() }
+        let eventFDResult = Result { () throws(SystemError) in try submissions.close() } // queued work is released unrun
         try selectorResult.get()
+        try eventFDResult.get()
     }
 
     /// Counts and timings, for monitoring.
     public var metrics: LoopMetrics {
         LoopMetrics(
-            activeWatchers: watcherCount - internalWatcherCount, activeTimers: timers.count,
+            activeWatchers: closed ? 0 : selector.count - internalWatcherCount, activeTimers: timers.count,
             activeSignalHandlers: signals.handlerCount, pendingCallSoon: callSoonQueue.count,
             iterations: iterationCount, waiting: .nanoseconds(waitNanoseconds), running: .nanoseconds(runNanoseconds))
     }
@@ -183,12 +180,12 @@ public final class IOLoop {
         runNanoseconds += start - lastWakeNanoseconds
         let wait = waitTimeout(callerTimeout: timeout, realNow: start)
         var woken = false
-        try selector.selectEach(timeout: wait.map { .nanoseconds($0) }, scratch: &events) { key, ready in
+        try selector.selectEach(timeout: wait.map { .nanoseconds($0) }) { key, ready in
             if !woken {
                 woken = true
                 markWake(waitStart: start)
             }
-            return dispatch(key.descriptor, key.value, ready)
+            return dispatch(key, ready)
         }
         if !woken { markWake(waitStart: start) }
         if isClosed { return }
@@ -238,7 +235,7 @@ public final class IOLoop {
     private func runSubmissions() {
         // Drained before the take: a submission landing after the take finds
         // the queue empty and writes the eventfd again, so none is missed.
-        _ = try? EventFD.drain(wakeDescriptor) // EAGAIN is fine: a spurious wake-up
+        submissions.drainWake()
         var batch = submissionBatch
         submissionBatch = []
         submissions.takeAll(into: &batch)
@@ -269,7 +266,7 @@ public final class IOLoop {
 
     @inline(__always)
     func checkThread() {
-        precondition(pthread_equal(owner, pthread_self()) != 0,
+        precondition(owner == ThreadIdentity.current,
                      "IOLoop used off its own thread: a loop belongs to the thread that created it; use loop.handle from other threads")
     }
 
@@ -283,10 +280,4 @@ public final class IOLoop {
     /// the callbacks' running time, and a timer must never fire early).
     @inline(__always)
     func freshNow() -> Int64 { clock.now() }
-}
-
-/// Writes one line to standard error.
-func printToStandardError(_ line: String) {
-    let text = line + "\n"
-    _ = text.withCString { write(2, $0, strlen($0)) } // standard error, unbuffered
 }

@@ -1,78 +1,95 @@
-/// The loop's selector, held by concrete type where it is one of ours.
+/// The loop's selector, made and owned by the loop, held by concrete type.
 ///
-/// Why not just `any EventSelector<UInt32>`: calls through the existential run
-/// the unspecialized generic code, which looks up type metadata on every wait
-/// and every event (measured: about 100x the instructions of the specialized
-/// path). A switch over the three concrete backends costs one branch.
+/// Why not `any EventSelector`: calls through the existential run the
+/// unspecialized generic code, which looks up type metadata on every wait and
+/// every event (measured: about 100x the instructions of the specialized
+/// path). A switch over the three backends costs one branch. The loop makes
+/// the selector itself (`IOLoop(backend:)`), so nobody else can change its
+/// registrations: the selector's table is the loop's only registry.
 enum LoopSelector {
-    case epoll(EpollSelector<UInt32>)
-    case poll(PollSelector<UInt32>)
-    case select(SelectSelector<UInt32>)
-    case custom(any EventSelector<UInt32>)
+    case epoll(EpollSelector<Watcher>)
+    case poll(PollSelector<Watcher>)
+    case select(SelectSelector<Watcher>)
 
-    init(_ selector: any EventSelector<UInt32>) {
-        switch selector {
-        case let epoll as EpollSelector<UInt32>: self = .epoll(epoll)
-        case let poll as PollSelector<UInt32>: self = .poll(poll)
-        case let select as SelectSelector<UInt32>: self = .select(select)
-        default: self = .custom(selector)
+    init(_ backend: LoopBackend) throws(SelectorError) {
+        switch backend {
+        case .epoll: self = .epoll(try EpollSelector())
+        case .poll: self = .poll(PollSelector())
+        case .select: self = .select(SelectSelector())
         }
     }
 
-    var selector: any EventSelector<UInt32> {
-        switch self {
-        case .epoll(let s): s
-        case .poll(let s): s
-        case .select(let s): s
-        case .custom(let s): s
-        }
-    }
-
-    /// Waits, then calls `body` for each ready registration until it returns
-    /// false. epoll hands events over straight from the kernel's buffer; the
-    /// others fill `scratch` first.
+    /// Waits, then calls `body` for each ready registration, checked against
+    /// the registry when its turn comes, until `body` returns false.
     @inline(__always)
-    func selectEach(
-        timeout: Duration?, scratch: inout [SelectorEvent<UInt32>],
-        _ body: (SelectorKey<UInt32>, ReadyEvents) -> Bool
-    ) throws {
+    func selectEach(timeout: Duration?, _ body: (SelectorKey<Watcher>, ReadyEvents) -> Bool) throws(SelectorError) {
         switch self {
-        case .epoll(let s):
-            try s.selectEach(timeout: timeout, body)
-            return
-        case .poll(let s): try s.select(timeout: timeout, into: &scratch)
-        case .select(let s): try s.select(timeout: timeout, into: &scratch)
-        case .custom(let s): try s.select(timeout: timeout, into: &scratch)
-        }
-        for event in scratch where !body(event.key, event.events) { break }
-    }
-
-    func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: UInt32) throws {
-        switch self {
-        case .epoll(let s): try s.register(fd, interest: interest, trigger: trigger, value: value)
-        case .poll(let s): try s.register(fd, interest: interest, trigger: trigger, value: value)
-        case .select(let s): try s.register(fd, interest: interest, trigger: trigger, value: value)
-        case .custom(let s): try s.register(fd, interest: interest, trigger: trigger, value: value)
+        case .epoll(let s): try s.selectEach(timeout: timeout, body)
+        case .poll(let s): try s.selectEach(timeout: timeout, body)
+        case .select(let s): try s.selectEach(timeout: timeout, body)
         }
     }
 
-    func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: UInt32) throws {
+    /// Registers and returns the registration's generation.
+    func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, watcher: Watcher) throws(SelectorError) -> UInt32 {
         switch self {
-        case .epoll(let s): try s.modify(fd, interest: interest, trigger: trigger, value: value)
-        case .poll(let s): try s.modify(fd, interest: interest, trigger: trigger, value: value)
-        case .select(let s): try s.modify(fd, interest: interest, trigger: trigger, value: value)
-        case .custom(let s): try s.modify(fd, interest: interest, trigger: trigger, value: value)
+        case .epoll(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
+        case .poll(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
+        case .select(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
+        }
+        return slot(fd)!.generation
+    }
+
+    func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, watcher: Watcher) throws(SelectorError) {
+        switch self {
+        case .epoll(let s): try s.modify(fd, interest: interest, trigger: trigger, value: watcher)
+        case .poll(let s): try s.modify(fd, interest: interest, trigger: trigger, value: watcher)
+        case .select(let s): try s.modify(fd, interest: interest, trigger: trigger, value: watcher)
         }
     }
 
-    func unregister(_ fd: Descriptor) throws {
+    /// Unregisters and returns the key, whose watcher the caller releases.
+    func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Watcher> {
         switch self {
         case .epoll(let s): try s.unregister(fd)
         case .poll(let s): try s.unregister(fd)
         case .select(let s): try s.unregister(fd)
-        case .custom(let s): try s.unregister(fd)
         }
     }
 
-    func close() throws { try selector.close() }
+    /// The current registration of `fd` and its generation.
+    @inline(__always)
+    func slot(_ fd: Descriptor) -> (key: SelectorKey<Watcher>, generation: UInt32)? {
+        let slot = switch self {
+        case .epoll(let s): s.table[fd.rawValue]
+        case .poll(let s): s.table[fd.rawValue]
+        case .select(let s): s.table[fd.rawValue]
+        }
+        return slot.map { ($0.key, $0.generation) }
+    }
+
+    var count: Int {
+        switch self {
+        case .epoll(let s): s.count
+        case .poll(let s): s.count
+        case .select(let s): s.count
+        }
+    }
+
+    /// Every registration, for closing.
+    var descriptors: [Descriptor] {
+        switch self {
+        case .epoll(let s): Array(s.keys.keys)
+        case .poll(let s): Array(s.keys.keys)
+        case .select(let s): Array(s.keys.keys)
+        }
+    }
+
+    func close() throws(SelectorError) {
+        switch self {
+        case .epoll(let s): try s.close()
+        case .poll(let s): s.close()
+        case .select(let s): s.close()
+        }
+    }
 }

@@ -8,10 +8,8 @@
 /// anyway: it never holds an access to a field across a user callback, which
 /// may re-enter the loop. Loop thread only.
 struct LoopState {
-    var events: [SelectorEvent<UInt32>] = []
-    var watchers: [WatcherSlot?] = []
-    var watcherCount: Int = 0
-    var nextWatcherGeneration: UInt32 = 1
+    /// Watchers the loop installed for itself (wake-up, signals).
+    var internalWatcherCount: Int = 0
     var timers: TimerHeap = TimerHeap()
     var dueTimers: [TimerID] = []
     var firingTimers: Bool = false
@@ -33,21 +31,9 @@ struct LoopState {
 
 /// Each field of `LoopState` under its own name, read and written in place.
 extension IOLoop {
-    var events: [SelectorEvent<UInt32>] {
-        @inline(__always) _read { yield state.pointee.events }
-        @inline(__always) _modify { yield &state.pointee.events }
-    }
-    var watchers: [WatcherSlot?] {
-        @inline(__always) _read { yield state.pointee.watchers }
-        @inline(__always) _modify { yield &state.pointee.watchers }
-    }
-    var watcherCount: Int {
-        @inline(__always) _read { yield state.pointee.watcherCount }
-        @inline(__always) _modify { yield &state.pointee.watcherCount }
-    }
-    var nextWatcherGeneration: UInt32 {
-        @inline(__always) _read { yield state.pointee.nextWatcherGeneration }
-        @inline(__always) _modify { yield &state.pointee.nextWatcherGeneration }
+    var internalWatcherCount: Int {
+        @inline(__always) _read { yield state.pointee.internalWatcherCount }
+        @inline(__always) _modify { yield &state.pointee.internalWatcherCount }
     }
     var timers: TimerHeap {
         @inline(__always) _read { yield state.pointee.timers }

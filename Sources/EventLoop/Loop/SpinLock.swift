@@ -1,4 +1,3 @@
-import Glibc
 import Synchronization
 
 /// A test-and-test-and-set lock for critical sections of a few instructions.
@@ -21,7 +20,7 @@ struct SpinLock: ~Copyable {
             while held.load(ordering: .relaxed) {
                 spins += 1
                 if spins == 100 {
-                    sched_yield()
+                    Kernel.yieldProcessor()
                     spins = 0
                 }
             }

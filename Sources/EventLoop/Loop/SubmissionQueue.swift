@@ -28,11 +28,18 @@ final class SubmissionQueue: @unchecked Sendable {
     /// Under `lock`: set once the loop has closed; submissions after it are refused.
     private var isClosed = false
     let stopRequested = Atomic<Bool>(false)
-    /// The loop's eventfd, borrowed: the loop closes it only after `close()`,
-    /// and writers hold the lock, so no write can reach a reused number.
-    private let wakeDescriptor: Descriptor
+    /// Under `lock`: the loop's wake-up eventfd, owned here and closed by
+    /// `close()` under the lock, so no writer can reach its number afterwards.
+    private var wakeEventFD: EventFD?
+    /// The eventfd's number, for the loop to watch and drain (loop thread).
+    let wakeDescriptor: Descriptor
 
-    init(wakeDescriptor: Descriptor) { self.wakeDescriptor = wakeDescriptor }
+    /// A queue with a fresh eventfd. Throws what `eventfd(2)` reports.
+    init() throws(SystemError) {
+        let eventFD = try EventFD()
+        wakeDescriptor = eventFD.descriptor
+        wakeEventFD = consume eventFD
+    }
 
     /// Queues `work`; false when the loop has closed.
     func submit(_ work: @escaping Work) -> Bool {
@@ -40,7 +47,7 @@ final class SubmissionQueue: @unchecked Sendable {
         defer { lock.unlock() }
         if isClosed { return false }
         pending.append(Job(run: work))
-        if pending.count == 1 { wake() }
+        if pending.count == 1 { signalLoop() }
         return true
     }
 
@@ -48,12 +55,17 @@ final class SubmissionQueue: @unchecked Sendable {
         stopRequested.store(true, ordering: .releasing)
         lock.lock()
         defer { lock.unlock() }
-        if !isClosed { wake() }
+        if !isClosed { signalLoop() }
     }
 
-    /// Under `lock`. Cannot fail but for a full counter (2^64 - 2 unread
-    /// wake-ups), which still wakes the loop.
-    private func wake() { _ = try? EventFD.signal(wakeDescriptor) }
+    /// Under `lock`. The write cannot fail but for a full counter (2^64 - 2
+    /// unread wake-ups, `.wouldBlock`), which still wakes the loop; an error
+    /// would mean the eventfd is gone, and the loop is then closed anyway.
+    private func signalLoop() { _ = try? wakeEventFD?.signal() }
+
+    /// Loop thread: reads the eventfd's counter back to zero. Nothing to read
+    /// is a spurious wake-up; an error cannot happen while the loop owns it.
+    func drainWake() { _ = try? wakeEventFD?.drain() }
 
     /// Loop thread: everything submitted so far, in submission order, swapped
     /// into `batch` (which must be empty; its storage becomes the new queue's).
@@ -63,13 +75,17 @@ final class SubmissionQueue: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Loop thread: refuse further work; what was queued is released unrun.
-    func close() {
+    /// Loop thread: refuse further work and close the eventfd (after the loop
+    /// unregistered it); what was queued is released unrun.
+    /// - Throws: what `close(2)` reports for the eventfd (it is gone anyway).
+    func close() throws(SystemError) {
         lock.lock()
         isClosed = true
         let dropped = pending
         pending = []
+        let eventFD = wakeEventFD.take()
         lock.unlock()
         _ = dropped // released here, outside the lock: a closure's deinit is user code
+        try eventFD?.close()
     }
 }

@@ -1,11 +1,16 @@
-import CEventShim
-
 /// The epoll backend: O(ready) waits, level, edge and one-shot triggering.
 ///
 /// Traps it defends against:
 /// - epoll registers the open file, not the number. A number closed while
-///   registered vanishes from the kernel's set by itself (when no `dup` keeps
-///   the file alive), so `unregister` accepts `EBADF`/`ENOENT` from the kernel.
+///   registered vanishes from the kernel's set by itself when no `dup` keeps
+///   the file open, so `unregister` accepts `EBADF`/`ENOENT` from the kernel.
+/// - When a duplicate does keep the file open, the kernel goes on reporting it
+///   under a number that can no longer be removed (`EBADF`), or that now names
+///   another file (`ENOENT`). Such an unregister marks the kernel set suspect;
+///   the first event that then arrives for a registration this selector no
+///   longer holds rebuilds the set in a fresh epoll instance (as libev does),
+///   and the wait goes on with the time left: it never spins, and never ends
+///   early with nothing to report. A rebuild re-arms one-shot registrations.
 /// - A number can be closed and reused between a wait and the dispatch of its
 ///   events. Each registration's user data carries a generation beside the
 ///   number, and an event whose generation is not the current one is dropped.
@@ -15,19 +20,23 @@ import CEventShim
 ///   holds; it then doubles, so the rest are reported by the following waits.
 ///
 /// The corresponding C calls are `epoll_create1(2)`, `epoll_ctl(2)` and
-/// `epoll_pwait2(2)` (falling back to `epoll_pwait` on older kernels).
+/// `epoll_pwait2(2)` (falling back to `epoll_pwait` on older kernels), all
+/// through the System layer's `Epoll`.
 public final class EpollSelector<Value>: TableBackedSelector {
+    /// `"epoll"`.
     public static var backendName: String { "epoll" }
+    /// Edge and one-shot, beside level.
     public static var supportedTriggers: Trigger { [.edge, .oneShot] }
 
     /// The mutable state, behind a pointer so the wait and the per-event lookups
     /// skip Swift's run-time exclusivity checks on class properties (see `LoopState`).
-    private struct State {
-        /// The epoll descriptor; -1 once closed. Owned: closed by `close()` or deinit.
-        var epfd: Int32
+    private struct State: ~Copyable {
+        /// The epoll instance; nil once closed.
+        var epoll: Epoll?
         var table = RegistrationTable<Value>()
-        var buffer: UnsafeMutablePointer<epoll_event>
-        var capacity: Int
+        var buffer: EpollEventBuffer
+        /// An unregister could not remove a number from the kernel's set.
+        var suspectOrphans = false
     }
 
     private let state: UnsafeMutablePointer<State>
@@ -35,69 +44,84 @@ public final class EpollSelector<Value>: TableBackedSelector {
         @inline(__always) _read { yield state.pointee.table }
         @inline(__always) _modify { yield &state.pointee.table }
     }
-    private var epfd: Int32 {
-        @inline(__always) get { state.pointee.epfd }
-        @inline(__always) set { state.pointee.epfd = newValue }
-    }
     private static var maximumCapacity: Int { 65_536 }
 
-    public convenience init() throws { try self.init(initialCapacity: 64) }
+    /// A selector whose waits report up to 64 events at first.
+    /// - Throws: `SelectorError.system` (`EMFILE`…).
+    public convenience init() throws(SelectorError) { try self.init(initialCapacity: 64) }
 
-    /// - Parameter initialCapacity: how many events one wait can report at first; it grows as needed.
-    public init(initialCapacity: Int) throws {
-        let epfd = try Syscall.check(cevent_epoll_create(), "epoll_create1(EPOLL_CLOEXEC)")
-        let capacity = max(initialCapacity, 1)
+    /// - Parameter initialCapacity: how many events one wait can report at
+    ///   first (1...65,536); it doubles as needed up to 65,536.
+    /// - Throws: `SelectorError.invalidArgument` out of range, `.system` (`EMFILE`…).
+    public init(initialCapacity: Int) throws(SelectorError) {
+        guard (1...Self.maximumCapacity).contains(initialCapacity) else {
+            throw .invalidArgument(ArgumentError("EpollSelector(initialCapacity:)", argument: "initialCapacity \(initialCapacity)",
+                                                 requirement: "must be within 1...\(Self.maximumCapacity)"))
+        }
+        let buffer = try! EpollEventBuffer(capacity: initialCapacity) // in range
+        let epoll: Epoll
+        do { epoll = try Epoll() } catch { throw .system(error) }
         state = .allocate(capacity: 1)
-        state.initialize(to: State(epfd: epfd, buffer: .allocate(capacity: capacity), capacity: capacity))
+        state.initialize(to: State(epoll: epoll, buffer: buffer))
     }
 
     deinit {
-        state.pointee.buffer.deallocate()
-        if epfd >= 0 { _ = cevent_close(epfd) } // nobody to report a close error to
-        state.deinitialize(count: 1)
+        let slots = state.pointee.table.removeAll()
+        state.deinitialize(count: 1) // closes the epoll instance if still open; nobody to report to
         state.deallocate()
+        _ = slots // user values released last
     }
 
     /// The epoll descriptor itself (-1 once closed), for nesting it in another selector.
-    public var descriptor: Descriptor { Descriptor(epfd) }
+    public var descriptor: Descriptor { state.pointee.epoll?.descriptor ?? Descriptor(-1) }
 
-    public var isClosed: Bool { epfd < 0 }
+    /// Whether `close()` has been called.
+    public var isClosed: Bool { state.pointee.epoll == nil }
+
+    /// Starts watching `fd` (see `EventSelector.register`). The C call is `epoll_ctl(ADD)`.
     @discardableResult
-    public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
+    public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         let key = try table.newKey(for: self, fd, interest, trigger, value)
         let data = Self.userData(fd, table.upcomingGeneration)
-        try control(cevent_EPOLL_CTL_ADD, "ADD", fd, Self.flags(interest, trigger), data)
+        try control(fd) { (epoll) throws(SystemError) in try epoll.add(fd, events: Self.flags(interest, trigger), data: data) }
         table.insert(key)
         return key
     }
 
+    /// Changes a registration (see `EventSelector.modify`). The C call is `epoll_ctl(MOD)`.
     @discardableResult
-    public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
+    public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         let (slot, key) = try table.changedKey(for: self, fd, interest, trigger, value)
         if interest != slot.key.interest || trigger != slot.key.trigger || trigger.contains(.oneShot) {
             let data = Self.userData(fd, slot.generation)
-            try control(cevent_EPOLL_CTL_MOD, "MOD", fd, Self.flags(interest, trigger), data)
+            try control(fd) { (epoll) throws(SystemError) in try epoll.modify(fd, events: Self.flags(interest, trigger), data: data) }
         }
-        table.update(key)
+        let old = table.update(key)
+        _ = old // the previous value is released here, with the table whole
         return key
     }
 
+    /// Stops watching `fd` (see `EventSelector.unregister`). The C call is `epoll_ctl(DEL)`.
     @discardableResult
-    public func unregister(_ fd: Descriptor) throws -> SelectorKey<Value> {
-        if isClosed { throw SelectorError.closed }
-        guard let slot = table[fd.rawValue] else { throw SelectorError.notRegistered(fd) }
-        let result = cevent_epoll_ctl(epfd, cevent_EPOLL_CTL_DEL, fd.rawValue, 0, 0)
-        // EBADF: the number was closed, and ENOENT: it was closed and reused;
-        // either way the kernel has already dropped the registration.
-        if result < 0 && result != -ErrnoCode.badFileDescriptor.rawValue && result != -ErrnoCode.noSuchEntry.rawValue {
-            throw SelectorError.system(SystemError(ErrnoCode(rawValue: -result), operation: "epoll_ctl(DEL, \(fd))"))
+    public func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Value> {
+        if isClosed { throw .closed }
+        guard table[fd.rawValue] != nil else { throw .notRegistered(fd) }
+        do {
+            try state.pointee.epoll?.remove(fd)
+        } catch let error where error.errno == .badFileDescriptor || error.errno == .noSuchEntry {
+            // EBADF: the number was closed; ENOENT: closed and reused. If a
+            // duplicate keeps the old file open, the kernel still reports it:
+            // remember, so the first such event rebuilds the set.
+            state.pointee.suspectOrphans = true
+        } catch {
+            throw .system(error)
         }
-        table.remove(fd.rawValue)
-        return slot.key
+        return table.remove(fd.rawValue)!.key
     }
 
+    /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
     @discardableResult
-    public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws -> Int {
+    public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
         events.removeAll(keepingCapacity: true)
         return try selectEach(timeout: timeout) { key, got in
             events.append(SelectorEvent(key: key, events: got))
@@ -113,53 +137,82 @@ public final class EpollSelector<Value>: TableBackedSelector {
     /// false to stop early. Must not call `select` itself.
     /// - Returns: the number of events passed to `body`.
     @inline(__always) @discardableResult
-    func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) throws -> Bool) throws -> Int {
-        if isClosed { throw SelectorError.closed }
-        let (epfd, buffer, capacity) = (state.pointee.epfd, state.pointee.buffer, state.pointee.capacity)
-        let ready: Int32
-        do {
-            ready = try Syscall.waiting(timeout: timeout, "epoll_pwait2(\(Descriptor(epfd)))") {
-                cevent_epoll_pwait2(epfd, buffer, Int32(capacity), $0)
+    func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) -> Bool) throws(SelectorError) -> Int {
+        let deadline = timeout.map { MonotonicInstant.now() + $0 }
+        var wait = timeout
+        while true {
+            var ready = 0
+            switch state.pointee.epoll {
+            case .some(let epoll):
+                do { ready = try epoll.wait(into: state.pointee.buffer, timeout: wait) } catch { throw .system(error) }
+            case .none: throw .closed
             }
-        } catch { throw SelectorError.system(error) }
-        var flags: UInt32 = 0
-        var data: UInt64 = 0
-        var reported = 0
-        for i in 0..<ready {
-            cevent_epoll_event_get(buffer, i, &flags, &data)
-            let fd = Int32(truncatingIfNeeded: data)
-            guard let slot = table[fd], slot.generation == UInt32(truncatingIfNeeded: data >> 32) else { continue }
-            let got = Self.readyEvents(flags, slot.key.interest)
-            if got.isEmpty { continue }
-            reported += 1
-            if try !body(slot.key, got) { break }
+            var reported = 0
+            var stale = false
+            for index in 0..<ready {
+                let (flags, data) = state.pointee.buffer[index]
+                let fd = Int32(truncatingIfNeeded: data)
+                guard let slot = table[fd], slot.generation == UInt32(truncatingIfNeeded: data >> 32) else {
+                    stale = true
+                    continue
+                }
+                let got = Self.readyEvents(flags, slot.key.interest)
+                if got.isEmpty { continue }
+                reported += 1
+                if !body(slot.key, got) { break }
+            }
+            if ready == state.pointee.buffer.capacity && ready < Self.maximumCapacity {
+                state.pointee.buffer = try! EpollEventBuffer(capacity: ready * 2) // within 1...65,536
+            }
+            if stale && state.pointee.suspectOrphans && !isClosed { try rebuild() }
+            // Everything reported was stale: wait again for what is left of the time.
+            guard reported == 0 && ready > 0 && !isClosed else { return reported }
+            guard let deadline else { continue }
+            let left = deadline - MonotonicInstant.now()
+            if left <= .zero { return 0 }
+            wait = left
         }
-        if Int(ready) == capacity && capacity < Self.maximumCapacity { grow() }
-        return reported
     }
 
-    public func close() throws {
-        guard epfd >= 0 else { return }
-        let fd = epfd
-        epfd = -1
-        table.removeAll()
-        _ = try Syscall.check(cevent_close(fd), "close(epoll \(Descriptor(fd)))")
+    /// Closes the epoll instance and forgets every registration (see `EventSelector.close`).
+    public func close() throws(SelectorError) {
+        guard let epoll = state.pointee.epoll.take() else { return }
+        let slots = table.removeAll()
+        defer { _ = slots } // user values released once the selector is consistent
+        do { try epoll.close() } catch { throw .system(error) }
     }
 
     // MARK: - Internals
 
-    private func grow() {
-        state.pointee.buffer.deallocate()
-        state.pointee.capacity *= 2
-        state.pointee.buffer = .allocate(capacity: state.pointee.capacity)
+    private func control(_ fd: Descriptor, _ call: (borrowing Epoll) throws(SystemError) -> Void) throws(SelectorError) {
+        var failure: SystemError?
+        switch state.pointee.epoll {
+        case .some(let epoll): do { try call(epoll) } catch { failure = error }
+        case .none: throw .closed
+        }
+        if let error = failure {
+            switch error.errno {
+            case .notPermitted: throw .notPollable(fd)
+            case .fileExists: throw .alreadyRegistered(fd)
+            case .badFileDescriptor: throw .invalidDescriptor(fd)
+            default: throw .system(error)
+            }
+        }
     }
 
-    private func control(_ op: Int32, _ name: String, _ fd: Descriptor, _ flags: UInt32, _ data: UInt64) throws {
-        let result = cevent_epoll_ctl(epfd, op, fd.rawValue, flags, data)
-        if result == 0 { return }
-        if result == -ErrnoCode.notPermitted.rawValue { throw SelectorError.notPollable(fd) }
-        if result == -ErrnoCode.fileExists.rawValue { throw SelectorError.alreadyRegistered(fd) }
-        throw SelectorError.system(SystemError(ErrnoCode(rawValue: -result), operation: "epoll_ctl(\(name), \(fd))"))
+    /// Moves every registration into a fresh epoll instance, leaving behind
+    /// whatever the old one still reported for numbers that were closed.
+    private func rebuild() throws(SelectorError) {
+        let fresh: Epoll
+        do { fresh = try Epoll() } catch { throw .system(error) }
+        for slot in table.registered {
+            let key = slot.key
+            // A registration whose number was closed behind our back cannot be
+            // re-added (EBADF); it stays in the table until unregistered.
+            try? fresh.add(key.descriptor, events: Self.flags(key.interest, key.trigger), data: Self.userData(key.descriptor, slot.generation))
+        }
+        state.pointee.epoll = .some(consume fresh) // the old instance closes as it is replaced
+        state.pointee.suspectOrphans = false
     }
 
     @inline(__always)
@@ -168,23 +221,23 @@ public final class EpollSelector<Value>: TableBackedSelector {
     }
 
     @inline(__always)
-    private static func flags(_ interest: Interest, _ trigger: Trigger) -> UInt32 {
-        var flags: UInt32 = 0
-        if interest.contains(.readable) { flags |= cevent_EPOLLIN | cevent_EPOLLRDHUP }
-        if interest.contains(.writable) { flags |= cevent_EPOLLOUT }
-        if trigger.contains(.edge) { flags |= cevent_EPOLLET }
-        if trigger.contains(.oneShot) { flags |= cevent_EPOLLONESHOT }
+    private static func flags(_ interest: Interest, _ trigger: Trigger) -> EpollEvents {
+        var flags: EpollEvents = []
+        if interest.contains(.readable) { flags.formUnion([.input, .readHangUp]) }
+        if interest.contains(.writable) { flags.insert(.output) }
+        if trigger.contains(.edge) { flags.insert(.edgeTriggered) }
+        if trigger.contains(.oneShot) { flags.insert(.oneShot) }
         return flags
     }
 
     @inline(__always)
-    private static func readyEvents(_ flags: UInt32, _ interest: Interest) -> ReadyEvents {
+    private static func readyEvents(_ flags: EpollEvents, _ interest: Interest) -> ReadyEvents {
         var got: ReadyEvents = []
-        if flags & cevent_EPOLLIN != 0 { got.insert(.readable) }
-        if flags & cevent_EPOLLOUT != 0 { got.insert(.writable) }
-        if flags & cevent_EPOLLRDHUP != 0 { got.insert([.readHangUp, .readable]) }
-        if flags & cevent_EPOLLHUP != 0 { got.insert([.hangUp, .readable, .writable]) }
-        if flags & cevent_EPOLLERR != 0 { got.insert([.error, .readable, .writable]) }
+        if flags.contains(.input) { got.insert(.readable) }
+        if flags.contains(.output) { got.insert(.writable) }
+        if flags.contains(.readHangUp) { got.insert([.readHangUp, .readable]) }
+        if flags.contains(.hangUp) { got.insert([.hangUp, .readable, .writable]) }
+        if flags.contains(.error) { got.insert([.error, .readable, .writable]) }
         return got.subtracting(ReadyEvents(rawValue: Interest.all.rawValue & ~interest.rawValue))
     }
 }

@@ -17,28 +17,31 @@ public protocol EventSelector<Value>: AnyObject {
     static var supportedTriggers: Trigger { get }
 
     /// Makes a selector.
-    init() throws
+    /// - Throws: `SelectorError.system` when the kernel refuses (`EMFILE`…).
+    init() throws(SelectorError)
 
     /// Starts watching `descriptor` for `interest`.
-    /// - Throws: `SelectorError`: `.alreadyRegistered`, `.emptyInterest`,
-    ///   `.invalidDescriptor`, `.descriptorOutOfRange`, `.notPollable`,
-    ///   `.unsupportedTrigger`, `.closed`, or `.system`.
+    /// - Throws: `SelectorError`: `.alreadyRegistered`, `.emptyInterest` (also
+    ///   for an interest made only of undefined bits), `.invalidDescriptor` (a
+    ///   negative number, or one that is not open), `.descriptorOutOfRange`,
+    ///   `.notPollable`, `.unsupportedTrigger`, `.closed`, or `.system`.
     @discardableResult
-    func register(_ descriptor: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value>
+    func register(_ descriptor: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value>
 
     /// Changes a registration's interest, trigger and value. A one-shot
     /// registration is re-armed even when nothing changes. On failure the old
     /// registration stays.
     /// - Throws: `SelectorError.notRegistered`, `.emptyInterest`, `.unsupportedTrigger`, `.closed`, `.system`.
     @discardableResult
-    func modify(_ descriptor: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value>
+    func modify(_ descriptor: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value>
 
     /// Stops watching `descriptor` and returns its last key. Works for a
     /// descriptor that was closed while registered: call it before or after
-    /// `close`, the key goes either way.
+    /// `close`, the key goes either way (unregister first: see `EpollSelector`
+    /// for what a closed number costs when a duplicate keeps its file open).
     /// - Throws: `SelectorError.notRegistered`, `.closed`.
     @discardableResult
-    func unregister(_ descriptor: Descriptor) throws -> SelectorKey<Value>
+    func unregister(_ descriptor: Descriptor) throws(SelectorError) -> SelectorKey<Value>
 
     /// The registration of `descriptor`, if any.
     func key(for descriptor: Descriptor) -> SelectorKey<Value>?
@@ -59,34 +62,38 @@ public protocol EventSelector<Value>: AnyObject {
     ///   for select), never returning early: a signal that interrupts the wait
     ///   (`EINTR`) restarts it with the time that remains.
     /// - Returns: the number of events, 0 on timeout.
+    /// A wait never ends early with nothing to report: events the backend
+    /// drops (for a registration that is gone) do not end it.
     /// - Throws: `SelectorError.closed`, `.system`.
     @discardableResult
-    func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws -> Int
+    func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int
 
     /// Whether `close()` has been called.
     var isClosed: Bool { get }
 
     /// Forgets every registration and releases the kernel object. Closing twice is harmless.
     /// Later calls throw `SelectorError.closed`.
-    func close() throws
+    /// - Throws: `SelectorError.system` when the kernel reports an error closing
+    ///   its object (the selector is closed anyway).
+    func close() throws(SelectorError)
 }
 
 extension EventSelector {
     /// Registers level-triggered.
     @discardableResult
-    public func register(_ descriptor: Descriptor, interest: Interest, value: Value) throws -> SelectorKey<Value> {
+    public func register(_ descriptor: Descriptor, interest: Interest, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         try register(descriptor, interest: interest, trigger: .level, value: value)
     }
 
     /// Modifies, keeping the trigger.
     @discardableResult
-    public func modify(_ descriptor: Descriptor, interest: Interest, value: Value) throws -> SelectorKey<Value> {
+    public func modify(_ descriptor: Descriptor, interest: Interest, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         let trigger = key(for: descriptor)?.trigger ?? .level
         return try modify(descriptor, interest: interest, trigger: trigger, value: value)
     }
 
     /// Waits as `select(timeout:into:)` does and returns the events in a new array.
-    public func select(timeout: Duration?) throws -> [SelectorEvent<Value>] {
+    public func select(timeout: Duration?) throws(SelectorError) -> [SelectorEvent<Value>] {
         var events: [SelectorEvent<Value>] = []
         try select(timeout: timeout, into: &events)
         return events
@@ -96,13 +103,13 @@ extension EventSelector {
 extension EventSelector where Value == Void {
     /// Registers with no user value.
     @discardableResult
-    public func register(_ descriptor: Descriptor, interest: Interest, trigger: Trigger = .level) throws -> SelectorKey<Void> {
+    public func register(_ descriptor: Descriptor, interest: Interest, trigger: Trigger = .level) throws(SelectorError) -> SelectorKey<Void> {
         try register(descriptor, interest: interest, trigger: trigger, value: ())
     }
 
     /// Modifies with no user value, keeping the trigger unless one is given.
     @discardableResult
-    public func modify(_ descriptor: Descriptor, interest: Interest, trigger: Trigger? = nil) throws -> SelectorKey<Void> {
+    public func modify(_ descriptor: Descriptor, interest: Interest, trigger: Trigger? = nil) throws(SelectorError) -> SelectorKey<Void> {
         let trigger = trigger ?? key(for: descriptor)?.trigger ?? .level
         return try modify(descriptor, interest: interest, trigger: trigger, value: ())
     }

@@ -1,6 +1,13 @@
 /// The bookkeeping every backend shares: registrations in an array indexed by
 /// descriptor (O(1), no hashing on the hot path), each with a generation that
 /// tells a fresh registration from an older one on the same number.
+///
+/// This is the only registry: the loop keeps its watchers here, as the value
+/// of each key, so one lookup and one generation check serve every event.
+///
+/// User values may be closures whose captures run user code when released, so
+/// nothing here releases a value while the table is half-changed: `remove`
+/// and `removeAll` hand the removed slots back for the caller to drop.
 struct RegistrationTable<Value> {
     struct Slot {
         var key: SelectorKey<Value>
@@ -17,12 +24,13 @@ struct RegistrationTable<Value> {
     private(set) var maxDescriptor: Int32 = -1
 
     /// Refuses what no backend accepts: a closed selector, a negative descriptor,
-    /// an empty interest, a trigger the backend lacks.
-    func validate(_ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, closed: Bool,
-                  supported: Trigger, backend: String) throws(SelectorError) {
+    /// an interest that asks for nothing a backend reports (empty, or only
+    /// undefined bits), a trigger the backend lacks.
+    static func validate(_ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, closed: Bool,
+                         supported: Trigger, backend: String) throws(SelectorError) {
         if closed { throw .closed }
         if fd.rawValue < 0 { throw .invalidDescriptor(fd) }
-        if interest.isEmpty { throw .emptyInterest(fd) }
+        if interest.isEmpty || !interest.isSubset(of: .all) { throw .emptyInterest(fd) }
         if !trigger.isSubset(of: supported) { throw .unsupportedTrigger(trigger, backend: backend) }
     }
 
@@ -30,7 +38,7 @@ struct RegistrationTable<Value> {
     func newKey<S: EventSelector>(
         for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, _ value: Value
     ) throws(SelectorError) -> SelectorKey<Value> {
-        try validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
+        try Self.validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
         if self[fd.rawValue] != nil { throw .alreadyRegistered(fd) }
         return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
@@ -39,40 +47,48 @@ struct RegistrationTable<Value> {
     func changedKey<S: EventSelector>(
         for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, _ value: Value
     ) throws(SelectorError) -> (current: Slot, key: SelectorKey<Value>) {
-        try validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
+        try Self.validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
         guard let slot = self[fd.rawValue] else { throw .notRegistered(fd) }
         return (slot, SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value))
     }
 
     @inline(__always)
     subscript(fd: Int32) -> Slot? {
-        get { fd >= 0 && Int(fd) < slots.count ? slots[Int(fd)] : nil }
+        fd >= 0 && Int(fd) < slots.count ? slots[Int(fd)] : nil
     }
 
     /// The generation the next `insert` will use.
     var upcomingGeneration: UInt32 { nextGeneration }
 
-    /// Adds a registration that the kernel has accepted.
-    mutating func insert(_ key: SelectorKey<Value>, index: Int = -1) {
+    /// Adds a registration that the kernel has accepted; returns its generation.
+    @discardableResult
+    mutating func insert(_ key: SelectorKey<Value>, index: Int = -1) -> UInt32 {
         let fd = Int(key.descriptor.rawValue)
         if fd >= slots.count { slots.append(contentsOf: repeatElement(nil, count: fd + 1 - slots.count)) }
         precondition(slots[fd] == nil, "RegistrationTable: \(key.descriptor) inserted twice")
-        slots[fd] = Slot(key: key, generation: nextGeneration, index: index)
+        let generation = nextGeneration
+        slots[fd] = Slot(key: key, generation: generation, index: index)
         nextGeneration = nextGeneration &+ 1
         if nextGeneration == 0 { nextGeneration = 1 }
         count += 1
         maxDescriptor = max(maxDescriptor, key.descriptor.rawValue)
+        return generation
     }
 
-    mutating func update(_ key: SelectorKey<Value>) {
-        slots[Int(key.descriptor.rawValue)]!.key = key
+    /// Replaces a registration's key; returns the old one, for the caller to drop.
+    mutating func update(_ key: SelectorKey<Value>) -> SelectorKey<Value> {
+        let index = Int(key.descriptor.rawValue)
+        let old = slots[index]!.key
+        slots[index]!.key = key
+        return old
     }
 
     mutating func setIndex(_ index: Int, for fd: Int32) {
         slots[Int(fd)]!.index = index
     }
 
-    @discardableResult
+    /// Removes a registration and returns it; its value is released when the
+    /// caller drops it, after the table is whole again.
     mutating func remove(_ fd: Int32) -> Slot? {
         guard let slot = self[fd] else { return nil }
         slots[Int(fd)] = nil
@@ -85,10 +101,13 @@ struct RegistrationTable<Value> {
         return slot
     }
 
-    mutating func removeAll() {
-        slots = []
+    /// Empties the table and returns what it held, for the caller to drop.
+    mutating func removeAll() -> [Slot?] {
+        var old: [Slot?] = []
+        swap(&old, &slots)
         count = 0
         maxDescriptor = -1
+        return old
     }
 
     var keys: [Descriptor: SelectorKey<Value>] {
@@ -112,4 +131,7 @@ extension TableBackedSelector {
     public var count: Int { table.count }
     public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
     public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key }
+
+    /// The generation of the registration of `descriptor`, if any (loop use).
+    func generation(of descriptor: Descriptor) -> UInt32? { table[descriptor.rawValue]?.generation }
 }

@@ -1,5 +1,3 @@
-import CEventShim
-
 /// The select backend: level-triggered only, descriptors below `FD_SETSIZE`
 /// (1024) only, O(highest descriptor) per wait. The portable fallback.
 ///
@@ -7,89 +5,122 @@ import CEventShim
 /// readable, and the read returns 0. A descriptor closed while registered makes
 /// the kernel refuse the whole wait with `EBADF`; this backend then finds the
 /// closed ones and reports them as `.error` until they are unregistered.
-/// Its timeout is rounded up to whole microseconds.
+/// `register` checks that the number is open (`fcntl(F_GETFD)`). Its timeout
+/// is rounded up to whole microseconds.
 public final class SelectSelector<Value>: TableBackedSelector {
+    /// `"select"`.
     public static var backendName: String { "select" }
+    /// Level only.
     public static var supportedTriggers: Trigger { [] }
 
     private(set) var table = RegistrationTable<Value>()
     private var readSet = FDSet()
     private var writeSet = FDSet()
+    /// The ready descriptors of the last wait with their events, reused.
+    private var readyScratch: [(fd: Int32, generation: UInt32, events: ReadyEvents)] = []
+    /// Whether `close()` has been called.
     public private(set) var isClosed = false
 
+    /// An empty selector; it holds no kernel object.
     public init() {}
 
+    /// Starts watching `fd` (see `EventSelector.register`).
     @discardableResult
-    public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
+    public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         let key = try table.newKey(for: self, fd, interest, trigger, value)
-        if fd.rawValue >= FDSet.capacity { throw SelectorError.descriptorOutOfRange(fd, limit: FDSet.capacity) }
-        try setMembership(fd, interest)
+        if fd.rawValue >= FDSet.capacity { throw .descriptorOutOfRange(fd, limit: FDSet.capacity) }
+        try PollSelector<Value>.requireOpen(fd)
+        setMembership(fd, interest)
         table.insert(key)
         return key
     }
 
+    /// Changes a registration (see `EventSelector.modify`).
     @discardableResult
-    public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws -> SelectorKey<Value> {
+    public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         let (_, key) = try table.changedKey(for: self, fd, interest, trigger, value)
-        try setMembership(fd, interest)
-        table.update(key)
+        setMembership(fd, interest)
+        let old = table.update(key)
+        _ = old // released with the table whole
         return key
     }
 
+    /// Stops watching `fd` (see `EventSelector.unregister`).
     @discardableResult
-    public func unregister(_ fd: Descriptor) throws -> SelectorKey<Value> {
-        if isClosed { throw SelectorError.closed }
-        guard let slot = table.remove(fd.rawValue) else { throw SelectorError.notRegistered(fd) }
-        try setMembership(fd, [])
+    public func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Value> {
+        if isClosed { throw .closed }
+        guard let slot = table.remove(fd.rawValue) else { throw .notRegistered(fd) }
+        setMembership(fd, [])
         return slot.key
     }
 
+    /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
     @discardableResult
-    public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws -> Int {
+    public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
         events.removeAll(keepingCapacity: true)
-        if isClosed { throw SelectorError.closed }
-        var readable = readSet
-        var writable = writeSet
-        let nfds = table.maxDescriptor + 1
-        let ready: Int32
-        do {
-            ready = try Syscall.waiting(timeout: timeout, "select(\(nfds) descriptors)") {
-                cevent_select(nfds, &readable.storage, &writable.storage, nil, $0)
-            }
-        } catch let error where error.errno == .badFileDescriptor {
-            reportClosed(into: &events)
-            return events.count
-        } catch { throw SelectorError.system(error) }
-        guard ready > 0 else { return 0 }
-        for slot in table.registered {
-            var got: ReadyEvents = []
-            if readable.contains(slot.key.descriptor) { got.insert(.readable) }
-            if writable.contains(slot.key.descriptor) { got.insert(.writable) }
-            if !got.isEmpty { events.append(SelectorEvent(key: slot.key, events: got)) }
+        return try selectEach(timeout: timeout) { key, got in
+            events.append(SelectorEvent(key: key, events: got))
+            return true
         }
-        return events.count
     }
 
+    /// Waits, then calls `body` for each ready registration, checking each
+    /// against the table when its turn comes (see `EpollSelector.selectEach`).
+    @discardableResult
+    func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) -> Bool) throws(SelectorError) -> Int {
+        if isClosed { throw .closed }
+        var readable = readSet
+        var writable = writeSet
+        var scratch = readyScratch
+        readyScratch = []
+        defer {
+            scratch.removeAll(keepingCapacity: true)
+            readyScratch = scratch
+        }
+        do {
+            let ready = try FDSet.select(upTo: Int(table.maxDescriptor) + 1, readable: &readable, writable: &writable, timeout: timeout)
+            guard ready > 0 else { return 0 }
+            for slot in table.registered {
+                let fd = slot.key.descriptor
+                var got: ReadyEvents = []
+                if readable.contains(fd) { got.insert(.readable) }
+                if writable.contains(fd) { got.insert(.writable) }
+                if !got.isEmpty { scratch.append((fd.rawValue, slot.generation, got)) }
+            }
+        } catch let error as SystemError where error.errno == .badFileDescriptor {
+            for slot in table.registered where (try? slot.key.descriptor.isCloseOnExec()) == nil {
+                let got = ReadyEvents.error.union(ReadyEvents(rawValue: slot.key.interest.rawValue))
+                scratch.append((slot.key.descriptor.rawValue, slot.generation, got))
+            }
+        } catch let error as SystemError {
+            throw .system(error)
+        } catch {
+            preconditionFailure("select: nfds is within FD_SETSIZE by construction: \(error)")
+        }
+        var reported = 0
+        for (fd, generation, got) in scratch {
+            guard let slot = table[fd], slot.generation == generation else { continue }
+            let masked = got.intersection(ReadyEvents(rawValue: slot.key.interest.rawValue).union(.error))
+            if masked.isEmpty { continue }
+            reported += 1
+            if !body(slot.key, masked) { break }
+        }
+        return reported
+    }
+
+    /// Forgets every registration (see `EventSelector.close`).
     public func close() {
         isClosed = true
-        table.removeAll()
         readSet.removeAll()
         writeSet.removeAll()
+        let slots = table.removeAll()
+        _ = slots // released with the selector consistent
     }
 
     /// Puts `fd` in exactly the sets `interest` names. `fd` is known to be in range.
-    private func setMembership(_ fd: Descriptor, _ interest: Interest) throws {
-        if interest.contains(.readable) { try readSet.insert(fd) } else { try readSet.remove(fd) }
-        if interest.contains(.writable) { try writeSet.insert(fd) } else { try writeSet.remove(fd) }
-    }
-
-    /// After `EBADF`: every registered descriptor that is no longer open.
-    private func reportClosed(into events: inout [SelectorEvent<Value>]) {
-        for slot in table.registered {
-            if (try? slot.key.descriptor.isCloseOnExec()) == nil {
-                let got = ReadyEvents.error.union(ReadyEvents(rawValue: slot.key.interest.rawValue))
-                events.append(SelectorEvent(key: slot.key, events: got))
-            }
-        }
+    private func setMembership(_ fd: Descriptor, _ interest: Interest) {
+        // In range by the check in register, so neither call can throw.
+        if interest.contains(.readable) { try! readSet.insert(fd) } else { try! readSet.remove(fd) }
+        if interest.contains(.writable) { try! writeSet.insert(fd) } else { try! writeSet.remove(fd) }
     }
 }

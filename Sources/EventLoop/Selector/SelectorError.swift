@@ -5,9 +5,10 @@ public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
     case alreadyRegistered(Descriptor)
     /// The descriptor is not registered with this selector.
     case notRegistered(Descriptor)
-    /// The interest was empty: there is nothing to wait for.
+    /// The interest asks for nothing a backend reports: empty, or only undefined bits.
     case emptyInterest(Descriptor)
-    /// A negative descriptor.
+    /// A negative descriptor, or (poll and select, which have no kernel check
+    /// of their own) a number that is not open.
     case invalidDescriptor(Descriptor)
     /// The backend cannot hold this descriptor (select: `fd >= FD_SETSIZE`).
     case descriptorOutOfRange(Descriptor, limit: Int)
@@ -15,6 +16,8 @@ public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
     case notPollable(Descriptor)
     /// The backend has no such trigger mode (edge and one-shot are epoll's only).
     case unsupportedTrigger(Trigger, backend: String)
+    /// An argument is out of range (a capacity, a count); nothing was changed.
+    case invalidArgument(ArgumentError)
     /// The selector was closed.
     case closed
     /// The kernel refused for another reason.
@@ -24,11 +27,12 @@ public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .alreadyRegistered(let fd): "\(fd) is already registered"
         case .notRegistered(let fd): "\(fd) is not registered"
-        case .emptyInterest(let fd): "empty interest for \(fd): ask for readable, writable or both"
-        case .invalidDescriptor(let fd): "invalid descriptor: \(fd)"
+        case .emptyInterest(let fd): "empty or undefined interest for \(fd): ask for readable, writable or both"
+        case .invalidDescriptor(let fd): "invalid descriptor: \(fd) is negative or not open"
         case .descriptorOutOfRange(let fd, let limit): "\(fd) is out of range: this backend holds descriptors below \(limit)"
         case .notPollable(let fd): "\(fd) cannot be polled (a regular file or directory is always ready)"
         case .unsupportedTrigger(let trigger, let backend): "the \(backend) backend has no \(trigger) triggering"
+        case .invalidArgument(let error): error.description
         case .closed: "the selector is closed"
         case .system(let error): error.description
         }

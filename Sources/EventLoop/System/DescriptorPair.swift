@@ -1,4 +1,3 @@
-import CEventShim
 import Glibc
 
 /// Two owned, connected descriptors: a pipe's ends or a socketpair's.
@@ -23,7 +22,7 @@ public struct DescriptorPair: ~Copyable {
         var fds: (Int32, Int32) = (-1, -1)
         _ = try withUnsafeMutableBytes(of: &fds) { (raw) throws(SystemError) in
             try Syscall.check(
-                cevent_pipe2(raw.baseAddress!.assumingMemoryBound(to: Int32.self), nonBlocking ? Int32(O_NONBLOCK) : 0),
+                Kernel.pipe2(raw.baseAddress!.assumingMemoryBound(to: Int32.self), nonBlocking ? Int32(O_NONBLOCK) : 0),
                 "pipe2")
         }
         return DescriptorPair(fds)
@@ -37,7 +36,7 @@ public struct DescriptorPair: ~Copyable {
         let type = Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
         _ = try withUnsafeMutableBytes(of: &fds) { (raw) throws(SystemError) in
             try Syscall.check(
-                cevent_socketpair(AF_UNIX, type, 0, raw.baseAddress!.assumingMemoryBound(to: Int32.self)),
+                Kernel.socketpair(AF_UNIX, type, raw.baseAddress!.assumingMemoryBound(to: Int32.self)),
                 "socketpair(AF_UNIX)")
         }
         return DescriptorPair(fds)

@@ -4,7 +4,7 @@ import CEventShim
 ///
 /// Every read and write moves exactly 8 bytes. Close-on-exec always.
 public struct EventFD: ~Copyable {
-    /// The owned descriptor; lend `descriptor.descriptor` to a selector.
+    /// The owned descriptor; lend `descriptor` to a selector.
     public let owned: OwnedDescriptor
     /// The descriptor number, borrowed.
     public var descriptor: Descriptor { owned.descriptor }
@@ -14,36 +14,33 @@ public struct EventFD: ~Copyable {
     ///   - initialValue: the counter's start.
     ///   - semaphore: each read takes 1 instead of the whole counter (`EFD_SEMAPHORE`).
     ///   - nonBlocking: reads of a zero counter and writes that would overflow
-    ///     report `nil`/`false` instead of blocking (`EFD_NONBLOCK`).
+    ///     report `.wouldBlock` instead of blocking (`EFD_NONBLOCK`).
+    /// - Throws: `SystemError` (`EMFILE`…).
     public init(initialValue: UInt32 = 0, semaphore: Bool = false, nonBlocking: Bool = true) throws(SystemError) {
         let flags = (semaphore ? cevent_EFD_SEMAPHORE : 0) | (nonBlocking ? cevent_EFD_NONBLOCK : 0)
-        let fd = try Syscall.check(cevent_eventfd(initialValue, flags), "eventfd(\(initialValue))")
-        owned = OwnedDescriptor(adopting: Descriptor(fd))
+        let fd = try Syscall.check(Kernel.eventfd(initialValue, flags), "eventfd(\(initialValue))")
+        owned = OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
     }
 
-    /// Adds `value` to the counter. Returns `false` when the counter is full
-    /// (it would pass 2^64 - 2) on a non-blocking eventfd. `EINTR` is retried.
+    /// Adds `value` to the counter; `.wouldBlock` when the counter is full (it
+    /// would pass 2^64 - 2) on a non-blocking eventfd. `EINTR` is retried.
     /// The corresponding C call is an 8-byte `write(2)`.
+    /// - Throws: `SystemError` (`EINVAL` for a value of 2^64 - 1).
     @discardableResult
-    public func signal(_ value: UInt64 = 1) throws(SystemError) -> Bool {
-        try EventFD.signal(descriptor, value)
+    public func signal(_ value: UInt64 = 1) throws(SystemError) -> IOOutcome<Void> {
+        let fd = descriptor.rawValue
+        let outcome = try Syscall.nonBlocking("eventfd write(fd \(fd), \(value))") { Kernel.eventfdWrite(fd, value) }
+        return outcome.wouldBlock ? .wouldBlock : .completed(())
     }
 
-    /// `signal` on a borrowed eventfd number: the one place that writes an eventfd.
-    @discardableResult
-    static func signal(_ fd: Descriptor, _ value: UInt64 = 1) throws(SystemError) -> Bool {
-        try Syscall.nonBlocking("eventfd write(\(fd), \(value))") { cevent_eventfd_write(fd.rawValue, value) } != nil
-    }
-
-    /// Reads and resets the counter (or takes 1, in semaphore mode); `nil` when
-    /// it is zero on a non-blocking eventfd. The corresponding C call is an 8-byte `read(2)`.
-    public func drain() throws(SystemError) -> UInt64? { try EventFD.drain(descriptor) }
-
-    /// `drain` on a borrowed eventfd number: the one place that reads an eventfd.
-    static func drain(_ fd: Descriptor) throws(SystemError) -> UInt64? {
+    /// Reads and resets the counter (or takes 1, in semaphore mode);
+    /// `.wouldBlock` when it is zero on a non-blocking eventfd. The
+    /// corresponding C call is an 8-byte `read(2)`.
+    public func drain() throws(SystemError) -> IOOutcome<UInt64> {
+        let fd = descriptor.rawValue
         var value: UInt64 = 0
-        let done = try Syscall.nonBlocking("eventfd read(\(fd))") { cevent_eventfd_read(fd.rawValue, &value) }
-        return done == nil ? nil : value
+        let outcome = try Syscall.nonBlocking("eventfd read(fd \(fd))") { Kernel.eventfdRead(fd, &value) }
+        return outcome.wouldBlock ? .wouldBlock : .completed(value)
     }
 
     /// Closes it. The corresponding C call is `close(2)`, never retried.

@@ -4,8 +4,8 @@ import Glibc
 /// A set of descriptors below `FD_SETSIZE`, as `select(2)` takes them.
 ///
 /// A safe value type over C's `fd_set`: a descriptor that is negative or at
-/// least `FDSet.capacity` is refused with `EINVAL` instead of the undefined
-/// behaviour the C macros would give.
+/// least `FDSet.capacity` is refused with an `ArgumentError` instead of the
+/// undefined behaviour the C macros would give.
 public struct FDSet: Sendable, Equatable, Sequence {
     /// `FD_SETSIZE`: one more than the largest descriptor a set can hold (1024 on Linux).
     public static let capacity = Int(cevent_FD_SETSIZE)
@@ -19,15 +19,23 @@ public struct FDSet: Sendable, Equatable, Sequence {
     }
 
     /// Adds `descriptor`. The corresponding C macro is `FD_SET`.
-    /// - Throws: `EINVAL` when the descriptor is outside `0..<FDSet.capacity`.
-    public mutating func insert(_ descriptor: Descriptor) throws(SystemError) {
-        _ = try Syscall.check(cevent_FD_SET(descriptor.rawValue, &storage), "FD_SET(\(descriptor))")
+    /// - Throws: `ArgumentError` when the descriptor is outside `0..<FDSet.capacity`.
+    public mutating func insert(_ descriptor: Descriptor) throws(ArgumentError) {
+        try FDSet.checkRange(descriptor, "FD_SET")
+        _ = cevent_FD_SET(descriptor.rawValue, &storage) // in range: cannot fail
     }
 
     /// Removes `descriptor`. The corresponding C macro is `FD_CLR`.
-    /// - Throws: `EINVAL` when the descriptor is outside `0..<FDSet.capacity`.
-    public mutating func remove(_ descriptor: Descriptor) throws(SystemError) {
-        _ = try Syscall.check(cevent_FD_CLR(descriptor.rawValue, &storage), "FD_CLR(\(descriptor))")
+    /// - Throws: `ArgumentError` when the descriptor is outside `0..<FDSet.capacity`.
+    public mutating func remove(_ descriptor: Descriptor) throws(ArgumentError) {
+        try FDSet.checkRange(descriptor, "FD_CLR")
+        _ = cevent_FD_CLR(descriptor.rawValue, &storage) // in range: cannot fail
+    }
+
+    private static func checkRange(_ descriptor: Descriptor, _ macro: String) throws(ArgumentError) {
+        guard descriptor.rawValue >= 0 && Int(descriptor.rawValue) < capacity else {
+            throw ArgumentError(macro, argument: "\(descriptor)", requirement: "must be within 0..<\(capacity) (FD_SETSIZE)")
+        }
     }
 
     /// Whether `descriptor` is in the set; `false` for one outside `0..<FDSet.capacity`,
@@ -58,5 +66,33 @@ public struct FDSet: Sendable, Equatable, Sequence {
 
     public static func == (a: FDSet, b: FDSet) -> Bool {
         withUnsafeBytes(of: a.storage) { x in withUnsafeBytes(of: b.storage) { y in x.elementsEqual(y) } }
+    }
+}
+
+extension FDSet {
+    /// Waits until a descriptor in `readable` can be read or one in `writable`
+    /// written, or `timeout` passes, and leaves in each set only the ready ones.
+    /// `nil` waits without limit; zero or negative polls; otherwise the timeout
+    /// is rounded up to whole microseconds and `EINTR` restarts the wait with
+    /// the time left. The C call is `select(2)`.
+    /// - Parameter upTo: one more than the highest descriptor in either set (`nfds`).
+    /// - Returns: the number of ready descriptors, 0 on timeout.
+    /// - Throws: `ArgumentError` for `upTo` outside `0...FDSet.capacity`;
+    ///   `SystemError` (`EBADF` when a descriptor in a set is not open).
+    public static func select(
+        upTo count: Int, readable: inout FDSet, writable: inout FDSet, timeout: Duration?
+    ) throws -> Int {
+        guard (0...capacity).contains(count) else {
+            throw ArgumentError("select", argument: "nfds \(count)", requirement: "must be within 0...\(capacity) (FD_SETSIZE)")
+        }
+        let nfds = Int32(count)
+        // select leaves the sets undefined when interrupted: each retry starts from the originals.
+        let (askedReadable, askedWritable) = (readable, writable)
+        var attempt = 0
+        return try Syscall.waiting(timeout: timeout, "select(\(count) descriptors)") { timeout in
+            if attempt > 0 { (readable, writable) = (askedReadable, askedWritable) }
+            attempt += 1
+            return Kernel.select(nfds, &readable.storage, &writable.storage, timeout)
+        }
     }
 }

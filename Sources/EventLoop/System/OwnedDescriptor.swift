@@ -1,5 +1,3 @@
-import CEventShim
-
 /// A descriptor with one owner, closed exactly once: by `close()`, or when the
 /// owner goes away without calling it.
 ///
@@ -21,7 +19,7 @@ public struct OwnedDescriptor: ~Copyable {
     public consuming func close() throws(SystemError) {
         let fd = descriptor.rawValue
         discard self
-        _ = try Syscall.check(cevent_close(fd), "close(fd \(fd))")
+        _ = try Syscall.check(Kernel.close(fd), "close(fd \(fd))")
     }
 
     /// Gives up ownership without closing; the caller now owns the number.
@@ -34,6 +32,6 @@ public struct OwnedDescriptor: ~Copyable {
     deinit {
         // Errors are dropped on purpose: a deinit has nobody to report to, and
         // the number is released by the kernel whatever close says.
-        _ = cevent_close(descriptor.rawValue)
+        _ = Kernel.close(descriptor.rawValue)
     }
 }

@@ -16,8 +16,8 @@ public struct SignalFD: ~Copyable {
     /// - Parameter nonBlocking: a read with nothing pending reports `nil` (`SFD_NONBLOCK`).
     public init(signals: SignalSet, nonBlocking: Bool = true) throws(SystemError) {
         var mask = signals.storage
-        let fd = try Syscall.check(cevent_signalfd(-1, &mask, nonBlocking ? Int32(O_NONBLOCK) : 0), "signalfd")
-        owned = OwnedDescriptor(adopting: Descriptor(fd))
+        let fd = try Syscall.check(Kernel.signalfd(-1, &mask, nonBlocking ? Int32(O_NONBLOCK) : 0), "signalfd")
+        owned = OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
     }
 
     /// Replaces the set of signals this descriptor reads.
@@ -25,21 +25,21 @@ public struct SignalFD: ~Copyable {
 
     static func update(_ descriptor: Descriptor, _ signals: SignalSet) throws(SystemError) {
         var mask = signals.storage
-        _ = try Syscall.check(cevent_signalfd(descriptor.rawValue, &mask, 0), "signalfd(\(descriptor), update)")
+        _ = try Syscall.check(Kernel.signalfd(descriptor.rawValue, &mask, 0), "signalfd(\(descriptor), update)")
     }
 
-    /// Reads one pending signal, or `nil` when none is pending.
+    /// Reads one pending signal, or `.wouldBlock` when none is pending.
     /// The corresponding C call is `read(2)` of one `signalfd_siginfo`.
-    public func read() throws(SystemError) -> SignalInfo? { try SignalFD.read(descriptor) }
+    public func read() throws(SystemError) -> IOOutcome<SignalInfo> { try SignalFD.read(descriptor) }
 
     /// `read` on a borrowed signalfd number: the one place that reads a signalfd.
-    static func read(_ descriptor: Descriptor) throws(SystemError) -> SignalInfo? {
+    static func read(_ descriptor: Descriptor) throws(SystemError) -> IOOutcome<SignalInfo> {
         let fd = descriptor.rawValue
         var info = signalfd_siginfo()
-        let done = try Syscall.nonBlocking("signalfd read(fd \(fd))") { cevent_signalfd_read(fd, &info) }
-        guard done != nil else { return nil }
-        return SignalInfo(signal: Int32(info.ssi_signo), senderPID: Int32(bitPattern: info.ssi_pid),
-                          senderUID: info.ssi_uid, code: info.ssi_code)
+        let outcome = try Syscall.nonBlocking("signalfd read(fd \(fd))") { Kernel.signalfdRead(fd, &info) }
+        if outcome.wouldBlock { return .wouldBlock }
+        return .completed(SignalInfo(signal: Int32(info.ssi_signo), senderPID: Int32(bitPattern: info.ssi_pid),
+                          senderUID: info.ssi_uid, code: info.ssi_code))
     }
 
     /// Closes it. The corresponding C call is `close(2)`, never retried.

@@ -9,16 +9,18 @@ public struct SignalSet: Sendable, Equatable {
     public init() { _ = cevent_sigset_empty(&storage) }
 
     /// A set of these signals.
-    /// - Throws: `EINVAL` for a number that is not a signal.
-    public init(_ signals: [Int32]) throws(SystemError) {
+    /// - Throws: `ArgumentError` for a number that is not a signal.
+    public init(_ signals: [Int32]) throws(ArgumentError) {
         self.init()
         for signal in signals { try insert(signal) }
     }
 
     /// Adds `signal`. The corresponding C call is `sigaddset(3)`.
-    /// - Throws: `EINVAL` for a number that is not a signal.
-    public mutating func insert(_ signal: Int32) throws(SystemError) {
-        _ = try Syscall.check(cevent_sigset_add(&storage, signal), "sigaddset(\(signal))")
+    /// - Throws: `ArgumentError` for a number that is not a signal (outside 1...64).
+    public mutating func insert(_ signal: Int32) throws(ArgumentError) {
+        guard cevent_sigset_add(&storage, signal) == 0 else {
+            throw ArgumentError("sigaddset", argument: "signal \(signal)", requirement: "must be a signal number (1...64)")
+        }
     }
 
     /// Whether `signal` is in the set; `false` for a number that is not a signal.
@@ -29,7 +31,7 @@ public struct SignalSet: Sendable, Equatable {
     /// The signals pending for this thread or the process (`sigpending(2)`).
     public static func pending() throws(SystemError) -> SignalSet {
         var set = SignalSet()
-        _ = try Syscall.check(cevent_sigpending(&set.storage), "sigpending")
+        _ = try Syscall.check(Kernel.sigpending(&set.storage), "sigpending")
         return set
     }
 
@@ -49,14 +51,14 @@ public struct SignalSet: Sendable, Equatable {
     /// The calling thread's signal mask.
     public static func threadMask() throws(SystemError) -> SignalSet {
         var old = SignalSet()
-        _ = try Syscall.check(cevent_sigmask(SIG_BLOCK, nil, &old.storage), "pthread_sigmask(query)")
+        _ = try Syscall.check(Kernel.sigmask(SIG_BLOCK, nil, &old.storage), "pthread_sigmask(query)")
         return old
     }
 
     private static func mask(_ how: Int32, _ set: SignalSet) throws(SystemError) -> SignalSet {
         var old = SignalSet()
         var new = set.storage
-        _ = try Syscall.check(cevent_sigmask(how, &new, &old.storage), "pthread_sigmask(\(how))")
+        _ = try Syscall.check(Kernel.sigmask(how, &new, &old.storage), "pthread_sigmask(\(how))")
         return old
     }
 
@@ -68,5 +70,5 @@ public struct SignalSet: Sendable, Equatable {
 /// Sends `signal` to this process (`kill(getpid(), signal)`): any thread that
 /// does not block it may take it.
 public func raiseInProcess(_ signal: Int32) throws(SystemError) {
-    _ = try Syscall.check(cevent_kill_self(signal), "kill(self, \(signal))")
+    _ = try Syscall.check(Kernel.kill(nil, signal), "kill(self, \(signal))")
 }

@@ -1,4 +1,3 @@
-import CEventShim
 import Glibc
 
 /// Making sockets: every one close-on-exec and non-blocking, owned by the caller.
@@ -8,13 +7,16 @@ public enum Socket {
     ///   - backlog: the kernel's queue of connections not yet accepted.
     ///   - reusePort: set `SO_REUSEPORT`, so several listeners share the port.
     /// The corresponding C calls are `socket`, `setsockopt(SO_REUSEADDR)`, `bind` and `listen`.
-    public static func listenTCP(on address: SocketEndpoint, backlog: Int32 = 511, reusePort: Bool = false) throws(SystemError) -> OwnedDescriptor {
+    /// - Throws: `ArgumentError` for a negative backlog; `SystemError`
+    ///   (`EADDRINUSE`, `EACCES`…); the socket is closed on failure.
+    public static func listenTCP(on address: SocketEndpoint, backlog: Int32 = 511, reusePort: Bool = false) throws -> OwnedDescriptor {
+        try ArgumentError.checkCount(Int(backlog), "backlog", in: "listenTCP(on:backlog:)")
         let socket = try make(address.family, Int32(SOCK_STREAM.rawValue))
         let fd = socket.rawValue
         try socket.descriptor.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
         if reusePort { try socket.descriptor.setOption(SOL_SOCKET, SO_REUSEPORT, 1) }
-        _ = try Syscall.check(address.withSockaddr { cevent_bind(fd, $0, $1) }, "bind(\(socket.descriptor), \(address))")
-        _ = try Syscall.check(cevent_listen(fd, backlog), "listen(\(socket.descriptor), \(backlog))")
+        _ = try Syscall.check(address.withSockaddr { Kernel.bind(fd, $0, $1) }, "bind(\(socket.descriptor), \(address))")
+        _ = try Syscall.check(Kernel.listen(fd, backlog), "listen(\(socket.descriptor), \(backlog))")
         return socket
     }
 
@@ -24,10 +26,12 @@ public enum Socket {
     public static func connectTCP(to address: SocketEndpoint) throws(SystemError) -> OwnedDescriptor {
         let socket = try make(address.family, Int32(SOCK_STREAM.rawValue))
         let fd = socket.rawValue
-        let result = address.withSockaddr { cevent_connect(fd, $0, $1) }
-        // EINPROGRESS is the normal answer of a non-blocking connect, not a failure.
-        if result < 0 && result != -ErrnoCode.inProgress.rawValue {
-            throw SystemError(ErrnoCode(rawValue: -result), operation: "connect(\(socket.descriptor), \(address))")
+        let result = address.withSockaddr { Kernel.connect(fd, $0, $1) }
+        // EINPROGRESS is the normal answer of a non-blocking connect, and EINTR
+        // means the same (the connection goes on in the background; calling
+        // connect again would only say EALREADY). Either way: wait for writable.
+        if result < 0 && result != -Int(ErrnoCode.inProgress.rawValue) && result != -Int(ErrnoCode.interrupted.rawValue) {
+            throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: "connect(\(socket.descriptor), \(address))")
         }
         return socket
     }
@@ -36,76 +40,83 @@ public enum Socket {
     public static func bindUDP(on address: SocketEndpoint) throws(SystemError) -> OwnedDescriptor {
         let socket = try make(address.family, Int32(SOCK_DGRAM.rawValue))
         let fd = socket.rawValue
-        _ = try Syscall.check(address.withSockaddr { cevent_bind(fd, $0, $1) }, "bind(\(socket.descriptor), \(address))")
+        _ = try Syscall.check(address.withSockaddr { Kernel.bind(fd, $0, $1) }, "bind(\(socket.descriptor), \(address))")
         return socket
     }
 
     private static func make(_ family: Int32, _ type: Int32) throws(SystemError) -> OwnedDescriptor {
-        OwnedDescriptor(adopting: Descriptor(try Syscall.check(cevent_socket(family, type, 0, 1), "socket(\(family), \(type))")))
+        let fd = try Syscall.check(Kernel.socket(family, type, nonBlocking: true), "socket(\(family), \(type))")
+        return OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
     }
 }
 
 extension Descriptor {
-    /// Accepts one pending connection, non-blocking and close-on-exec; `nil`
-    /// when none is pending. The corresponding C call is `accept4(2)`.
-    public func accept() throws(SystemError) -> OwnedDescriptor? {
+    /// Accepts one pending connection, non-blocking and close-on-exec;
+    /// `.wouldBlock` when none is pending. The corresponding C call is `accept4(2)`.
+    /// - Throws: `SystemError`: `EMFILE`/`ENFILE` when out of descriptors (the
+    ///   connection stays queued), `ECONNABORTED`…
+    public func accept() throws(SystemError) -> IOOutcome<OwnedDescriptor> {
         let fd = rawValue
-        let accepted = try Syscall.nonBlocking("accept4(\(self))") { cevent_accept4(fd, nil, nil, Int32(SOCK_NONBLOCK.rawValue)) }
-        return accepted.map { OwnedDescriptor(adopting: Descriptor($0)) }
+        let outcome = try Syscall.nonBlocking("accept4(\(self))") { Kernel.accept4(fd, Int32(SOCK_NONBLOCK.rawValue)) }
+        guard case .completed(let accepted) = outcome else { return .wouldBlock }
+        return .completed(OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: accepted))))
     }
 
     /// The address this socket is bound to. The corresponding C call is `getsockname(2)`.
     public func localAddress() throws(SystemError) -> SocketEndpoint {
-        try address("getsockname", cevent_getsockname)
+        try address("getsockname", Kernel.getsockname)
     }
 
     /// The address of the connected peer. The corresponding C call is `getpeername(2)`.
     public func peerAddress() throws(SystemError) -> SocketEndpoint {
-        try address("getpeername", cevent_getpeername)
+        try address("getpeername", Kernel.getpeername)
     }
 
     /// The socket's pending error (`SO_ERROR`), cleared by reading it; `nil` when there is none.
     public func pendingError() throws(SystemError) -> ErrnoCode? {
         var value: Int32 = 0
-        _ = try Syscall.check(cevent_getsockopt_int(rawValue, SOL_SOCKET, SO_ERROR, &value), "getsockopt(\(self), SO_ERROR)")
+        _ = try Syscall.check(Kernel.getsockopt(rawValue, SOL_SOCKET, SO_ERROR, &value), "getsockopt(\(self), SO_ERROR)")
         return value == 0 ? nil : ErrnoCode(rawValue: value)
     }
 
     /// Sets an integer socket option. The corresponding C call is `setsockopt(2)`.
     public func setOption(_ level: Int32, _ name: Int32, _ value: Int32) throws(SystemError) {
-        _ = try Syscall.check(cevent_setsockopt_int(rawValue, level, name, value), "setsockopt(\(self), \(level), \(name))")
+        _ = try Syscall.check(Kernel.setsockopt(rawValue, level, name, value), "setsockopt(\(self), \(level), \(name))")
     }
 
     /// Shuts down writing (the peer reads end of file), reading, or both.
     /// The corresponding C call is `shutdown(2)`.
     public func shutdown(writing: Bool = true, reading: Bool = false) throws(SystemError) {
         let how = writing && reading ? Int32(SHUT_RDWR) : writing ? Int32(SHUT_WR) : Int32(SHUT_RD)
-        _ = try Syscall.check(cevent_shutdown(rawValue, how), "shutdown(\(self), \(how))")
+        _ = try Syscall.check(Kernel.shutdown(rawValue, how), "shutdown(\(self), \(how))")
     }
 
-    /// Sends a datagram to `address`; `nil` when it would block.
-    public func send(_ buffer: UnsafeRawBufferPointer, to address: SocketEndpoint) throws(SystemError) -> Int? {
+    /// Sends one datagram to `address`; `.wouldBlock` when the socket's buffer
+    /// is full. Never raises `SIGPIPE` (`MSG_NOSIGNAL`). The C call is `sendto(2)`.
+    public func send(_ buffer: UnsafeRawBufferPointer, to address: SocketEndpoint) throws(SystemError) -> IOOutcome<Int> {
         let fd = rawValue
         return try Syscall.nonBlocking("sendto(\(self), \(address))") {
-            address.withSockaddr { cevent_sendto(fd, buffer.baseAddress, UInt(buffer.count), 0, $0, $1) }
-        }.map { Int($0) }
+            address.withSockaddr { Kernel.sendto(fd, buffer.baseAddress, buffer.count, $0, $1) }
+        }
     }
 
-    /// Receives one datagram and its sender; `nil` when none is waiting.
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> (count: Int, from: SocketEndpoint)? {
+    /// Receives one datagram and its sender; `.wouldBlock` when none is waiting.
+    /// The C call is `recvfrom(2)`.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOOutcome<(count: Int, from: SocketEndpoint)> {
         let fd = rawValue
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let n = try Syscall.nonBlocking("recvfrom(\(self))") {
+        let outcome = try Syscall.nonBlocking("recvfrom(\(self))") {
             withUnsafeMutableBytes(of: &storage) {
-                cevent_recvfrom(fd, buffer.baseAddress, UInt(buffer.count), 0, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+                Kernel.recvfrom(fd, buffer.baseAddress, buffer.count, 0, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
             }
         }
-        return n.map { (Int($0), SocketEndpoint(storage: storage, length: length)) }
+        guard case .completed(let count) = outcome else { return .wouldBlock }
+        return .completed((count, SocketEndpoint(storage: storage, length: length)))
     }
 
     private func address(
-        _ name: String, _ call: (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?) -> Int32
+        _ name: String, _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int
     ) throws(SystemError) -> SocketEndpoint {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)

@@ -1,4 +1,3 @@
-import CEventShim
 import Glibc
 
 /// An IPv4 or IPv6 address and port, over C's `sockaddr_storage`.
@@ -7,15 +6,15 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
     @usableFromInline var length: socklen_t
 
     /// Parses a numeric address: `"127.0.0.1"` or `"::1"` (no host names: no DNS here).
-    /// - Throws: `SystemError` with `EINVAL` when `ip` is neither form.
-    public init(ip: String, port: UInt16) throws(SystemError) {
+    /// - Throws: `ArgumentError` when `ip` is neither form.
+    public init(ip: String, port: UInt16) throws(ArgumentError) {
         storage = sockaddr_storage()
         if ip.contains(":") {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             guard inet_pton(AF_INET6, ip, &address.sin6_addr) == 1 else {
-                throw SystemError(.invalidArgument, operation: "inet_pton(AF_INET6, \"\(ip)\")")
+                throw ArgumentError("inet_pton(AF_INET6)", argument: "\"\(ip)\"", requirement: "must be a numeric IPv6 address such as ::1")
             }
             length = socklen_t(MemoryLayout<sockaddr_in6>.size)
             withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in6.self) }
@@ -24,7 +23,7 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
             guard inet_pton(AF_INET, ip, &address.sin_addr) == 1 else {
-                throw SystemError(.invalidArgument, operation: "inet_pton(AF_INET, \"\(ip)\")")
+                throw ArgumentError("inet_pton(AF_INET)", argument: "\"\(ip)\"", requirement: "must be a numeric IPv4 address such as 127.0.0.1")
             }
             length = socklen_t(MemoryLayout<sockaddr_in>.size)
             withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in.self) }

@@ -1,45 +1,38 @@
-import CEventShim
-
-/// The helpers every wrapper funnels its shim call through.
+/// The helpers every typed wrapper funnels its `Kernel` call through.
 ///
-/// The shim returns `>= 0` on success and `-errno` on failure. These helpers
+/// A `Kernel` call returns `>= 0` on success and `-errno` on failure. These
 /// turn the failure into a `SystemError`, retry `EINTR` where that is right,
-/// and keep `EAGAIN` apart as a value. `close` never goes through a retry.
+/// and keep `EAGAIN` apart as a value (`IOOutcome.wouldBlock`). `close` never
+/// goes through a retry.
 @usableFromInline
 enum Syscall {
     /// Throws for a negative result; never retries.
     @inlinable @inline(__always)
-    static func check<R: SignedInteger>(
-        _ result: R, _ operation: @autoclosure () -> String
-    ) throws(SystemError) -> R {
-        if result < 0 { throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation()) }
+    static func check(_ result: Int, _ operation: @autoclosure () -> String) throws(SystemError) -> Int {
+        if result < 0 { throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: operation()) }
         return result
     }
 
     /// Calls `body` again while it reports `EINTR`; throws any other failure.
     @inlinable @inline(__always)
-    static func retrying<R: SignedInteger>(
-        _ operation: @autoclosure () -> String, _ body: () -> R
-    ) throws(SystemError) -> R {
+    static func retrying(_ operation: @autoclosure () -> String, _ body: () -> Int) throws(SystemError) -> Int {
         while true {
             let result = body()
             if result >= 0 { return result }
-            if result == R(-ErrnoCode.interrupted.rawValue) { continue }
-            throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation())
+            if result == -Int(ErrnoCode.interrupted.rawValue) { continue }
+            throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: operation())
         }
     }
 
-    /// Like `retrying`, but `EAGAIN` comes back as `nil` instead of an error.
+    /// Like `retrying`, but `EAGAIN` comes back as `.wouldBlock` instead of an error.
     @inlinable @inline(__always)
-    static func nonBlocking<R: SignedInteger>(
-        _ operation: @autoclosure () -> String, _ body: () -> R
-    ) throws(SystemError) -> R? {
+    static func nonBlocking(_ operation: @autoclosure () -> String, _ body: () -> Int) throws(SystemError) -> IOOutcome<Int> {
         while true {
             let result = body()
-            if result >= 0 { return result }
-            if result == R(-ErrnoCode.interrupted.rawValue) { continue }
-            if result == R(-ErrnoCode.wouldBlock.rawValue) { return nil }
-            throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation())
+            if result >= 0 { return .completed(result) }
+            if result == -Int(ErrnoCode.interrupted.rawValue) { continue }
+            if result == -Int(ErrnoCode.wouldBlock.rawValue) { return .wouldBlock }
+            throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: operation())
         }
     }
 }
@@ -47,11 +40,11 @@ enum Syscall {
 extension Syscall {
     /// Runs a blocking wait that takes a timeout in nanoseconds (`-1` blocks),
     /// retrying `EINTR` with the time that remains, so a signal neither cuts the
-    /// wait short nor stretches it. A nil timeout blocks; a negative one polls.
+    /// wait short nor stretches it. A nil timeout blocks; zero or negative polls.
     @inlinable
-    static func waiting<R: SignedInteger>(
-        timeout: Duration?, _ operation: @autoclosure () -> String, _ body: (Int64) -> R
-    ) throws(SystemError) -> R {
+    static func waiting(
+        timeout: Duration?, _ operation: @autoclosure () -> String, _ body: (Int64) -> Int
+    ) throws(SystemError) -> Int {
         let total: Int64 = timeout.map { max($0.nanosecondsRoundedUp, 0) } ?? -1
         // The clock is read only for a finite, non-zero wait, and only once before it.
         let start = total > 0 ? MonotonicInstant.now().nanoseconds : 0
@@ -59,12 +52,12 @@ extension Syscall {
         while true {
             let result = body(remaining)
             if result >= 0 { return result }
-            if result != R(-ErrnoCode.interrupted.rawValue) {
-                throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: operation())
+            if result != -Int(ErrnoCode.interrupted.rawValue) {
+                throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: operation())
             }
             if total > 0 {
-                let elapsed = MonotonicInstant.now().nanoseconds - start
-                remaining = max(total - elapsed, 0)
+                let elapsed = MonotonicInstant.now().nanoseconds &- start
+                remaining = max(total &- elapsed, 0)
             }
         }
     }

@@ -12,8 +12,8 @@ public struct TimerFD: ~Copyable {
     /// - Parameter nonBlocking: reading a timer that has not expired reports `nil` (`TFD_NONBLOCK`).
     public init(nonBlocking: Bool = true) throws(SystemError) {
         let fd = try Syscall.check(
-            cevent_timerfd_create(CLOCK_MONOTONIC, nonBlocking ? Int32(O_NONBLOCK) : 0), "timerfd_create")
-        owned = OwnedDescriptor(adopting: Descriptor(fd))
+            Kernel.timerfdCreate(CLOCK_MONOTONIC, nonBlocking ? Int32(O_NONBLOCK) : 0), "timerfd_create")
+        owned = OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
     }
 
     /// Arms the timer to expire after `delay`, then every `interval` if given.
@@ -23,7 +23,7 @@ public struct TimerFD: ~Copyable {
         let first = max(delay.nanosecondsRoundedUp, 1)
         let every = max(interval?.nanosecondsRoundedUp ?? 0, 0)
         _ = try Syscall.check(
-            cevent_timerfd_settime(descriptor.rawValue, first, every, 0),
+            Kernel.timerfdSettime(descriptor.rawValue, first, every, absolute: false),
             "timerfd_settime(\(descriptor), \(first) ns, every \(every) ns)")
     }
 
@@ -31,12 +31,12 @@ public struct TimerFD: ~Copyable {
     public func arm(at deadline: MonotonicInstant) throws(SystemError) {
         let at = max(deadline.nanoseconds, 1)
         _ = try Syscall.check(
-            cevent_timerfd_settime(descriptor.rawValue, at, 0, 1), "timerfd_settime(\(descriptor), at \(at) ns)")
+            Kernel.timerfdSettime(descriptor.rawValue, at, 0, absolute: true), "timerfd_settime(\(descriptor), at \(at) ns)")
     }
 
     /// Stops the timer. The corresponding C call is `timerfd_settime(2)` with zeros.
     public func disarm() throws(SystemError) {
-        _ = try Syscall.check(cevent_timerfd_settime(descriptor.rawValue, 0, 0, 0), "timerfd_settime(\(descriptor), disarm)")
+        _ = try Syscall.check(Kernel.timerfdSettime(descriptor.rawValue, 0, 0, absolute: false), "timerfd_settime(\(descriptor), disarm)")
     }
 
     /// The time to the next expiry (`nil` when disarmed) and the interval (`nil`
@@ -44,17 +44,17 @@ public struct TimerFD: ~Copyable {
     public func remaining() throws(SystemError) -> (next: Duration?, interval: Duration?) {
         var next: Int64 = 0
         var interval: Int64 = 0
-        _ = try Syscall.check(cevent_timerfd_gettime(descriptor.rawValue, &next, &interval), "timerfd_gettime(\(descriptor))")
+        _ = try Syscall.check(Kernel.timerfdGettime(descriptor.rawValue, &next, &interval), "timerfd_gettime(\(descriptor))")
         return (next == 0 ? nil : .nanoseconds(next), interval == 0 ? nil : .nanoseconds(interval))
     }
 
-    /// The number of expirations since the last read, or `nil` when none on a
-    /// non-blocking timer. The corresponding C call is an 8-byte `read(2)`.
-    public func readExpirations() throws(SystemError) -> UInt64? {
+    /// The number of expirations since the last read, or `.wouldBlock` when
+    /// none on a non-blocking timer. The corresponding C call is an 8-byte `read(2)`.
+    public func readExpirations() throws(SystemError) -> IOOutcome<UInt64> {
         let fd = descriptor.rawValue
         var count: UInt64 = 0
-        let done = try Syscall.nonBlocking("timerfd read(fd \(fd))") { cevent_timerfd_read(fd, &count) }
-        return done == nil ? nil : count
+        let outcome = try Syscall.nonBlocking("timerfd read(fd \(fd))") { Kernel.timerfdRead(fd, &count) }
+        return outcome.wouldBlock ? .wouldBlock : .completed(count)
     }
 
     /// Closes it. The corresponding C call is `close(2)`, never retried.

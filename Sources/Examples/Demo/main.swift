@@ -26,7 +26,7 @@ var owned: [Descriptor] = [] // closed at the end
 
 // The server: accept, then echo whatever arrives.
 try loop.watch(listener) { _ in
-    while let connection = try listener.accept() {
+    while let connection = try listener.accept().take() {
         let fd = connection.release()
         owned.append(fd)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4_096, alignment: 8)
@@ -58,7 +58,7 @@ for _ in 0..<clientCount {
             _ = try fd.write(message)
             return
         }
-        guard let bytes = try fd.read(upTo: 4_096), !bytes.isEmpty else { return }
+        guard let bytes = try fd.read(upTo: 4_096).value, !bytes.isEmpty else { return }
         pending += bytes.count
         guard pending >= message.count else { return } // the whole echo has not come back yet
         pending -= message.count

@@ -84,8 +84,8 @@ struct LoopSignalTests {
         let loop = try IOLoop()
         #expect(throws: SystemError.self) { try loop.onSignal(SIGKILL) { _ in } }
         #expect(throws: SystemError.self) { try loop.onSignal(SIGSTOP) { _ in } }
-        #expect(throws: SystemError.self) { try loop.onSignal(0) { _ in } }
-        #expect(throws: SystemError.self) { try loop.onSignal(1_000) { _ in } }
+        #expect(throws: ArgumentError.self) { try loop.onSignal(0) { _ in } }
+        #expect(throws: ArgumentError.self) { try loop.onSignal(1_000) { _ in } }
         #expect(loop.metrics.activeSignalHandlers == 0)
         try loop.close()
     }

@@ -146,7 +146,7 @@ struct LoopWatcherTests {
         let pipe = try DescriptorPair.pipe()
         let reader = pipe.first.descriptor
         var sawEOF = false
-        try loop.watch(reader) { _ in sawEOF = try reader.read(upTo: 8) == [] }
+        try loop.watch(reader) { _ in sawEOF = try reader.read(upTo: 8) == .completed([]) }
         try pipe.second.close()
         try spin(loop) { sawEOF }
         #expect(sawEOF)

@@ -32,7 +32,7 @@ func millisecondsSince(_ start: MonotonicInstant) -> Double {
 /// Writes `bytes` to `fd`, which must accept them at once.
 func put(_ fd: Descriptor, _ bytes: [UInt8] = [1]) throws {
     let written = try fd.write(bytes)
-    precondition(written == bytes.count)
+    precondition(written == .completed(bytes.count))
 }
 
 /// A number far above any this suite opens, so it is never open: calls on it

@@ -1,0 +1,97 @@
+/// Names the system calls this package makes, one case per call.
+///
+/// Every call the package makes passes through exactly one function of the
+/// System layer, named here; a `FaultScript` picks calls by these names, and
+/// its trace reports them. The raw value is the C name (`"epoll_ctl"`).
+/// Reads and writes of an eventfd, a timerfd and a signalfd are named apart
+/// from `read`/`write`, so a script aimed at a user's descriptors never
+/// disturbs the loop's own wake-ups.
+public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// `close(2)`. Never retried.
+    case close
+    /// `read(2)` on any descriptor (pipes, sockets, files).
+    case read
+    /// `write(2)`, or `send(MSG_NOSIGNAL)` on a socket (see `Descriptor.write`).
+    case write
+    /// `send(2)` on a connected socket.
+    case send
+    /// `recv(2)` on a connected socket.
+    case recv
+    /// `sendto(2)`: one datagram to an address.
+    case sendto
+    /// `recvfrom(2)`: one datagram and its sender.
+    case recvfrom
+    /// `accept4(2)`.
+    case accept4
+    /// `connect(2)`.
+    case connect
+    /// `bind(2)`.
+    case bind
+    /// `listen(2)`.
+    case listen
+    /// `socket(2)`.
+    case socket
+    /// `socketpair(2)`.
+    case socketpair
+    /// `pipe2(2)`.
+    case pipe2
+    /// `shutdown(2)`.
+    case shutdown
+    /// `getsockopt(2)`.
+    case getsockopt
+    /// `setsockopt(2)`.
+    case setsockopt
+    /// `getsockname(2)`.
+    case getsockname
+    /// `getpeername(2)`.
+    case getpeername
+    /// `fcntl(2)`: flags, close-on-exec and `F_DUPFD_CLOEXEC`.
+    case fcntl
+    /// `epoll_create1(2)`.
+    case epollCreate = "epoll_create1"
+    /// `epoll_ctl(2)`: add, modify and delete.
+    case epollCtl = "epoll_ctl"
+    /// `epoll_pwait2(2)` (or `epoll_pwait` where the kernel lacks it).
+    case epollWait = "epoll_pwait2"
+    /// `ppoll(2)`.
+    case poll = "ppoll"
+    /// `select(2)`.
+    case select
+    /// `eventfd(2)`.
+    case eventfd
+    /// The 8-byte `read(2)` of an eventfd.
+    case eventfdRead = "eventfd_read"
+    /// The 8-byte `write(2)` of an eventfd.
+    case eventfdWrite = "eventfd_write"
+    /// `timerfd_create(2)`.
+    case timerfdCreate = "timerfd_create"
+    /// `timerfd_settime(2)`.
+    case timerfdSettime = "timerfd_settime"
+    /// `timerfd_gettime(2)`.
+    case timerfdGettime = "timerfd_gettime"
+    /// The 8-byte `read(2)` of a timerfd.
+    case timerfdRead = "timerfd_read"
+    /// `signalfd(2)`: create or update.
+    case signalfd
+    /// The `read(2)` of one `signalfd_siginfo`.
+    case signalfdRead = "signalfd_read"
+    /// `pthread_sigmask(3)`.
+    case sigmask = "pthread_sigmask"
+    /// `sigpending(2)`.
+    case sigpending
+    /// `kill(2)`.
+    case kill
+    /// `sigaction(2)`: installing or restoring a signal's disposition.
+    case sigaction
+
+    /// The C name, e.g. `epoll_ctl`.
+    public var description: String { rawValue }
+
+    /// Whether the call moves a count of bytes that a `FaultScript` may shorten.
+    public var takesByteCount: Bool {
+        switch self {
+        case .read, .write, .send, .recv, .sendto, .recvfrom: true
+        default: false
+        }
+    }
+}

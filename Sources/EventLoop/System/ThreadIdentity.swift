@@ -1,0 +1,22 @@
+import Glibc
+
+/// Which thread this is: a comparable identity for thread-confinement checks.
+///
+/// Not a system call (`pthread_self(3)` reads thread-local memory), so it
+/// does not pass through the fault seam.
+struct ThreadIdentity: Equatable {
+    private let thread: pthread_t
+
+    /// The calling thread.
+    @inline(__always)
+    static var current: ThreadIdentity { ThreadIdentity(thread: pthread_self()) }
+
+    @inline(__always)
+    static func == (a: ThreadIdentity, b: ThreadIdentity) -> Bool { pthread_equal(a.thread, b.thread) != 0 }
+}
+
+/// Writes one line to standard error, unbuffered, in one `write(2)` (through the seam).
+func printToStandardError(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { bytes in _ = Kernel.write(2, bytes.baseAddress, bytes.count) }
+}
