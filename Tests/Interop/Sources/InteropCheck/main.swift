@@ -1,0 +1,128 @@
+// The interop check: every public top-level name of the EventLoop module,
+// unqualified, in one file that also imports SwiftNIO, swift-system and
+// Foundation and uses their look-alike names unqualified too. If this file
+// builds without warnings, none of our names is ambiguous beside theirs.
+//
+// `check-public-names.sh` (next to Package.swift) fails CI when a public
+// top-level name in Sources/EventLoop does not appear here as a word: add each
+// new public type, protocol, typealias or function to `ourNames()` below.
+
+import EventLoop
+import Foundation
+import NIOCore
+import NIOPosix
+import SystemPackage
+
+// MARK: - Their names, unqualified
+
+/// SwiftNIO's and swift-system's names that ours were renamed away from.
+func theirNames() throws {
+    let _: (any EventLoop)? = nil                     // NIOCore's protocol, not our module
+    let _: SocketAddress? = nil                       // NIOCore's, not our SocketEndpoint
+    let _: Errno = .badFileDescriptor                 // swift-system's, not our ErrnoCode
+    // `FileDescriptor` is in both NIOCore (a protocol) and swift-system (a
+    // struct): their clash, not ours, so it is qualified here.
+    let _: SystemPackage.FileDescriptor? = nil        // not our Descriptor
+    let _: ByteBuffer? = nil
+    let _: (any Channel)? = nil
+    let _: MultiThreadedEventLoopGroup.Type = MultiThreadedEventLoopGroup.self
+    let _: Thread.Type = Thread.self                  // Foundation's
+    let _: Timer.Type = Timer.self
+    let _: RunLoop.Type = RunLoop.self
+    let _: FileHandle.Type = FileHandle.self
+}
+
+// MARK: - Our names, unqualified
+
+/// Every public top-level name of the EventLoop module, once as a type (or
+/// function value), so a clash shows up as an ambiguous lookup here.
+func ourNames() {
+    // Loop/
+    let _: IOLoop.Type = IOLoop.self
+    let _: LoopHandle.Type = LoopHandle.self
+    let _: LoopBackend = .epoll
+    let _: LoopError = .closed
+    let _: LoopClock = .monotonic
+    let _: ManualClock.Type = ManualClock.self
+    let _: LoopMetrics.Type = LoopMetrics.self
+    let _: TimerHandle.Type = TimerHandle.self
+    let _: TimerID.Type = TimerID.self
+    let _: IOWatcher.Type = IOWatcher.self
+    let _: SignalSubscription.Type = SignalSubscription.self
+
+    // System/
+    let _: SignalInfo.Type = SignalInfo.self
+    let _: SignalSet = SignalSet()
+    let _: ErrnoCode = .badFileDescriptor
+    let _: SystemError = SystemError(.invalidArgument, operation: "interop")
+    let _: SocketEndpoint.Type = SocketEndpoint.self
+    let _: Socket.Type = Socket.self
+    let _: IOOutcome<Int> = .wouldBlock
+    let _: Descriptor = Descriptor(0)
+    let _: OwnedDescriptor.Type = OwnedDescriptor.self
+    let _: DescriptorPair.Type = DescriptorPair.self
+    let _: EventFD.Type = EventFD.self
+    let _: TimerFD.Type = TimerFD.self
+    let _: SignalFD.Type = SignalFD.self
+    let _: FDSet = FDSet()
+    let _: MonotonicInstant = .distantFuture
+    let _: (Int32) throws(SystemError) -> Void = raiseInProcess
+
+    // Selector/
+    let _: (any EventSelector<Int>)? = nil
+    let _: EpollSelector<Int>.Type = EpollSelector<Int>.self
+    let _: PollSelector<Int>.Type = PollSelector<Int>.self
+    let _: SelectSelector<Int>.Type = SelectSelector<Int>.self
+    let _: DefaultSelector<Int>.Type = DefaultSelector<Int>.self
+    let _: SelectorKey<Int>.Type = SelectorKey<Int>.self
+    let _: SelectorEvent<Int>.Type = SelectorEvent<Int>.self
+    let _: SelectorError = .closed
+    let _: Interest = .readable
+    let _: Trigger = .level
+    let _: ReadyEvents = .readable
+}
+
+// MARK: - Side by side, in real use
+
+/// Ours and theirs in the same expressions: the same address, the same errno,
+/// the same descriptor number, and a loop of ours running beside NIO's.
+func sideBySide() throws {
+    let endpoint = try SocketEndpoint(ip: "127.0.0.1", port: 8080)
+    let address = try SocketAddress(ipAddress: "127.0.0.1", port: 8080)
+    precondition(Int(endpoint.port) == address.port)
+
+    let code: ErrnoCode = .badFileDescriptor
+    let errno = Errno(rawValue: code.rawValue)
+    precondition(errno == .badFileDescriptor)
+
+    let pipe = try DescriptorPair.pipe()
+    let reader: Descriptor = pipe.first.descriptor
+    let fileDescriptor = SystemPackage.FileDescriptor(rawValue: reader.rawValue)
+    precondition(fileDescriptor.rawValue == reader.rawValue)
+
+    let selector = try DefaultSelector<String>()
+    try selector.register(reader, interest: .readable, trigger: .level, value: "pipe")
+    _ = try pipe.second.descriptor.write(Array("hi".utf8))
+    let ready: [SelectorEvent<String>] = try selector.select(timeout: .seconds(1))
+    precondition(ready.map(\.key.value) == ["pipe"])
+    try selector.close()
+
+    let clock = ManualClock()
+    let loop = try IOLoop(backend: .epoll, clock: .manual(clock))
+    var fired = false
+    try loop.schedule(after: .milliseconds(5)) { fired = true }
+    clock.advance(by: .milliseconds(5))
+    precondition(fired)
+    try loop.close()
+
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let nioLoop: any EventLoop = group.next()
+    let answer = try nioLoop.submit { 42 }.wait()
+    precondition(answer == 42)
+    try group.syncShutdownGracefully()
+}
+
+try theirNames()
+ourNames()
+try sideBySide()
+print("interop: EventLoop, NIOCore, NIOPosix, SystemPackage and Foundation share one file")
