@@ -45,6 +45,12 @@ public struct ErrnoCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let addressInUse = ErrnoCode(rawValue: EADDRINUSE)
     /// `ENOTCONN`: the socket is not connected.
     public static let notConnected = ErrnoCode(rawValue: ENOTCONN)
+    /// `EIO`: a low-level input/output error.
+    public static let inputOutput = ErrnoCode(rawValue: EIO)
+    /// `ECONNABORTED`: a connection was aborted before `accept` took it.
+    public static let connectionAborted = ErrnoCode(rawValue: ECONNABORTED)
+    /// `ENOTSOCK`: the descriptor is not a socket.
+    public static let notSocket = ErrnoCode(rawValue: ENOTSOCK)
     /// `ETIMEDOUT`: the operation timed out.
     public static let timedOut = ErrnoCode(rawValue: ETIMEDOUT)
 

@@ -19,7 +19,7 @@ public struct OwnedDescriptor: ~Copyable {
     public consuming func close() throws(SystemError) {
         let fd = descriptor.rawValue
         discard self
-        _ = try Syscall.check(Kernel.close(fd), "close(fd \(fd))")
+        try Syscall.closing(Kernel.close(fd), "close(fd \(fd))")
     }
 
     /// Gives up ownership without closing; the caller now owns the number.

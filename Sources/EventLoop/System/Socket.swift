@@ -120,8 +120,10 @@ extension Descriptor {
     ) throws(SystemError) -> SocketEndpoint {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutableBytes(of: &storage) { call(rawValue, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length) }
-        _ = try Syscall.check(result, "\(name)(\(self))")
+        let fd = rawValue
+        _ = try Syscall.check(
+            withUnsafeMutableBytes(of: &storage) { call(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length) },
+            "\(name)(\(self))")
         return SocketEndpoint(storage: storage, length: length)
     }
 }

@@ -6,11 +6,19 @@
 /// goes through a retry.
 @usableFromInline
 enum Syscall {
-    /// Throws for a negative result; never retries.
+    /// Makes the call, again while it reports `EINTR` (harmless for every call
+    /// but `close`, and a scripted `EINTR` may reach any call); throws any other failure.
     @inlinable @inline(__always)
-    static func check(_ result: Int, _ operation: @autoclosure () -> String) throws(SystemError) -> Int {
+    static func check(_ call: @autoclosure () -> Int, _ operation: @autoclosure () -> String) throws(SystemError) -> Int {
+        try retrying(operation(), call)
+    }
+
+    /// For `close(2)` only: throws for a negative result and never retries. On
+    /// Linux the number is released even when `close` reports `EINTR`, and a
+    /// retry could close a number another thread has just been given.
+    @inlinable @inline(__always)
+    static func closing(_ result: Int, _ operation: @autoclosure () -> String) throws(SystemError) {
         if result < 0 { throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: operation()) }
-        return result
     }
 
     /// Calls `body` again while it reports `EINTR`; throws any other failure.

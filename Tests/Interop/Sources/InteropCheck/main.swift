@@ -67,6 +67,12 @@ func ourNames() {
     let _: FDSet = FDSet()
     let _: MonotonicInstant = .distantFuture
     let _: (Int32) throws(SystemError) -> Void = raiseInProcess
+    let _: ArgumentError = ArgumentError("interop", argument: "x", requirement: "must be y")
+    let _: Epoll.Type = Epoll.self
+    let _: EpollEvents = .input
+    let _: EpollEventBuffer.Type = EpollEventBuffer.self
+    let _: FaultScript = FaultScript()
+    let _: SystemCall = .read
 
     // Selector/
     let _: (any EventSelector<Int>)? = nil
