@@ -61,4 +61,28 @@ struct ReadmeExampleTests {
         #expect(received == Array("hello".utf8))
         #expect(ticks >= 3)
     }
+
+    @Test func faultInjectionTour() throws {
+        // README: fault injection example begins
+        /// The code under test: writes all of `bytes`, however the kernel splits them.
+        func sendAll(_ bytes: [UInt8], to fd: Descriptor) throws {
+            var sent = 0
+            while sent < bytes.count {
+                if case .completed(let n) = try fd.write(bytes[sent...]) { sent += n }
+            }
+        }
+
+        let pair = try DescriptorPair.socketPair()
+        let script = FaultScript()
+        try script.inject(.fail(.interrupted), into: .write, when: .nth(1))   // a signal arrives
+        try script.inject(.shortCount(3), into: .write, when: .nth(2))        // the kernel takes 3 bytes
+        try script.run {
+            try sendAll(Array("hello, world".utf8), to: pair.first.descriptor)
+        }
+        print(script.records(of: .write).map(\.description))
+        // ["write(fd 5) = EINTR (injected)", "write(fd 5) = 3 (injected)", "write(fd 5) = 9"]
+        // README: fault injection example ends
+        #expect(script.records(of: .write).map(\.result) == [-Int(ErrnoCode.interrupted.rawValue), 3, 9])
+        #expect(try pair.second.descriptor.read(upTo: 64) == .completed(Array("hello, world".utf8)))
+    }
 }
