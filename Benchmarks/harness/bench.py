@@ -82,6 +82,12 @@ PEERS = [
     Peer("ours", SWIFT_BIN / "ours", note="this package's EventLoop"),
 ]
 
+# A second build of ours to compare against in the same run (e.g. the commit
+# before a change): BASELINE=<that checkout's Benchmarks/.build/release>.
+if os.environ.get("BASELINE"):
+    PEERS.append(Peer("ours-before", Path(os.environ["BASELINE"]) / "ours",
+                      note=f"this package, baseline build in {os.environ['BASELINE']}"))
+
 # (variant, peer) pairs not run, with the reason printed in the table.
 SKIP = {
     ("timers-1M", "nio"): "not run: NIO 2.101 cancels by a linear scan of its timer heap "

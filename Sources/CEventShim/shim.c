@@ -234,11 +234,18 @@ long cevent_read(int fd, void *buf, unsigned long count) { RESULT(read(fd, buf, 
 // pending before restoring the mask, so the disposition and the other
 // threads are never touched. When the thread already blocked SIGPIPE, a
 // pending one is the caller's and is left alone.
+static long write_with_sigpipe_blocked(int fd, const void *buf, unsigned long count);
+
 long cevent_write(int fd, const void *buf, unsigned long count) {
     ssize_t sent = send(fd, buf, count, MSG_NOSIGNAL);
     if (sent >= 0) return sent;
     if (errno != ENOTSOCK) return -errno;
+    return write_with_sigpipe_blocked(fd, buf, count);
+}
 
+// Kept out of line so the socket path above stays a few instructions.
+__attribute__((noinline))
+static long write_with_sigpipe_blocked(int fd, const void *buf, unsigned long count) {
     sigset_t pipe_only, old;
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);

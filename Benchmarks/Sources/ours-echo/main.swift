@@ -37,7 +37,7 @@ final class EchoServer {
     init(loop: IOLoop) { self.loop = loop }
 
     func accept(from listener: Descriptor) throws {
-        while let socket = try listener.accept() {
+        while let socket = try listener.accept().take() {
             let connection = Connection(socket.release())
             try connection.descriptor.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             connection.watcher = try loop.watch(connection.descriptor) { [unowned self] events in

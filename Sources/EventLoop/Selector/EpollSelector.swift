@@ -138,15 +138,11 @@ public final class EpollSelector<Value>: TableBackedSelector {
     /// - Returns: the number of events passed to `body`.
     @inline(__always) @discardableResult
     func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) -> Bool) throws(SelectorError) -> Int {
-        let deadline = timeout.map { MonotonicInstant.now() + $0 }
+        // The clock is read only for a finite wait, which an unusual batch may resume.
+        let deadline = timeout.flatMap { $0 > .zero ? MonotonicInstant.now() + $0 : nil }
         var wait = timeout
         while true {
-            var ready = 0
-            switch state.pointee.epoll {
-            case .some(let epoll):
-                do { ready = try epoll.wait(into: state.pointee.buffer, timeout: wait) } catch { throw .system(error) }
-            case .none: throw .closed
-            }
+            let ready = try waitForEvents(timeout: wait)
             var reported = 0
             var stale = false
             for index in 0..<ready {
@@ -161,17 +157,41 @@ public final class EpollSelector<Value>: TableBackedSelector {
                 reported += 1
                 if !body(slot.key, got) { break }
             }
-            if ready == state.pointee.buffer.capacity && ready < Self.maximumCapacity {
-                state.pointee.buffer = try! EpollEventBuffer(capacity: ready * 2) // within 1...65,536
+            if _fastPath(!stale && (reported > 0 || ready == 0) && ready < state.pointee.buffer.capacity) { return reported }
+            guard let resume = try afterUnusualBatch(ready: ready, reported: reported, stale: stale, timeout: timeout, deadline: deadline) else {
+                return reported
             }
-            if stale && state.pointee.suspectOrphans && !isClosed { try rebuild() }
-            // Everything reported was stale: wait again for what is left of the time.
-            guard reported == 0 && ready > 0 && !isClosed else { return reported }
-            guard let deadline else { continue }
-            let left = deadline - MonotonicInstant.now()
-            if left <= .zero { return 0 }
-            wait = left
+            wait = resume
         }
+    }
+
+    /// One wait into the events buffer.
+    @inline(never)
+    private func waitForEvents(timeout: Duration?) throws(SelectorError) -> Int {
+        switch state.pointee.epoll {
+        case .some(let epoll):
+            do { return try epoll.wait(into: state.pointee.buffer, timeout: timeout) } catch { throw .system(error) }
+        case .none: throw .closed
+        }
+    }
+
+    /// The rare ends of a batch: a full buffer grows; a stale event while a
+    /// closed number may haunt the kernel set rebuilds it; a batch of nothing
+    /// but stale events waits again for the time that is left.
+    /// - Returns: the timeout to wait again with, or nil to return.
+    @inline(never)
+    private func afterUnusualBatch(
+        ready: Int, reported: Int, stale: Bool, timeout: Duration?, deadline: MonotonicInstant?
+    ) throws(SelectorError) -> Duration?? {
+        if ready == state.pointee.buffer.capacity && ready < Self.maximumCapacity {
+            state.pointee.buffer = try! EpollEventBuffer(capacity: ready * 2) // within 1...65,536
+        }
+        if stale && state.pointee.suspectOrphans && !isClosed { try rebuild() }
+        guard reported == 0 && ready > 0 && !isClosed else { return nil }
+        if timeout == nil { return .some(nil) } // no limit: wait again without one
+        guard let deadline else { return nil }  // a poll: report the nothing it found
+        let left = deadline - MonotonicInstant.now()
+        return left > .zero ? .some(left) : nil
     }
 
     /// Closes the epoll instance and forgets every registration (see `EventSelector.close`).
