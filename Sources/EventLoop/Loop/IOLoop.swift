@@ -66,7 +66,7 @@ public final class IOLoop {
     }
 
     deinit {
-        try? close()
+        try? close() // a deinit has nobody to report a close error to; every descriptor is closed anyway
         token.invalidate()
         state.pointee.timers.deallocate() // the heap's raw buffers; idempotent
         state.deinitialize(count: 1)

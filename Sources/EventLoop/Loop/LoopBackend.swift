@@ -10,5 +10,6 @@ public enum LoopBackend: String, Sendable, CaseIterable, CustomStringConvertible
     /// `select(2)`: level-triggered only, descriptors below `FD_SETSIZE` (1024) only.
     case select
 
+    /// `epoll`, `poll` or `select`.
     public var description: String { rawValue }
 }

@@ -2,7 +2,9 @@
 ///
 /// A selector refuses an empty interest; there is nothing to wait for.
 public struct Interest: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    /// The bits: 1 readable, 2 writable (others are undefined and refused by selectors).
     public let rawValue: UInt8
+    /// An option set from its bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Data can be read, or the peer has closed (a read returns 0), or a listener has a connection.
@@ -12,6 +14,7 @@ public struct Interest: OptionSet, Hashable, Sendable, CustomStringConvertible {
     /// Both.
     public static let all: Interest = [.readable, .writable]
 
+    /// A readable name, e.g. `readable+writable`.
     public var description: String {
         switch self {
         case .readable: "readable"
@@ -30,7 +33,9 @@ public struct Interest: OptionSet, Hashable, Sendable, CustomStringConvertible {
 /// it until the read says `.wouldBlock`; one-shot reports once and then stays
 /// silent until `modify` re-arms it. Only the epoll backend has edge and one-shot.
 public struct Trigger: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    /// The bits: 1 edge, 2 one-shot.
     public let rawValue: UInt8
+    /// An option set from its bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Level-triggered: reported while ready.
@@ -40,6 +45,7 @@ public struct Trigger: OptionSet, Hashable, Sendable, CustomStringConvertible {
     /// One-shot (`EPOLLONESHOT`): disabled after one report until re-armed by `modify`.
     public static let oneShot = Trigger(rawValue: 1 << 1)
 
+    /// A readable name, e.g. `readable+writable`.
     public var description: String {
         switch self {
         case .level: "level"
@@ -57,7 +63,9 @@ public struct Trigger: OptionSet, Hashable, Sendable, CustomStringConvertible {
 /// far as the interest asks), so a callback that only reads still runs and
 /// learns of it from its read.
 public struct ReadyEvents: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    /// The bits: 1 readable, 2 writable, 4 hang-up, 8 read hang-up, 16 error.
     public let rawValue: UInt8
+    /// An option set from its bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Readable (`EPOLLIN`, `POLLIN`, the read set).
@@ -75,6 +83,7 @@ public struct ReadyEvents: OptionSet, Hashable, Sendable, CustomStringConvertibl
     /// The readable/writable part as an `Interest`.
     public var interest: Interest { Interest(rawValue: rawValue & 0b11) }
 
+    /// A readable name, e.g. `readable+writable`.
     public var description: String {
         let names = [(ReadyEvents.readable, "readable"), (.writable, "writable"), (.hangUp, "hang-up"),
                      (.readHangUp, "read-hang-up"), (.error, "error")]

@@ -128,8 +128,11 @@ protocol TableBackedSelector: EventSelector {
 }
 
 extension TableBackedSelector {
+    /// How many descriptors are registered.
     public var count: Int { table.count }
+    /// Every registration, by descriptor (a copy).
     public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
+    /// The registration of `descriptor`, if any. O(1).
     public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key }
 
     /// The generation of the registration of `descriptor`, if any (loop use).

@@ -88,6 +88,7 @@ public final class SelectSelector<Value>: TableBackedSelector {
                 if !got.isEmpty { scratch.append((fd.rawValue, slot.generation, got)) }
             }
         } catch let error as SystemError where error.errno == .badFileDescriptor {
+            // fcntl(F_GETFD) fails (EBADF) exactly for the numbers that are no longer open.
             for slot in table.registered where (try? slot.key.descriptor.isCloseOnExec()) == nil {
                 let got = ReadyEvents.error.union(ReadyEvents(rawValue: slot.key.interest.rawValue))
                 scratch.append((slot.key.descriptor.rawValue, slot.generation, got))

@@ -23,6 +23,7 @@ public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The kernel refused for another reason.
     case system(SystemError)
 
+    /// What went wrong, in a sentence that names the descriptor.
     public var description: String {
         switch self {
         case .alreadyRegistered(let fd): "\(fd) is already registered"

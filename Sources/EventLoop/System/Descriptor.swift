@@ -7,10 +7,14 @@ public struct Descriptor: RawRepresentable, Hashable, Comparable, Sendable, Cust
     /// The C descriptor number.
     public let rawValue: Int32
 
+    /// The number `rawValue`, borrowed; nothing is checked or opened.
     public init(rawValue: Int32) { self.rawValue = rawValue }
+    /// The number `rawValue`, borrowed; nothing is checked or opened.
     public init(_ rawValue: Int32) { self.rawValue = rawValue }
 
+    /// Orders by number.
     public static func < (a: Descriptor, b: Descriptor) -> Bool { a.rawValue < b.rawValue }
+    /// Reads like `fd 7`.
     public var description: String { "fd \(rawValue)" }
 
     /// Whether `O_NONBLOCK` is set. The corresponding C call is `fcntl(F_GETFL)`.

@@ -9,6 +9,7 @@ public struct ErrnoCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// The C value, e.g. `EBADF` is 9 on Linux.
     public let rawValue: Int32
 
+    /// The error number `rawValue` (any value; unknown ones print as `E<number>`).
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// `EINTR`: a signal interrupted the call.

@@ -64,6 +64,7 @@ public struct FDSet: Sendable, Equatable, Sequence {
         }
     }
 
+    /// Equal when they hold the same descriptors.
     public static func == (a: FDSet, b: FDSet) -> Bool {
         withUnsafeBytes(of: a.storage) { x in withUnsafeBytes(of: b.storage) { y in x.elementsEqual(y) } }
     }

@@ -61,6 +61,7 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Reads like `127.0.0.1:8080` or `[::1]:8080`.
     public var description: String { family == AF_INET6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
 
     @inlinable
@@ -68,6 +69,8 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }
 
+    /// Equal when family, address and port are.
     public static func == (a: SocketEndpoint, b: SocketEndpoint) -> Bool { a.family == b.family && a.description == b.description }
+    /// Hashes what `==` compares.
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 }

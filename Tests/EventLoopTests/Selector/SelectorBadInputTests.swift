@@ -128,4 +128,39 @@ struct SelectorBadInputTests {
         let error = SystemError(.badFileDescriptor, operation: "epoll_ctl(ADD, fd 7)")
         #expect(error.description == "epoll_ctl(ADD, fd 7): Bad file descriptor (EBADF)")
     }
+
+    @Test(arguments: Backend.allCases)
+    func anInterestOfOnlyUndefinedBitsIsRefusedLikeAnEmptyOne(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        for bits: UInt8 in [0x80, 0x04, 0xFC] {
+            #expect(throws: SelectorError.emptyInterest(fd)) { try selector.register(fd, interest: Interest(rawValue: bits), value: 1) }
+        }
+        #expect(selector.count == 0)
+        try selector.register(fd, interest: .readable, value: 1)
+        #expect(throws: SelectorError.emptyInterest(fd)) { try selector.modify(fd, interest: Interest(rawValue: 0x80), value: 2) }
+        #expect(selector.key(for: fd)?.interest == .readable)
+        try selector.unregister(fd)
+        try assertStillWorks(selector)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aHugeDescriptorNumberIsRefusedWithoutSizingATableByIt(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        for number in [Int32.max, Int32.max - 1, 1 << 24] {
+            let fd = Descriptor(number)
+            let error = #expect(throws: SelectorError.self) { try selector.register(fd, interest: .readable, value: 0) }
+            #expect(error == .invalidDescriptor(fd) || error == .descriptorOutOfRange(fd, limit: FDSet.capacity))
+        }
+        #expect(selector.count == 0)
+        try assertStillWorks(selector)
+    }
+
+    @Test func epollRefusesAnEventsBufferOutOfRange() throws {
+        for capacity in [0, -1, 65_537, Int.max] {
+            #expect(throws: SelectorError.self) { try EpollSelector<Int>(initialCapacity: capacity) }
+        }
+        try assertStillWorks(try EpollSelector<Int>(initialCapacity: 1))
+    }
 }

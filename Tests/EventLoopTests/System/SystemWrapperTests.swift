@@ -158,4 +158,19 @@ struct SystemWrapperTests {
         #expect(got.value?.count == 4)
         #expect(got.value?.from == (try a.descriptor.localAddress()))
     }
+
+    @Test func countsOutOfRangeAreRefusedClearlyAndNothingIsRead() throws {
+        let pipe = try DescriptorPair.pipe()
+        try put(pipe.second.descriptor, [1, 2])
+        for bad in [-1, Int.min, Descriptor.maximumReadCount + 1, Int.max] {
+            let error = #expect(throws: ArgumentError.self) { try pipe.first.descriptor.read(upTo: bad) }
+            #expect(error?.operation == "read(upTo:)")
+        }
+        #expect(try pipe.first.descriptor.read(upTo: 0) == .completed([]))
+        #expect(try pipe.first.descriptor.read(upTo: 8) == .completed([1, 2]), "the refused reads took nothing")
+        #expect(throws: ArgumentError.self) { _ = try EpollEventBuffer(capacity: 0) }
+        #expect(throws: ArgumentError.self) {
+            _ = try Socket.listenTCP(on: try SocketEndpoint(ip: "127.0.0.1", port: 0), backlog: -5)
+        }
+    }
 }
