@@ -124,7 +124,7 @@ public final class IOLoop {
 
     /// Cancels every watcher, timer and signal handler, releases queued
     /// closures, and closes every descriptor the loop owns (the selector, its
-    /// eventfd, its signalfd). Descriptors you passed to `watch` stay open: they
+    /// eventfd, its signal pipe). Descriptors you passed to `watch` stay open: they
     /// are yours. Afterwards every call throws `LoopError.closed`; closing twice
     /// is harmless. Callable from a callback: the loop returns after it.
     public func close() throws {
@@ -132,10 +132,10 @@ public final class IOLoop {
         checkThread()
         closed = true
         submissions.close() // what was queued is released, never run: the loop is gone
-        teardownSignals()
         for fd in 0..<watchers.count where watchers[fd] != nil {
             _ = try? selector.unregister(Descriptor(Int32(fd))) // closing the selector drops it anyway
         }
+        teardownSignals() // after the deregistration: it closes the signal pipe
         watchers = []
         watcherCount = 0
         timers.removeAll()
