@@ -252,7 +252,9 @@ public struct SignalSubscription {
 
     /// Removes the handler, at once: a delivery the loop has read but not yet
     /// handed to it is not handed to it. Idempotent; also from a handler.
-    /// Cancelling a signal's last handler gives the signal back (see `IOLoop.onSignal`).
+    /// Cancelling a signal's last handler gives the signal back (see
+    /// `IOLoop.onSignal`); it may wait, yielding the CPU, for a catcher running
+    /// on another thread to finish its one write into the loop's pipe.
     public func cancel() {
         loop?.checkThread()
         loop?.removeSignalHandler(signal, id)
