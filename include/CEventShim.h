@@ -181,11 +181,14 @@ static const int cevent_SIGACTION_OTHER = 3;     // someone else's handler
 /// the catcher always sees a matching pair. Returns 0, or -EINVAL for `signo`
 /// outside 1 ..< cevent_SIGNAL_LIMIT or `fd` < -1.
 int cevent_signal_route(int signo, int fd, uint32_t tag);
-/// How many catcher calls are running right now, on any thread. A catcher
-/// counts itself before it reads a route and uncounts itself after its write,
-/// so once a route is cleared and this reads 0, no catcher will write to the
-/// descriptor that route named (both sides use sequentially consistent atomics).
-unsigned int cevent_signal_catchers_running(void);
+/// How many catcher calls for `signo` are running right now, on any thread, or
+/// -EINVAL for a bad number. A catcher counts itself in before it reads its
+/// signal's route and out after its write, so once a route is cleared and this
+/// reads 0, no catcher will write to the descriptor that route named (both
+/// sides use sequentially consistent atomics). Counted per signal, so a flood
+/// of another signal cannot keep the count above 0: once the signal's own
+/// action is no longer the catcher, only calls already under way remain.
+int cevent_signal_catchers_running(int signo);
 /// Installs the catcher for `signo` with sigaction(2): SA_SIGINFO (the record
 /// needs the sender), SA_RESTART (a slow call it interrupts on another thread
 /// resumes rather than failing with EINTR), every signal blocked while it runs

@@ -208,16 +208,17 @@ _Static_assert(sizeof(unsigned long long) == sizeof(uint64_t), "a route is one 6
 // 0 routes nowhere, otherwise (tag << 32) | (write end + 1).
 static _Atomic unsigned long long cevent_signal_routes[65];
 _Static_assert(sizeof cevent_signal_routes / sizeof cevent_signal_routes[0] == _NSIG, "one route per signal number");
-// Catcher calls between counting themselves in and out; see cevent_signal_catchers_running.
-static atomic_uint cevent_signal_catchers;
+// Per signal, the catcher calls between counting themselves in and out; see
+// cevent_signal_catchers_running.
+static atomic_uint cevent_signal_catchers[65];
 
 // The handler. Async-signal-safe: lock-free atomics, getting and setting
 // errno, and write(2). It may run on any thread, at any point of that thread.
 static void cevent_signal_catcher(int signo, siginfo_t *info, void *context) {
     (void)context;
     int saved_errno = errno; // write(2) may change errno under the code this interrupted
-    atomic_fetch_add_explicit(&cevent_signal_catchers, 1, memory_order_seq_cst);
     // The kernel only calls this for signals it was installed for, all in range.
+    atomic_fetch_add_explicit(&cevent_signal_catchers[signo], 1, memory_order_seq_cst);
     unsigned long long route = atomic_load_explicit(&cevent_signal_routes[signo], memory_order_seq_cst);
     unsigned int fd_plus_one = (unsigned int)(route & 0xffffffffu);
     if (fd_plus_one != 0) {
@@ -231,7 +232,7 @@ static void cevent_signal_catcher(int signo, siginfo_t *info, void *context) {
         ssize_t written = write((int)(fd_plus_one - 1), &record, sizeof record);
         (void)written;
     }
-    atomic_fetch_sub_explicit(&cevent_signal_catchers, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&cevent_signal_catchers[signo], 1, memory_order_seq_cst);
     errno = saved_errno;
 }
 
@@ -242,8 +243,9 @@ int cevent_signal_route(int signo, int fd, uint32_t tag) {
     return 0;
 }
 
-unsigned int cevent_signal_catchers_running(void) {
-    return atomic_load_explicit(&cevent_signal_catchers, memory_order_seq_cst);
+int cevent_signal_catchers_running(int signo) {
+    if (signo <= 0 || signo >= cevent_SIGNAL_LIMIT) return -EINVAL;
+    return (int)atomic_load_explicit(&cevent_signal_catchers[signo], memory_order_seq_cst);
 }
 
 int cevent_signal_catch(int signo, struct sigaction *previous) {

@@ -27,7 +27,7 @@ extension SignalShimTests {
         #expect(cevent_signal_record_read(reader, &record) == EAGAIN_, "one record per delivery")
 
         #expect(cevent_signal_route(SIGCONT, -1, 0) == 0)
-        #expect(cevent_signal_catchers_running() == 0)
+        #expect(cevent_signal_catchers_running(SIGCONT) == 0, "this thread's catcher call has ended")
         #expect(pthread_kill(pthread_self(), SIGCONT) == 0) // caught, routed nowhere: dropped
         #expect(cevent_signal_record_read(reader, &record) == EAGAIN_)
 
@@ -55,6 +55,7 @@ extension SignalShimTests {
         #expect(cevent_signal_route(0, -1, 0) == EINVAL_)
         #expect(cevent_signal_route(cevent_SIGNAL_LIMIT, -1, 0) == EINVAL_)
         #expect(cevent_signal_route(SIGCONT, -2, 0) == EINVAL_)
+        #expect(cevent_signal_catchers_running(0) == EINVAL_ && cevent_signal_catchers_running(cevent_SIGNAL_LIMIT) == EINVAL_)
         var previous = sigaction()
         #expect(cevent_signal_catch(SIGKILL, &previous) == EINVAL_)
         #expect(cevent_signal_catch(SIGSTOP, &previous) == EINVAL_)

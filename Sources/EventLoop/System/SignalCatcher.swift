@@ -11,12 +11,13 @@ import Glibc
 /// signal. The race it defends against: a catcher on another thread reads a
 /// route, the loop clears it and closes the pipe, a new descriptor takes the
 /// number, and the catcher's write lands in someone else's file. So a catcher
-/// counts itself in before it reads a route and out after its write, and
-/// `unroute` clears the route and then waits (yielding the CPU) until no
-/// catcher is running: at most one `write(2)` on another thread. The other
-/// choice, one process-wide pipe that is never closed, would make loops forward
-/// each other's records and keep two descriptors for the life of the process;
-/// with a pipe per loop, `IOLoop.close()` still releases everything it made.
+/// counts itself in (per signal) before it reads a route and out after its
+/// write, and `unroute` clears the route and then waits (yielding the CPU)
+/// until no catcher of that signal is running: at most one `write(2)` on each
+/// thread that was already in one. The other choice, one process-wide pipe
+/// that is never closed, would make loops forward each other's records and
+/// keep two descriptors for the life of the process; with a pipe per loop,
+/// `IOLoop.close()` still releases everything it made.
 ///
 /// Any thread; the loop keeps one loop per signal (`SignalClaims`).
 enum SignalCatcher {
@@ -66,13 +67,15 @@ enum SignalCatcher {
         _ = try Syscall.check(cevent_signal_route(signal, writer.rawValue, tag), "route(signal \(signal), \(writer))")
     }
 
-    /// Routes `signal` nowhere, then waits until no catcher is running, so no
-    /// write for it reaches the old write end once this returns (the caller may
-    /// then close it). Any catcher that starts later finds no route.
+    /// Routes `signal` nowhere, then waits until no catcher for it is running,
+    /// so no write for it reaches the old write end once this returns (the
+    /// caller may then close it). Any catcher that starts later finds no route.
+    /// Call it after `restore`: then only catcher calls already under way can
+    /// keep it waiting, each for one `write(2)`.
     static func unroute(_ signal: Int32) {
-        // Cannot fail: the number was validated when it was routed.
+        // Neither call can fail: the number was validated when it was routed.
         _ = cevent_signal_route(signal, -1, 0)
-        while cevent_signal_catchers_running() != 0 {
+        while cevent_signal_catchers_running(signal) > 0 {
             _ = cevent_sched_yield() // cannot fail on Linux
         }
     }
