@@ -146,6 +146,77 @@ int cevent_kill_self(int signo);
 /// kill(pid, signo). Returns 0 or -errno.
 int cevent_kill(int pid, int signo);
 
+// MARK: - caught signals (the loop's self-pipe)
+// Why these exist: a signalfd sees a signal only while every thread that could
+// take it blocks it, and threads the package never started (Swift's concurrency
+// pool, a runtime's helpers) do not. So the loop catches a signal with a handler
+// on whichever thread the kernel picks, and the handler writes a small record
+// into a pipe the loop watches (the design of libuv, tokio and asyncio). A
+// handler may only do async-signal-safe things, so it lives here, in C: lock-free
+// atomics and write(2), nothing else. Swift decides everything around it.
+
+/// One caught delivery, as the catcher writes it into the pipe routed for its
+/// signal: 24 bytes, far below PIPE_BUF, so each write lands whole or not at all
+/// and the pipe only ever holds whole records.
+struct cevent_signal_record {
+    int32_t signo;    // the signal number
+    int32_t pid;      // si_pid: the sender, where the kernel knows it
+    uint32_t uid;     // si_uid: the sender's real user
+    int32_t code;     // si_code: how it was sent (SI_USER, SI_TKILL, ...)
+    uint32_t tag;     // the route's tag when the record was written
+    uint32_t unused;  // zero; keeps the size a multiple of 8
+};
+
+/// Signal numbers are 1 ..< cevent_SIGNAL_LIMIT on Linux (_NSIG).
+static const int cevent_SIGNAL_LIMIT = 65;
+/// What `cevent_sigaction_kind` reports.
+static const int cevent_SIGACTION_DEFAULT = 0;   // SIG_DFL
+static const int cevent_SIGACTION_IGNORE = 1;    // SIG_IGN
+static const int cevent_SIGACTION_CATCHER = 2;   // this shim's catcher
+static const int cevent_SIGACTION_OTHER = 3;     // someone else's handler
+
+/// Routes `signo`'s caught deliveries to the pipe write end `fd` (which must be
+/// non-blocking), each record stamped with `tag`; `fd` -1 routes them nowhere
+/// (the catcher then drops them). Fd and tag are stored as one atomic word, so
+/// the catcher always sees a matching pair. Returns 0, or -EINVAL for `signo`
+/// outside 1 ..< cevent_SIGNAL_LIMIT or `fd` < -1.
+int cevent_signal_route(int signo, int fd, uint32_t tag);
+/// How many catcher calls for `signo` are running right now, on any thread, or
+/// -EINVAL for a bad number. A catcher counts itself in before it reads its
+/// signal's route and out after its write, so once a route is cleared and this
+/// reads 0, no catcher will write to the descriptor that route named (both
+/// sides use sequentially consistent atomics). Counted per signal, so a flood
+/// of another signal cannot keep the count above 0: once the signal's own
+/// action is no longer the catcher, only calls already under way remain.
+int cevent_signal_catchers_running(int signo);
+/// Installs the catcher for `signo` with sigaction(2): SA_SIGINFO (the record
+/// needs the sender), SA_RESTART (a slow call it interrupts on another thread
+/// resumes rather than failing with EINTR), every signal blocked while it runs
+/// (it never nests on a thread). The action it replaced goes to *previous.
+/// Returns 0 or -errno (-EINVAL for SIGKILL, SIGSTOP, the C library's own
+/// signals, or a bad number).
+int cevent_signal_catch(int signo, struct sigaction *previous);
+/// sigaction(2): installs *action unless it is NULL, and stores the action in
+/// force before the call in *previous unless that is NULL. Returns 0 or -errno.
+int cevent_sigaction(int signo, const struct sigaction *action, struct sigaction *previous);
+/// Which kind of action *action is: cevent_SIGACTION_DEFAULT, _IGNORE, _CATCHER
+/// or _OTHER. Exists because SIG_DFL and SIG_IGN are casts of integers to
+/// function pointers and sa_handler is a union member, neither of which Swift
+/// can compare portably.
+int cevent_sigaction_kind(const struct sigaction *action);
+/// SIGRTMIN, the first real-time signal the C library leaves to programs (it
+/// keeps the ones below it, from 32, for its threads). A function-like macro in C.
+int cevent_sigrtmin(void);
+/// sigtimedwait(2) with a nanosecond timeout (0 polls, < 0 blocks): takes one
+/// pending signal of `set` off the thread's or the process's pending set.
+/// Returns the signal number, or -errno (-EAGAIN when none came in time).
+int cevent_sigtimedwait(const sigset_t *set, int64_t timeout_ns);
+/// Reads one record from a signal pipe. Returns 0 or -errno (-EAGAIN when the
+/// pipe is empty, -EIO for a short read, which whole-record writes rule out).
+int cevent_signal_record_read(int fd, struct cevent_signal_record *record);
+/// sched_yield(2): lets another thread run. Returns 0 or -errno.
+int cevent_sched_yield(void);
+
 // MARK: - descriptors and sockets
 
 /// pipe2(fds, flags | O_CLOEXEC). Returns 0 or -errno.

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -193,6 +195,96 @@ int cevent_sigset_contains(const sigset_t *set, int signo) { RESULT(sigismember(
 int cevent_sigpending(sigset_t *set) { RESULT(sigpending(set)); }
 int cevent_kill_self(int signo) { RESULT(kill(getpid(), signo)); }
 int cevent_kill(int pid, int signo) { RESULT(kill(pid, signo)); }
+
+// MARK: caught signals
+
+_Static_assert(_NSIG == 65, "cevent_SIGNAL_LIMIT must match _NSIG");
+_Static_assert(sizeof(struct cevent_signal_record) == 24, "signal records are 24 bytes");
+_Static_assert(sizeof(struct cevent_signal_record) <= PIPE_BUF, "a record must be one atomic pipe write");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the catcher needs lock-free 64-bit atomics (async-signal-safe)");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the catcher needs lock-free int atomics (async-signal-safe)");
+_Static_assert(sizeof(unsigned long long) == sizeof(uint64_t), "a route is one 64-bit word");
+
+// Each signal's route, one word so the catcher reads fd and tag together:
+// 0 routes nowhere, otherwise (tag << 32) | (write end + 1).
+static _Atomic unsigned long long cevent_signal_routes[65];
+_Static_assert(sizeof cevent_signal_routes / sizeof cevent_signal_routes[0] == _NSIG, "one route per signal number");
+// Per signal, the catcher calls between counting themselves in and out; see
+// cevent_signal_catchers_running.
+static atomic_uint cevent_signal_catchers[65];
+
+// The handler. Async-signal-safe: lock-free atomics, getting and setting
+// errno, and write(2). It may run on any thread, at any point of that thread.
+static void cevent_signal_catcher(int signo, siginfo_t *info, void *context) {
+    (void)context;
+    int saved_errno = errno; // write(2) may change errno under the code this interrupted
+    // The kernel only calls this for signals it was installed for, all in range.
+    atomic_fetch_add_explicit(&cevent_signal_catchers[signo], 1, memory_order_seq_cst);
+    unsigned long long route = atomic_load_explicit(&cevent_signal_routes[signo], memory_order_seq_cst);
+    unsigned int fd_plus_one = (unsigned int)(route & 0xffffffffu);
+    if (fd_plus_one != 0) {
+        struct cevent_signal_record record = {
+            .signo = signo, .pid = info->si_pid, .uid = info->si_uid, .code = info->si_code,
+            .tag = (uint32_t)(route >> 32), .unused = 0,
+        };
+        // The result is dropped on purpose: the write end is non-blocking, so the
+        // only failure on a routed (hence open) pipe is EAGAIN, a full pipe, and
+        // then this delivery merges with the records already waiting there.
+        ssize_t written = write((int)(fd_plus_one - 1), &record, sizeof record);
+        (void)written;
+    }
+    atomic_fetch_sub_explicit(&cevent_signal_catchers[signo], 1, memory_order_seq_cst);
+    errno = saved_errno;
+}
+
+int cevent_signal_route(int signo, int fd, uint32_t tag) {
+    if (signo <= 0 || signo >= cevent_SIGNAL_LIMIT || fd < -1) return -EINVAL;
+    unsigned long long route = fd == -1 ? 0 : (((unsigned long long)tag << 32) | (unsigned int)(fd + 1));
+    atomic_store_explicit(&cevent_signal_routes[signo], route, memory_order_seq_cst);
+    return 0;
+}
+
+int cevent_signal_catchers_running(int signo) {
+    if (signo <= 0 || signo >= cevent_SIGNAL_LIMIT) return -EINVAL;
+    return (int)atomic_load_explicit(&cevent_signal_catchers[signo], memory_order_seq_cst);
+}
+
+int cevent_signal_catch(int signo, struct sigaction *previous) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = cevent_signal_catcher;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&action.sa_mask); // cannot fail for a valid pointer
+    RESULT(sigaction(signo, &action, previous));
+}
+
+int cevent_sigaction(int signo, const struct sigaction *action, struct sigaction *previous) {
+    RESULT(sigaction(signo, action, previous));
+}
+
+int cevent_sigaction_kind(const struct sigaction *action) {
+    if (action->sa_flags & SA_SIGINFO) {
+        return action->sa_sigaction == cevent_signal_catcher ? cevent_SIGACTION_CATCHER : cevent_SIGACTION_OTHER;
+    }
+    if (action->sa_handler == SIG_DFL) return cevent_SIGACTION_DEFAULT;
+    if (action->sa_handler == SIG_IGN) return cevent_SIGACTION_IGNORE;
+    return cevent_SIGACTION_OTHER;
+}
+
+int cevent_sigrtmin(void) { return SIGRTMIN; }
+
+int cevent_sigtimedwait(const sigset_t *set, int64_t timeout_ns) {
+    struct timespec ts = to_timespec(timeout_ns < 0 ? 0 : timeout_ns);
+    RESULT(sigtimedwait(set, NULL, timeout_ns < 0 ? NULL : &ts));
+}
+
+int cevent_signal_record_read(int fd, struct cevent_signal_record *record) {
+    ssize_t n = read(fd, record, sizeof *record);
+    if (n < 0) return -errno;
+    return n == sizeof *record ? 0 : -EIO;
+}
+
+int cevent_sched_yield(void) { RESULT(sched_yield()); }
 
 // MARK: descriptors and sockets
 

@@ -120,7 +120,7 @@ public final class IOLoop {
 
     /// Cancels every watcher, timer and signal handler, releases queued
     /// closures, and closes every descriptor the loop owns (the selector, its
-    /// eventfd, its signal descriptors). Descriptors you passed to `watch` stay
+    /// eventfd, its signal pipe). Descriptors you passed to `watch` stay
     /// open: they are yours. Afterwards every call throws `LoopError.closed`;
     /// closing twice is harmless. Callable from a callback: the loop returns after it.
     /// - Throws: the first error the kernel reports closing the loop's own
@@ -129,10 +129,10 @@ public final class IOLoop {
         guard !closed else { return }
         checkThread()
         closed = true
-        teardownSignals()
         // Unregister before close; each watcher's closure is released as its
         // key goes, with the registry whole (closed loop: callbacks are refused).
         for fd in selector.descriptors { _ = try? selector.unregister(fd) } // closing the selector drops them anyway
+        teardownSignals() // after the deregistration: it closes the signal pipe
         internalWatcherCount = 0
         timers.removeAll()
         callSoonQueue.removeAll()

@@ -8,6 +8,11 @@ public enum LoopError: Error, Equatable, Sendable, CustomStringConvertible {
     case notWatched(Descriptor)
     /// Another loop in this process handles this signal.
     case signalClaimedByAnotherLoop(Int32)
+    /// This signal cannot be caught: `SIGKILL` and `SIGSTOP` never can, and the
+    /// C library keeps the numbers between 31 and `SIGRTMIN` (32, 33) for its threads.
+    case uncatchableSignal(Int32)
+    /// Not a signal number: Linux has 1 through 64.
+    case invalidSignal(Int32)
     /// A repeating timer needs a positive interval.
     case invalidInterval(Duration)
     /// A loop is already running `run()` or `runOnce()`; it cannot be entered again from a callback.
@@ -19,6 +24,8 @@ public enum LoopError: Error, Equatable, Sendable, CustomStringConvertible {
         case .alreadyWatched(let fd): "\(fd) is already watched by this loop"
         case .notWatched(let fd): "\(fd) is not watched by this loop"
         case .signalClaimedByAnotherLoop(let signal): "signal \(signal) is handled by another event loop"
+        case .uncatchableSignal(let signal): "signal \(signal) cannot be caught"
+        case .invalidSignal(let signal): "\(signal) is not a signal number (Linux has 1 through 64)"
         case .invalidInterval(let interval): "a repeating timer needs a positive interval, not \(interval)"
         case .alreadyRunning: "the event loop is already running"
         }

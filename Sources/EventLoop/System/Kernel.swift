@@ -159,6 +159,19 @@ enum Kernel {
         seam(.kill, -1) { _ in Int(pid.map { cevent_kill($0, signal) } ?? cevent_kill_self(signal)) }
     }
 
+    static func signalCatch(_ signal: Int32, _ previous: UnsafeMutablePointer<sigaction>) -> Int {
+        seam(.sigaction, -1) { _ in Int(cevent_signal_catch(signal, previous)) }
+    }
+    static func sigaction(_ signal: Int32, _ action: UnsafePointer<sigaction>?, _ previous: UnsafeMutablePointer<sigaction>?) -> Int {
+        seam(.sigaction, -1) { _ in Int(cevent_sigaction(signal, action, previous)) }
+    }
+    static func sigtimedwait(_ set: UnsafePointer<sigset_t>, _ timeoutNanoseconds: Int64) -> Int {
+        seam(.sigtimedwait, -1) { _ in Int(cevent_sigtimedwait(set, timeoutNanoseconds)) }
+    }
+    static func signalPipeRead(_ fd: Int32, _ record: UnsafeMutablePointer<cevent_signal_record>) -> Int {
+        seam(.signalPipeRead, fd) { _ in Int(cevent_signal_record_read(fd, record)) }
+    }
+
     /// `sched_yield(2)`: gives the core to another thread. Not scriptable: it
     /// cannot fail, and the spin lock that uses it must not take a lock to ask.
     @inline(__always)

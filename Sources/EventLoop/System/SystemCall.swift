@@ -81,8 +81,12 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     case sigpending
     /// `kill(2)`.
     case kill
-    /// `sigaction(2)`: installing or restoring a signal's disposition.
+    /// `sigaction(2)`: installing, querying or restoring a signal's disposition.
     case sigaction
+    /// `sigtimedwait(2)` with a zero timeout: taking back a pending signal.
+    case sigtimedwait
+    /// The `read(2)` of one record from a loop's signal pipe.
+    case signalPipeRead = "signal_pipe_read"
 
     /// The C name, e.g. `epoll_ctl`.
     public var description: String { rawValue }

@@ -11,6 +11,30 @@ func openDescriptorCount() -> Int {
     return count - 3 // ".", ".." and the directory's own descriptor
 }
 
+/// One entry of /proc/self/fd: a descriptor number and what it names
+/// (`pipe:[inode]`, `anon_inode:[eventpoll]`, a path…).
+struct DescriptorTarget: Hashable {
+    let number: Int32
+    let target: String
+}
+
+/// What /proc/self/fd lists, except the directory's own descriptor.
+func openDescriptorTargets() -> Set<DescriptorTarget> {
+    guard let dir = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(dir) }
+    let own = dirfd(dir)
+    var entries = Set<DescriptorTarget>()
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let number = Int32(name), number != own else { continue }
+        var buffer = [CChar](repeating: 0, count: 256)
+        let length = readlink("/proc/self/fd/\(number)", &buffer, buffer.count - 1)
+        guard length > 0 else { continue } // closed meanwhile
+        entries.insert(DescriptorTarget(number: number, target: String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+    }
+    return entries
+}
+
 /// Whether `fd` is an open descriptor.
 func isOpen(_ fd: Descriptor) -> Bool { cevent_get_cloexec(fd.rawValue) >= 0 }
 

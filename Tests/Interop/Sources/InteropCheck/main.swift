@@ -73,6 +73,7 @@ func ourNames() {
     let _: EpollEventBuffer.Type = EpollEventBuffer.self
     let _: FaultScript = FaultScript()
     let _: SystemCall = .read
+    let _: SignalDisposition = .default
 
     // Selector/
     let _: (any EventSelector<Int>)? = nil
