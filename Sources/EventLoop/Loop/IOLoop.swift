@@ -27,6 +27,8 @@ public final class IOLoop {
     let faultScript: FaultScript?
     /// Shared with every handle this loop gives out.
     let token = LoopToken()
+    /// The loop as a Swift executor, for tasks and actors (see `LoopExecutor`). Any thread.
+    public let executor: LoopExecutor
 
     /// Whether `close()` has been called.
     public var isClosed: Bool { closed }
@@ -51,6 +53,7 @@ public final class IOLoop {
         faultScript = FaultScript.current
         selector = try LoopSelector(backend)
         submissions = try SubmissionQueue()
+        executor = LoopExecutor(queue: submissions, token: token)
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState())
         self.clock = clock
@@ -134,11 +137,17 @@ public final class IOLoop {
         for fd in selector.descriptors { _ = try? selector.unregister(fd) } // closing the selector drops them anyway
         teardownSignals() // after the deregistration: it closes the signal pipe
         internalWatcherCount = 0
+        waiters.failAll(LoopError.closed) // async waits end with an error; their tasks go on
         timers.removeAll()
         callSoonQueue.removeAll()
         if case .manual(let manual) = clock { manual.loop = nil }
         let selectorResult = Result { () throws(SelectorError) in try selector.close() }
         let eventFDResult = Result { () throws(SystemError) in try submissions.close() } // queued work is released unrun
+        // Executor jobs still queued belong to tasks: they go on, elsewhere.
+        var leftover = jobs
+        jobs = []
+        submissions.takeJobs(into: &leftover)
+        for job in leftover { globalConcurrentExecutor.enqueue(ExecutorJob(job.job)) }
         try selectorResult.get()
         try eventFDResult.get()
     }
@@ -166,6 +175,7 @@ public final class IOLoop {
         if isClosed { throw LoopError.closed }
         if isRunning { throw LoopError.alreadyRunning }
         isRunning = true
+        submissions.loopThread.store(ThreadIdentity.current.rawValue, ordering: .relaxed)
     }
 
     private func consumeStop() -> Bool {
@@ -192,6 +202,8 @@ public final class IOLoop {
         fireDueTimers()
         if isClosed { return }
         runCallSoonBatch()
+        if isClosed { return }
+        runJobs()
     }
 
     /// The wait is over: account for it and cache `now`, before any callback runs.
@@ -207,7 +219,7 @@ public final class IOLoop {
     /// How long to wait: nothing when work is already queued, otherwise until
     /// the earliest timer or the caller's limit, whichever is sooner.
     private func waitTimeout(callerTimeout: Int64?, realNow: Int64) -> Int64? {
-        if !callSoonQueue.isEmpty || stopRequested || submissions.stopRequested.load(ordering: .relaxed) { return 0 }
+        if !callSoonQueue.isEmpty || !jobs.isEmpty || stopRequested || submissions.stopRequested.load(ordering: .relaxed) { return 0 }
         guard let next = timers.nextDeadline else { return callerTimeout }
         let untilTimer: Int64
         if clock.isManual {

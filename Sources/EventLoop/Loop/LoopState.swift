@@ -14,6 +14,12 @@ struct LoopState {
     var dueTimers: [TimerID] = []
     var firingTimers: Bool = false
     var callSoonQueue: CallSoonQueue = CallSoonQueue()
+    /// Executor jobs enqueued on the loop thread (and taken from other threads).
+    var jobs: [LoopJob] = []
+    /// The spare array `runJobs` swaps in, so steady state allocates nothing.
+    var jobBatch: [LoopJob] = []
+    /// Async waits armed on this loop, resumed with an error when it closes.
+    let waiters = WaiterRegistry()
     var submissionBatch: [SubmissionQueue.Job] = []
     var signals: SignalState = SignalState()
     var stopRequested: Bool = false
@@ -47,6 +53,15 @@ extension IOLoop {
         @inline(__always) _read { yield state.pointee.firingTimers }
         @inline(__always) _modify { yield &state.pointee.firingTimers }
     }
+    var jobs: [LoopJob] {
+        @inline(__always) _read { yield state.pointee.jobs }
+        @inline(__always) _modify { yield &state.pointee.jobs }
+    }
+    var jobBatch: [LoopJob] {
+        @inline(__always) _read { yield state.pointee.jobBatch }
+        @inline(__always) _modify { yield &state.pointee.jobBatch }
+    }
+    var waiters: WaiterRegistry { state.pointee.waiters }
     var callSoonQueue: CallSoonQueue {
         @inline(__always) _read { yield state.pointee.callSoonQueue }
         @inline(__always) _modify { yield &state.pointee.callSoonQueue }

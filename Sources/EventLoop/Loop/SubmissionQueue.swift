@@ -25,9 +25,14 @@ final class SubmissionQueue: @unchecked Sendable {
     private let lock = SpinLock()
     /// Under `lock`.
     private var pending: [Job] = []
+    /// Under `lock`: jobs for the loop's executor from other threads.
+    private var pendingJobs: [LoopJob] = []
     /// Under `lock`: set once the loop has closed; submissions after it are refused.
     private var isClosed = false
     let stopRequested = Atomic<Bool>(false)
+    /// The thread that runs the loop (the one running it, or the last that
+    /// did, or its creator): what the executor's isolation checks compare against.
+    let loopThread = Atomic<UInt>(ThreadIdentity.current.rawValue)
     /// Under `lock`: the loop's wake-up eventfd, owned here and closed by
     /// `close()` under the lock, so no writer can reach its number afterwards.
     private var wakeEventFD: EventFD?
@@ -47,9 +52,23 @@ final class SubmissionQueue: @unchecked Sendable {
         defer { lock.unlock() }
         if isClosed { return false }
         pending.append(Job(run: work))
-        if pending.count == 1 { signalLoop() }
+        if pending.count == 1 && pendingJobs.isEmpty { signalLoop() }
         return true
     }
+
+    /// Queues an executor job from another thread; false when the loop has closed.
+    func submitJob(_ job: LoopJob) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if isClosed { return false }
+        pendingJobs.append(job)
+        if pendingJobs.count == 1 && pending.isEmpty { signalLoop() }
+        return true
+    }
+
+    /// Whether the calling thread is the loop's (see `loopThread`).
+    @inline(__always)
+    var isLoopThread: Bool { loopThread.load(ordering: .relaxed) == ThreadIdentity.current.rawValue }
 
     func requestStop() {
         stopRequested.store(true, ordering: .releasing)
@@ -72,6 +91,16 @@ final class SubmissionQueue: @unchecked Sendable {
     func takeAll(into batch: inout [Job]) {
         lock.lock()
         swap(&pending, &batch)
+        lock.unlock()
+    }
+
+    /// Loop thread: the executor jobs submitted so far, appended to `jobs`.
+    func takeJobs(into jobs: inout [LoopJob]) {
+        lock.lock()
+        if !pendingJobs.isEmpty {
+            jobs.append(contentsOf: pendingJobs)
+            pendingJobs.removeAll(keepingCapacity: true)
+        }
         lock.unlock()
     }
 

@@ -7,6 +7,9 @@ import Glibc
 struct ThreadIdentity: Equatable {
     private let thread: pthread_t
 
+    /// The identity as a number, for an atomic (`pthread_t` is an integer on Linux).
+    var rawValue: UInt { UInt(thread) }
+
     /// The calling thread.
     @inline(__always)
     static var current: ThreadIdentity { ThreadIdentity(thread: pthread_self()) }

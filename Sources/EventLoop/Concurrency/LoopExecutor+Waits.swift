@@ -1,0 +1,134 @@
+extension LoopExecutor {
+    /// Runs `body` with the loop, on the loop thread: at once when called
+    /// there, otherwise through the submission queue. False when the loop is
+    /// closed or gone (then `body` never runs).
+    @discardableResult
+    func perform(_ body: @escaping @Sendable (IOLoop) -> Void) -> Bool {
+        if queue.isLoopThread, let loop = token.loop {
+            if loop.isClosed { return false }
+            body(loop)
+            return true
+        }
+        return queue.submit { [self] in
+            // Runs on the loop thread, where the token may be read.
+            guard let loop = token.loop, !loop.isClosed else { return }
+            body(loop)
+        }
+    }
+
+    /// Suspends the calling task until a wait that `arm` sets up on the loop
+    /// thread finishes its `Waiter`. Cancellation (from any thread) reaches the
+    /// loop and ends the wait with `CancellationError`, disarming it; closing
+    /// the loop ends it with `LoopError.closed`. Resumed exactly once.
+    func suspend<Value: Sendable>(
+        _ arm: @escaping @Sendable (IOLoop, Waiter<Value>) throws -> Void
+    ) async throws -> Value {
+        try Task.checkCancellation()
+        let waiter = Waiter<Value>()
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                waiter.attach(continuation)
+                let accepted = perform { loop in
+                    loop.waiters.add(waiter)
+                    do { try arm(loop, waiter) } catch { waiter.finish(.failure(error)) }
+                }
+                if !accepted { waiter.finish(.failure(LoopError.closed)) }
+            }
+        } onCancel: {
+            perform { _ in waiter.cancel() }
+        }
+    }
+
+    // MARK: - Time
+
+    /// The loop's clock now (its `ManualClock` in tests). Any thread.
+    public var now: MonotonicInstant { MonotonicInstant.now() }
+
+    /// Suspends the calling task until `deadline` on the loop's clock, using
+    /// the loop's timers (a `ManualClock` drives it in tests). A deadline that
+    /// has passed resumes on the next iteration.
+    /// - Throws: `CancellationError` when the task is cancelled (the timer is
+    ///   cancelled with it), `LoopError.closed` when the loop closes first.
+    public func sleep(until deadline: MonotonicInstant) async throws {
+        try await suspend { (loop, waiter: Waiter<Void>) in
+            let timer = try loop.schedule(at: deadline) { waiter.finish(.success(())) }
+            waiter.arm { timer.cancel() }
+        }
+    }
+
+    /// Suspends the calling task for `duration` (see `sleep(until:)`), measured
+    /// from when the loop arms the timer; never shorter. A zero or negative
+    /// duration yields to the loop for one iteration.
+    public func sleep(for duration: Duration) async throws {
+        try await suspend { (loop, waiter: Waiter<Void>) in
+            let timer = try loop.schedule(after: duration) { waiter.finish(.success(())) }
+            waiter.arm { timer.cancel() }
+        }
+    }
+
+    /// Runs `body` and returns its value, or throws `DeadlineExceeded` once
+    /// `duration` has passed on the loop's clock first; `body` is then
+    /// cancelled, and this returns once it has ended (cooperative cancellation,
+    /// as everywhere in Swift: the loop's waits end at once).
+    /// - Throws: `DeadlineExceeded`, or what `body` throws.
+    public func withDeadline<T: Sendable>(
+        after duration: Duration, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        return try await withThrowingTaskGroup(of: DeadlineRace<T>.self) { group in
+            group.addTask(executorPreference: self) { .value(try await body()) }
+            group.addTask(executorPreference: self) {
+                try await self.sleep(for: duration)
+                return .deadline
+            }
+            defer { group.cancelAll() }
+            switch try await group.next() {
+            case .value(let value)?: return value
+            case .deadline?, nil: throw DeadlineExceeded(duration: duration)
+            }
+        }
+    }
+
+    // MARK: - Readiness
+
+    /// Suspends the calling task until `descriptor` is ready for `interest`,
+    /// and returns what it is ready for (hang-up and error included). The loop
+    /// watches it for this one wait only (level-triggered: a descriptor
+    /// already ready resumes on the next iteration).
+    /// - Throws: `CancellationError` (the watcher is removed), `LoopError.closed`,
+    ///   `LoopError.alreadyWatched` when the loop already watches it, or the
+    ///   `SelectorError` the selector gave (a descriptor that is not open…).
+    public func waitForReadiness(of descriptor: Descriptor, interest: Interest) async throws -> ReadyEvents {
+        try await suspend { (loop, waiter: Waiter<ReadyEvents>) in
+            let watcher = try loop.watch(descriptor, interest: interest) { events in waiter.finish(.success(events)) }
+            waiter.arm { watcher.cancel() }
+        }
+    }
+
+    /// `waitForReadiness(of:interest: .readable)`.
+    public func waitUntilReadable(_ descriptor: Descriptor) async throws -> ReadyEvents {
+        try await waitForReadiness(of: descriptor, interest: .readable)
+    }
+
+    /// `waitForReadiness(of:interest: .writable)`.
+    public func waitUntilWritable(_ descriptor: Descriptor) async throws -> ReadyEvents {
+        try await waitForReadiness(of: descriptor, interest: .writable)
+    }
+}
+
+/// A body run by `LoopExecutor.withDeadline` did not finish in time.
+public struct DeadlineExceeded: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The time it was given.
+    public let duration: Duration
+
+    /// The error for a body given `duration`.
+    public init(duration: Duration) { self.duration = duration }
+
+    /// Reads like `deadline of 0.5 seconds exceeded`.
+    public var description: String { "deadline of \(duration) exceeded" }
+}
+
+/// Which of `withDeadline`'s two children finished first.
+enum DeadlineRace<T: Sendable>: Sendable {
+    case value(T)
+    case deadline
+}

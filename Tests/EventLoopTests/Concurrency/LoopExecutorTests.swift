@@ -1,0 +1,200 @@
+import EventLoop
+import Synchronization
+import Testing
+
+/// An actor isolated to a loop: its methods run on the loop thread.
+actor LoopBoundCounter {
+    nonisolated let executor: LoopExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    var count = 0
+    init(executor: LoopExecutor) { self.executor = executor }
+    func increment() -> Bool {
+        count += 1
+        return executor.isOnLoopThread
+    }
+}
+
+/// A flag set once, readable from any thread.
+final class Flag: Sendable {
+    private let value = Atomic<Int>(0)
+    func set() { value.add(1, ordering: .relaxed) }
+    var count: Int { value.load(ordering: .relaxed) }
+}
+
+/// The loop as a Swift executor: `run { }`, tasks and actors on the loop thread.
+@Suite("Loop executor")
+struct LoopExecutorTests {
+    @Test func runReturnsTheBodysValueAndTheLoopIsUsableAgain() throws {
+        let loop = try IOLoop()
+        #expect(try loop.run { _ in 42 } == 42)
+        var ran = false
+        try loop.callSoon { ran = true }
+        try loop.runOnce(timeout: .zero)
+        #expect(ran)
+        #expect(try loop.run { executor in
+            try await executor.sleep(for: .milliseconds(1))
+            return "again"
+        } == "again")
+        try loop.close()
+    }
+
+    @Test func runRethrowsTheBodysError() throws {
+        struct Boom: Error, Equatable {}
+        let loop = try IOLoop()
+        #expect(throws: Boom()) { try loop.run { _ -> Int in throw Boom() } }
+        try loop.close()
+    }
+
+    @Test func tasksAndActorsOnTheExecutorRunOnTheLoopThread() throws {
+        let loop = try IOLoop()
+        let onThread = try loop.run { executor in
+            executor.checkIsolated() // passes: the body runs on the loop thread
+            let counter = LoopBoundCounter(executor: executor)
+            let fromActor = await counter.increment()
+            let child = Task(executorPreference: executor) { executor.isOnLoopThread }
+            return [executor.isOnLoopThread, fromActor, await child.value]
+        }
+        #expect(onThread == [true, true, true])
+        try loop.close()
+    }
+
+    @Test func assumeIsolatedWorksOnTheLoopThread() throws {
+        let loop = try IOLoop()
+        let counter = LoopBoundCounter(executor: loop.executor)
+        #expect(counter.assumeIsolated { $0.count } == 0)
+        try loop.close()
+    }
+
+    @Test func checkIsolatedStopsTheProcessOffTheLoopThread() async throws {
+        await #expect(processExitsWith: .failure) {
+            let loop = try? IOLoop()
+            let executor = loop!.executor
+            let thread = TestThread { executor.checkIsolated() } // not the loop's thread: stops the process
+            thread.join()
+        }
+    }
+
+    @Test func aSleepOnAManualClockEndsExactlyWhenTheClockReachesIt() throws {
+        let clock = ManualClock()
+        let loop = try IOLoop(clock: .manual(clock))
+        let executor = loop.executor
+        let done = Flag()
+        Task(executorPreference: executor) {
+            try await executor.sleep(for: .seconds(3_600))
+            done.set()
+        }
+        try loop.runOnce(timeout: .zero) // the task starts and arms its timer
+        #expect(loop.metrics.activeTimers == 1)
+        clock.advance(by: .seconds(3_599))
+        try loop.runOnce(timeout: .zero)
+        #expect(done.count == 0)
+        clock.advance(by: .seconds(1))
+        try loop.runOnce(timeout: .zero)
+        #expect(done.count == 1)
+        #expect(loop.metrics.activeTimers == 0)
+        try loop.close()
+    }
+
+    @Test func cancellingASleepRemovesItsTimerAndThrowsCancellationError() throws {
+        let clock = ManualClock()
+        let loop = try IOLoop(clock: .manual(clock))
+        let executor = loop.executor
+        let cancelled = Flag()
+        let task = Task(executorPreference: executor) {
+            do { try await executor.sleep(for: .seconds(60)) } catch is CancellationError { cancelled.set() }
+        }
+        try loop.runOnce(timeout: .zero)
+        #expect(loop.metrics.activeTimers == 1)
+        task.cancel()
+        for _ in 0..<3 where cancelled.count == 0 { try loop.runOnce(timeout: .milliseconds(100)) }
+        #expect(cancelled.count == 1)
+        #expect(loop.metrics.activeTimers == 0)
+        try loop.close()
+    }
+
+    @Test func waitingForReadinessResumesWithTheEvents() throws {
+        let loop = try IOLoop()
+        let pipe = try DescriptorPair.pipe()
+        let reader = pipe.first.descriptor
+        let events = try loop.run { executor in
+            async let ready = executor.waitUntilReadable(reader)
+            try await executor.sleep(for: .milliseconds(1))
+            _ = try pipe.second.descriptor.write([1])
+            return try await ready
+        }
+        #expect(events.contains(.readable))
+        #expect(loop.metrics.activeWatchers == 0)
+        try loop.close()
+    }
+
+    @Test func aDeadlineThatPassesThrowsAndCancelsTheBody() throws {
+        let loop = try IOLoop()
+        let bodyCancelled = Flag()
+        #expect(throws: DeadlineExceeded(duration: .milliseconds(5))) {
+            try loop.run { executor in
+                try await executor.withDeadline(after: .milliseconds(5)) {
+                    do { try await executor.sleep(for: .seconds(60)) } catch { bodyCancelled.set(); throw error }
+                }
+            }
+        }
+        #expect(bodyCancelled.count == 1)
+        #expect(try loop.run { executor in try await executor.withDeadline(after: .seconds(60)) { 7 } } == 7)
+        #expect(loop.metrics.activeTimers == 0)
+        try loop.close()
+    }
+
+    @Test func tasksStillWaitingWhenTheLoopClosesAreResumedWithAnError() async throws {
+        let loop = try IOLoop()
+        let executor = loop.executor
+        let pipe = try DescriptorPair.pipe()
+        let reader = pipe.first.descriptor
+        let sleeper = Task(executorPreference: executor) { try await executor.sleep(for: .seconds(60)) }
+        let watcher = Task(executorPreference: executor) { _ = try await executor.waitUntilReadable(reader) }
+        try loop.runOnce(timeout: .zero)
+        try loop.runOnce(timeout: .zero)
+        try loop.close()
+        await #expect(throws: LoopError.closed) { try await sleeper.value }
+        await #expect(throws: LoopError.closed) { try await watcher.value }
+        // A wait started after the close fails at once.
+        await #expect(throws: LoopError.closed) { try await executor.sleep(for: .seconds(1)) }
+    }
+
+    @Test func tenThousandWaitsCancelledAtRandomPointsEachEndExactlyOnce() throws {
+        let loop = try IOLoop()
+        let executor = loop.executor
+        let count = 10_000
+        let endings = (0..<count).map { _ in Flag() }
+        let ended = Flag()
+        var generator = SystemRandomNumberGenerator()
+        var tasks: [Task<Void, Never>] = []
+        for index in 0..<count {
+            let delay = Duration.microseconds(Int64.random(in: 0...3_000, using: &generator))
+            tasks.append(Task(executorPreference: executor) {
+                if index % 3 == 0 {
+                    _ = try? await executor.sleep(for: delay)
+                } else {
+                    if let pipe = try? DescriptorPair.pipe() {
+                        let reader = pipe.first.descriptor
+                        _ = try? await executor.withDeadline(after: delay) { try await executor.waitUntilReadable(reader) }
+                        _ = pipe
+                    }
+                }
+                endings[index].set()
+                ended.set()
+            })
+        }
+        // Cancel a third at once from the loop thread, a third from another thread, the rest never.
+        for index in stride(from: 0, to: count, by: 3) { tasks[index].cancel() }
+        let others = tasks.enumerated().filter { $0.offset % 3 == 1 }.map(\.element)
+        let canceller = TestThread { for task in others { task.cancel() } }
+        let start = MonotonicInstant.now()
+        while ended.count < count && millisecondsSince(start) < 20_000 {
+            try loop.runOnce(timeout: .milliseconds(10))
+        }
+        canceller.join()
+        #expect(ended.count == count)
+        #expect(endings.allSatisfy { $0.count == 1 }, "every wait ended exactly once")
+        #expect(loop.metrics.activeTimers == 0 && loop.metrics.activeWatchers == 0)
+        try loop.close()
+    }
+}
