@@ -74,6 +74,8 @@ func ourNames() {
     let _: FaultScript = FaultScript()
     let _: SystemCall = .read
     let _: SignalDisposition = .default
+    let _: LoopExecutor.Type = LoopExecutor.self
+    let _: DeadlineExceeded = DeadlineExceeded(duration: .seconds(1))
 
     // Selector/
     let _: (any EventSelector<Int>)? = nil
