@@ -4,10 +4,14 @@ import Glibc
 /// A single-threaded event loop: I/O watchers, timers, a call-soon queue,
 /// signals, and work submitted from other threads.
 ///
-/// Thread confinement: a loop belongs to the thread that created it. The type
-/// is not `Sendable`, so Swift 6 refuses to hand it to another thread; every
-/// entry point also checks the thread and stops with a clear message if it is
-/// wrong. Other threads talk to it through `handle` (an `LoopHandle`).
+/// Thread confinement: one thread at a time. The type is not `Sendable`, so
+/// Swift 6 lets a loop move to another thread only with its sole owner (a
+/// task that resumes on another thread after an `await`, a value passed as
+/// `sending`); a loop that is not running may be used, closed or released by
+/// whichever thread now owns it. While a thread runs it (`run` or `runOnce`),
+/// any use from another thread is concurrent use, and the loop stops the
+/// process with a clear message rather than corrupt itself. Other threads
+/// talk to it through `handle` (a `LoopHandle`), from any thread, at any time.
 ///
 /// One iteration: wait in the selector (until the earliest timer, I/O, a
 /// submission, or the timeout), read the clock once and cache it as `now`,
@@ -26,7 +30,6 @@ public final class IOLoop {
     /// The wake-up eventfd, owned by the loop and closed by `close()`.
     let wakeDescriptor: Descriptor
     let clock: LoopClock
-    private let owner: pthread_t
     /// Shared with every handle this loop gives out.
     let token = LoopToken()
 
@@ -41,7 +44,7 @@ public final class IOLoop {
     }
 
     /// A loop waiting in `backend` (epoll by default) and reading time from `clock`.
-    /// Loop thread: the calling thread.
+    /// The calling thread owns it, until it hands the loop on (see the type's thread confinement).
     /// - Throws: `SystemError` when the kernel refuses a descriptor (EMFILE…).
     public convenience init(backend: LoopBackend = .epoll, clock: LoopClock = .monotonic) throws {
         let selector: any EventSelector<UInt32> = switch backend {
@@ -60,7 +63,6 @@ public final class IOLoop {
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState())
         self.clock = clock
-        owner = pthread_self()
         wakeDescriptor = wake
         submissions = SubmissionQueue(wakeDescriptor: wake)
         state.pointee.nowNanoseconds = clock.now()
@@ -95,7 +97,7 @@ public final class IOLoop {
     /// - Throws: `LoopError.closed`, `.alreadyRunning` (from inside a callback), or a selector failure.
     public func run() throws {
         try enter()
-        defer { isRunning = false }
+        defer { leave() }
         if consumeStop() {
             try iterate(timeout: 0)
             return
@@ -111,7 +113,7 @@ public final class IOLoop {
     /// shorten the wait.
     public func runOnce(timeout: Duration? = nil) throws {
         try enter()
-        defer { isRunning = false }
+        defer { leave() }
         try iterate(timeout: timeout.map { max($0.nanosecondsRoundedUp, 0) })
     }
 
@@ -166,9 +168,25 @@ public final class IOLoop {
 
     private func enter() throws {
         checkThread()
-        if isClosed { throw LoopError.closed }
+        if closed { throw LoopError.closed }
         if isRunning { throw LoopError.alreadyRunning }
+        beginRunning()
+    }
+
+    private func leave() { endRunning() }
+
+    /// Marks the loop running on this thread, for the thread check. Called
+    /// only when it is not running.
+    func beginRunning() {
+        let (claimed, holder) = submissions.runner.compareExchange(
+            expected: 0, desired: currentThreadIdentity(), ordering: .sequentiallyConsistent)
+        if !claimed { concurrentUse(holder) }
         isRunning = true
+    }
+
+    func endRunning() {
+        isRunning = false
+        submissions.runner.store(0, ordering: .releasing)
     }
 
     private func consumeStop() -> Bool {
@@ -267,10 +285,18 @@ public final class IOLoop {
         }
     }
 
+    /// Stops the process when another thread is running the loop: one atomic
+    /// load, and a thread-identity read only while the loop runs.
     @inline(__always)
     func checkThread() {
-        precondition(pthread_equal(owner, pthread_self()) != 0,
-                     "IOLoop used off its own thread: a loop belongs to the thread that created it; use loop.handle from other threads")
+        let runner = submissions.runner.load(ordering: .relaxed)
+        if runner != 0 && runner != currentThreadIdentity() { concurrentUse(runner) }
+    }
+
+    private func concurrentUse(_ runner: UInt) -> Never {
+        preconditionFailure(
+            "IOLoop used from two threads at once: thread \(runner) is running it and thread \(currentThreadIdentity()) "
+                + "called it. A loop is used by one thread at a time; other threads use loop.handle")
     }
 
     @inline(__always)

@@ -9,8 +9,12 @@ import Synchronization
 /// batch outside it: no user code ever runs under the lock. Arrays are
 /// reused, so steady state allocates nothing here.
 ///
+/// It also holds what the loop shares with other threads besides work: the stop
+/// request and the identity of the thread running the loop.
+///
 /// Threads: `submit`, `requestStop` from any thread; `takeAll` and `close` on
-/// the loop thread only. The lock guards `pending` and `isClosed`.
+/// the loop thread only. The lock guards `pending` and `isClosed`; `runner` and
+/// `stopRequested` are atomics.
 final class SubmissionQueue: @unchecked Sendable {
     typealias Work = @Sendable () -> Void
 
@@ -28,6 +32,10 @@ final class SubmissionQueue: @unchecked Sendable {
     /// Under `lock`: set once the loop has closed; submissions after it are refused.
     private var isClosed = false
     let stopRequested = Atomic<Bool>(false)
+    /// The thread now running the loop's `run` or `runOnce`
+    /// (`currentThreadIdentity()`), 0 while none does. Claimed on entry and
+    /// cleared on exit by the loop thread; read by the loop's thread check.
+    let runner = Atomic<UInt>(0)
     /// The loop's eventfd, borrowed: the loop closes it only after `close()`,
     /// and writers hold the lock, so no write can reach a reused number.
     private let wakeDescriptor: Descriptor
