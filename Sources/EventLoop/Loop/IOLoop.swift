@@ -8,17 +8,23 @@ import Glibc
 /// Swift 6 lets a loop move to another thread only with its sole owner (a
 /// task that resumes on another thread after an `await`, a value passed as
 /// `sending`); a loop that is not running may be used, closed or released by
-/// whichever thread now owns it. While a thread runs it (`run` or `runOnce`),
-/// any use from another thread is concurrent use, and the loop stops the
-/// process with a clear message rather than corrupt itself. Other threads
-/// talk to it through `handle` (a `LoopHandle`), from any thread, at any time.
+/// whichever thread now owns it. While a thread runs it (`run`, `runOnce`, or
+/// a manual clock's `advance` firing timers), any use from another thread is
+/// concurrent use, and the loop stops the process with a clear message
+/// rather than corrupt itself. Other threads talk to it through `handle` (a
+/// `LoopHandle`), from any thread, at any time.
 ///
 /// One iteration: wait in the selector (until the earliest timer, I/O, a
-/// submission, or the timeout), read the clock once and cache it as `now`,
-/// then run, in this order, the I/O callbacks of that wait, the timers due at
-/// `now` (all collected before any runs), the call-soon closures queued before
-/// the iteration, and the submitted closures. Work added by a callback for
-/// "now" runs in the next iteration, so no callback can starve I/O.
+/// submission, or the timeout), then, when the wait ends, read the clock once
+/// and cache it as `now`, and take the iteration's work: the timers due at
+/// `now` and the call-soon closures queued so far. Then run, in this order,
+/// the I/O callbacks of that wait, those timers (deadline order, ties in
+/// scheduling order), those call-soon closures (FIFO), and the closures
+/// submitted from other threads that the wait found. Work a callback adds or
+/// moves for "now" (call-soon, a timer due at once) runs in the next
+/// iteration, so no callback can starve I/O; a timer cancelled or moved by an
+/// earlier callback of the iteration does not run in it. The order is the
+/// same on the real and on a manual clock.
 ///
 /// A callback that throws does not stop the loop: the error goes to
 /// `errorHandler` (by default printed to standard error).
@@ -71,7 +77,7 @@ public final class IOLoop {
         token.attach(self)
         // If this throws, the instance is complete, so deinit runs and closes everything.
         try addWatcher(wake, interest: .readable, trigger: .level, isInternal: true) { [unowned self] _ in
-            self.runSubmissions()
+            self.takeSubmissions()
         }
     }
 
@@ -86,7 +92,10 @@ public final class IOLoop {
     /// A `Sendable` handle for other threads: submit work, stop the loop.
     public var handle: LoopHandle { LoopHandle(submissions) }
 
-    /// The time cached at the start of this iteration's callbacks.
+    /// The time cached when this iteration's wait ended (or, on a manual clock,
+    /// by the last `advance` that fired timers): every callback of the
+    /// iteration sees the same `now`, and a timer's callback sees a `now` at
+    /// or after its deadline. Loop thread.
     public var now: MonotonicInstant { MonotonicInstant(nanoseconds: nowNanoseconds) }
 
     // MARK: - Running
@@ -141,7 +150,8 @@ public final class IOLoop {
         watchers = []
         watcherCount = 0
         timers.removeAll()
-        callSoonQueue.removeAll()
+        dueTimers.removeAll()
+        _ = callSoonQueue.takeAll()
         if case .manual(let manual) = clock { manual.loop = nil }
         let selectorResult = Result { try selector.close() }
         _ = try Syscall.check(cevent_close(wakeDescriptor.rawValue), "close(eventfd \(wakeDescriptor))")
@@ -151,12 +161,14 @@ public final class IOLoop {
     /// Counts and timings, for monitoring.
     public var metrics: LoopMetrics {
         LoopMetrics(
-            activeWatchers: watcherCount - internalWatcherCount, activeTimers: timers.count,
+            activeWatchers: watcherCount - internalWatcherCount, activeTimers: timers.liveCount,
             activeSignalHandlers: signals.handlerCount, pendingCallSoon: callSoonQueue.count,
             iterations: iterationCount, waiting: .nanoseconds(waitNanoseconds), running: .nanoseconds(runNanoseconds))
     }
 
-    /// Queues `work` to run on the next iteration, after those queued before it.
+    /// Queues `work` to run on the next iteration, after the closures queued
+    /// before it: never in the iteration that is running (so a callback that
+    /// queues itself again does not starve I/O).
     /// - Throws: `LoopError.closed`.
     public func callSoon(_ work: @escaping () throws -> Void) throws {
         checkThread()
@@ -201,28 +213,34 @@ public final class IOLoop {
         runNanoseconds += start - lastWakeNanoseconds
         let wait = waitTimeout(callerTimeout: timeout, realNow: start)
         var woken = false
+        // Nothing throws once the wait has ended, so a begun iteration always finishes.
         try selector.selectEach(timeout: wait.map { .nanoseconds($0) }, scratch: &events) { key, ready in
             if !woken {
                 woken = true
-                markWake(waitStart: start)
+                beginIteration(waitStart: start)
             }
             return dispatch(key.descriptor, key.value, ready)
         }
-        if !woken { markWake(waitStart: start) }
-        if isClosed { return }
-        fireDueTimers()
-        if isClosed { return }
+        if !woken { beginIteration(waitStart: start) }
+        if closed { return }
+        fireCollectedTimers()
+        if closed { return }
         runCallSoonBatch()
+        if closed { return }
+        runSubmissionBatch()
     }
 
-    /// The wait is over: account for it and cache `now`, before any callback runs.
+    /// The wait is over: account for it, cache `now`, and take the iteration's
+    /// timers and call-soon batch, before any callback runs.
     @inline(__always)
-    private func markWake(waitStart: Int64) {
+    private func beginIteration(waitStart: Int64) {
         let woke = MonotonicInstant.now().nanoseconds
         waitNanoseconds += woke - waitStart
         lastWakeNanoseconds = woke
         nowNanoseconds = clock.isManual ? clock.now() : woke
         iterationCount += 1
+        collectDueTimers()
+        callSoonQueue.beginBatch()
     }
 
     /// How long to wait: nothing when work is already queued, otherwise until
@@ -242,31 +260,37 @@ public final class IOLoop {
     }
 
     private func runCallSoonBatch() {
-        guard !callSoonQueue.isEmpty else { return }
+        guard callSoonQueue.hasBatch else { return }
         var batch = callSoonQueue.takeBatch()
         for job in batch {
             invoke(job.run)
             if closed { break }
         }
-        batch.removeAll(keepingCapacity: true)
-        callSoonQueue.recycle(batch)
+        batch.removeAll(keepingCapacity: true) // the closures' release may run user code: the queue is consistent
+        if !closed { callSoonQueue.recycle(batch) }
     }
 
-    /// The wake-up watcher: drain the eventfd, then run everything submitted.
-    private func runSubmissions() {
+    /// The wake-up watcher: drain the eventfd and take everything submitted so
+    /// far; it runs after the call-soon batch (`runSubmissionBatch`).
+    private func takeSubmissions() {
         // Drained before the take: a submission landing after the take finds
         // the queue empty and writes the eventfd again, so none is missed.
         _ = try? EventFD.drain(wakeDescriptor) // EAGAIN is fine: a spurious wake-up
-        var batch = submissionBatch
-        submissionBatch = []
-        submissions.takeAll(into: &batch)
+        if submissionBatch.isEmpty { submissions.takeAll(into: &submissionBatch) }
+        if submissions.stopRequested.load(ordering: .relaxed) { stopRequested = true }
+    }
+
+    /// Runs what the wake-up watcher took, in submission order.
+    private func runSubmissionBatch() {
+        guard !submissionBatch.isEmpty else { return }
+        var batch: [SubmissionQueue.Job] = []
+        swap(&batch, &submissionBatch)
         for job in batch {
             job.run()
             if closed { break }
         }
-        batch.removeAll(keepingCapacity: true)
-        submissionBatch = batch
-        if submissions.stopRequested.load(ordering: .relaxed) { stopRequested = true }
+        batch.removeAll(keepingCapacity: true) // released outside the loop's state: user deinits may call back
+        if !closed { submissionBatch = batch } // empty storage, reused by the next take
     }
 
     // MARK: - Helpers for the other files

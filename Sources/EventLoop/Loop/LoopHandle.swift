@@ -9,7 +9,9 @@ public struct LoopHandle: Sendable {
 
     /// Runs `work` on the loop thread, exactly once, after work this thread
     /// submitted before it. An idle loop wakes at once; many submissions before
-    /// it wakes cost one eventfd write in all.
+    /// it wakes cost one eventfd write in all. Submitted work runs in the last
+    /// phase of an iteration, after that iteration's call-soon closures (so a
+    /// `callSoon` made on the loop thread before a submission runs first).
     /// - Throws: `LoopError.closed` once the loop has closed (the work is not run).
     public func submit(_ work: @escaping @Sendable () -> Void) throws {
         guard submissions.submit(work) else { throw LoopError.closed }

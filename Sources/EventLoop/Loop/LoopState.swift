@@ -13,12 +13,14 @@ struct LoopState {
     var watcherCount: Int = 0
     var nextWatcherGeneration: UInt32 = 1
     var timers: TimerHeap = TimerHeap()
-    var dueTimers: [TimerID] = []
-    var firingTimers: Bool = false
+    /// The timers this iteration fires, collected when its wait ended.
+    var dueTimers: [TimerHeap.Due] = []
     var callSoonQueue: CallSoonQueue = CallSoonQueue()
+    /// What the wake-up watcher took from the submission queue: it runs after the call-soon batch.
     var submissionBatch: [SubmissionQueue.Job] = []
     var signals: SignalState = SignalState()
     var stopRequested: Bool = false
+    /// Set while `run`, `runOnce` or a manual clock's `advance` runs callbacks.
     var isRunning: Bool = false
     var closed: Bool = false
     var nowNanoseconds: Int64 = 0
@@ -53,13 +55,9 @@ extension IOLoop {
         @inline(__always) _read { yield state.pointee.timers }
         @inline(__always) _modify { yield &state.pointee.timers }
     }
-    var dueTimers: [TimerID] {
+    var dueTimers: [TimerHeap.Due] {
         @inline(__always) _read { yield state.pointee.dueTimers }
         @inline(__always) _modify { yield &state.pointee.dueTimers }
-    }
-    var firingTimers: Bool {
-        @inline(__always) _read { yield state.pointee.firingTimers }
-        @inline(__always) _modify { yield &state.pointee.firingTimers }
     }
     var callSoonQueue: CallSoonQueue {
         @inline(__always) _read { yield state.pointee.callSoonQueue }

@@ -32,9 +32,9 @@ final class SubmissionQueue: @unchecked Sendable {
     /// Under `lock`: set once the loop has closed; submissions after it are refused.
     private var isClosed = false
     let stopRequested = Atomic<Bool>(false)
-    /// The thread now running the loop's `run` or `runOnce`
-    /// (`currentThreadIdentity()`), 0 while none does. Claimed on entry and
-    /// cleared on exit by the loop thread; read by the loop's thread check.
+    /// The thread now running the loop's `run`, `runOnce` or manual-clock
+    /// advance (`currentThreadIdentity()`), 0 while none does. Claimed on entry
+    /// and cleared on exit by the loop thread; read by the loop's thread check.
     let runner = Atomic<UInt>(0)
     /// The loop's eventfd, borrowed: the loop closes it only after `close()`,
     /// and writers hold the lock, so no write can reach a reused number.
