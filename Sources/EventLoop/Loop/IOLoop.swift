@@ -26,6 +26,10 @@ import Glibc
 /// earlier callback of the iteration does not run in it. The order is the
 /// same on the real and on a manual clock.
 ///
+/// `stop()` ends `run()` after the current iteration. A stop requested while
+/// the loop is not running ends its next `run()` after one non-blocking
+/// iteration, once (as in asyncio), and never cuts a `runOnce` wait short.
+///
 /// A callback that throws does not stop the loop: the error goes to
 /// `errorHandler` (by default printed to standard error).
 public final class IOLoop {
@@ -101,33 +105,45 @@ public final class IOLoop {
     // MARK: - Running
 
     /// Runs iterations until `stop()` (from a callback, or from any thread
-    /// through `handle`). A stop requested before `run()` makes it do one
-    /// non-blocking iteration and return.
+    /// through `handle`) or `close()`. A stop requested while the loop was not
+    /// running makes this `run()` do one non-blocking iteration and return,
+    /// and is then used up: the `run()` after it runs normally.
     /// - Throws: `LoopError.closed`, `.alreadyRunning` (from inside a callback), or a selector failure.
     public func run() throws {
         try enter()
         defer { leave() }
         if consumeStop() {
             try iterate(timeout: 0)
+            _ = consumeStop() // a stop from that iteration's callbacks ends this same run
             return
         }
-        while !isClosed {
+        while !closed {
             try iterate(timeout: nil)
             if consumeStop() { return }
         }
     }
 
     /// Runs one iteration, waiting at most `timeout` for something to happen
-    /// (`nil`: until something does; zero: not at all). Timers due sooner
-    /// shorten the wait.
+    /// (`nil`: until something does; zero or negative: not at all). Timers due
+    /// sooner and work already queued shorten the wait; nothing else does: a
+    /// stop requested before the call is left for the next `run()`. A stop
+    /// requested during the call (its iteration ends anyway) is used up.
+    /// - Throws: `LoopError.closed`, `.alreadyRunning` (from inside a callback), or a selector failure.
     public func runOnce(timeout: Duration? = nil) throws {
         try enter()
         defer { leave() }
+        let stoppedBefore = consumeStop()
+        defer {
+            _ = consumeStop()
+            if stoppedBefore { stopRequested = true }
+        }
         try iterate(timeout: timeout.map { max($0.nanosecondsRoundedUp, 0) })
     }
 
-    /// Asks `run()` to return after the current iteration. Loop thread; from
-    /// another thread use `handle.stop()`.
+    /// Asks `run()` to return after the current iteration; when the loop is not
+    /// running, the next `run()` does one non-blocking iteration and returns.
+    /// Repeated requests before that are one. Loop thread; from another
+    /// thread use `handle.stop()`.
     public func stop() {
         checkThread()
         stopRequested = true
@@ -187,8 +203,8 @@ public final class IOLoop {
 
     private func leave() { endRunning() }
 
-    /// Marks the loop running on this thread, for the thread check. Called
-    /// only when it is not running.
+    /// Marks the loop running on this thread (for the thread check and for
+    /// `handle.stop()`). Called only when it is not running.
     func beginRunning() {
         let (claimed, holder) = submissions.runner.compareExchange(
             expected: 0, desired: currentThreadIdentity(), ordering: .sequentiallyConsistent)
@@ -201,8 +217,9 @@ public final class IOLoop {
         submissions.runner.store(0, ordering: .releasing)
     }
 
+    /// Takes the stop requests, from this thread and others, made so far.
     private func consumeStop() -> Bool {
-        let crossThread = submissions.stopRequested.exchange(false, ordering: .acquiringAndReleasing)
+        let crossThread = submissions.stopRequested.exchange(false, ordering: .sequentiallyConsistent)
         defer { stopRequested = false }
         return stopRequested || crossThread
     }
@@ -246,7 +263,7 @@ public final class IOLoop {
     /// How long to wait: nothing when work is already queued, otherwise until
     /// the earliest timer or the caller's limit, whichever is sooner.
     private func waitTimeout(callerTimeout: Int64?, realNow: Int64) -> Int64? {
-        if !callSoonQueue.isEmpty || stopRequested || submissions.stopRequested.load(ordering: .relaxed) { return 0 }
+        if !callSoonQueue.isEmpty { return 0 }
         guard let next = timers.nextDeadline else { return callerTimeout }
         let untilTimer: Int64
         if clock.isManual {
@@ -277,7 +294,6 @@ public final class IOLoop {
         // the queue empty and writes the eventfd again, so none is missed.
         _ = try? EventFD.drain(wakeDescriptor) // EAGAIN is fine: a spurious wake-up
         if submissionBatch.isEmpty { submissions.takeAll(into: &submissionBatch) }
-        if submissions.stopRequested.load(ordering: .relaxed) { stopRequested = true }
     }
 
     /// Runs what the wake-up watcher took, in submission order.

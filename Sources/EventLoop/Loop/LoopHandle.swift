@@ -18,7 +18,10 @@ public struct LoopHandle: Sendable {
     }
 
     /// Asks the loop's `run()` to return after its current iteration, waking it
-    /// if it is blocked in the kernel. Harmless on a closed loop.
+    /// if it is blocked in the kernel. When the loop is not running, the stop
+    /// waits for its next `run()`, which does one non-blocking iteration and
+    /// returns (once); it does not cut a `runOnce` wait short. Harmless on a
+    /// closed loop.
     public func stop() {
         submissions.requestStop()
     }

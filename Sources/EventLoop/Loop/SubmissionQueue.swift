@@ -34,7 +34,8 @@ final class SubmissionQueue: @unchecked Sendable {
     let stopRequested = Atomic<Bool>(false)
     /// The thread now running the loop's `run`, `runOnce` or manual-clock
     /// advance (`currentThreadIdentity()`), 0 while none does. Claimed on entry
-    /// and cleared on exit by the loop thread; read by the loop's thread check.
+    /// and cleared on exit by the loop thread; read by the loop's thread check
+    /// and by `requestStop`.
     let runner = Atomic<UInt>(0)
     /// The loop's eventfd, borrowed: the loop closes it only after `close()`,
     /// and writers hold the lock, so no write can reach a reused number.
@@ -52,8 +53,15 @@ final class SubmissionQueue: @unchecked Sendable {
         return true
     }
 
+    /// Any thread: asks the loop to stop. The loop is woken only while it runs,
+    /// on another thread: a stop for a loop that runs nothing waits, as a flag,
+    /// for the next `run()`, and must not cut a later `runOnce`'s wait short.
+    /// (Sequentially consistent: either this thread sees the runner, or the
+    /// runner, which claims itself before it reads the flag, sees the flag.)
     func requestStop() {
-        stopRequested.store(true, ordering: .releasing)
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        let running = runner.load(ordering: .sequentiallyConsistent)
+        if running == 0 || running == currentThreadIdentity() { return } // it reads the flag before it waits
         lock.lock()
         defer { lock.unlock() }
         if !isClosed { wake() }
