@@ -86,8 +86,9 @@ public final class IOLoop {
     }
 
     deinit {
-        try? close()
+        // First: a deinit that the closures' release runs finds no loop through its handles.
         token.invalidate()
+        try? close()
         state.pointee.timers.deallocate() // the heap's raw buffers; idempotent
         state.deinitialize(count: 1)
         state.deallocate()
@@ -152,33 +153,50 @@ public final class IOLoop {
     /// Cancels every watcher, timer and signal handler, releases queued
     /// closures, and closes every descriptor the loop owns (the selector, its
     /// eventfd, its signalfd). Descriptors you passed to `watch` stay open: they
-    /// are yours. Afterwards every call throws `LoopError.closed`; closing twice
-    /// is harmless. Callable from a callback: the loop returns after it.
+    /// are yours. Afterwards every call throws `LoopError.closed`, `metrics`
+    /// counts nothing, and closing twice is harmless. Callable from a callback:
+    /// the loop returns after it.
+    ///
+    /// The closures are released last, once the loop is closed and consistent:
+    /// a `deinit` they run may use the loop and its handles (cancelling a timer
+    /// is a no-op then; adding work throws `.closed`).
+    /// - Throws: `SystemError` when closing a descriptor fails (the loop is closed all the same).
     public func close() throws {
         guard !closed else { return }
         checkThread()
         closed = true
-        submissions.close() // what was queued is released, never run: the loop is gone
+        // Every user closure is moved out to a local first and released at the end.
+        let droppedSubmissions = submissions.close() // never run: the loop is gone
+        let droppedSignalHandlers = signals.handlers // keeps the handlers alive through the teardown
         teardownSignals()
         for fd in 0..<watchers.count where watchers[fd] != nil {
             _ = try? selector.unregister(Descriptor(Int32(fd))) // closing the selector drops it anyway
         }
-        watchers = []
+        var droppedWatchers: [WatcherSlot?] = []
+        swap(&droppedWatchers, &watchers)
         watcherCount = 0
-        timers.removeAll()
+        var droppedTimers = TimerHeap()
+        swap(&droppedTimers, &timers)
         dueTimers.removeAll()
-        _ = callSoonQueue.takeAll()
+        let droppedCalls = callSoonQueue.takeAll()
+        var droppedBatch: [SubmissionQueue.Job] = []
+        swap(&droppedBatch, &submissionBatch)
         if case .manual(let manual) = clock { manual.loop = nil }
+        defer {
+            withExtendedLifetime((droppedSubmissions, droppedSignalHandlers, droppedWatchers, droppedCalls, droppedBatch)) {}
+            droppedTimers.deallocate() // releases the timers' closures
+        }
         let selectorResult = Result { try selector.close() }
         _ = try Syscall.check(cevent_close(wakeDescriptor.rawValue), "close(eventfd \(wakeDescriptor))")
         try selectorResult.get()
     }
 
-    /// Counts and timings, for monitoring.
+    /// Counts and timings, for monitoring. After `close()` every count is 0;
+    /// the iterations and times run up to the close stay.
     public var metrics: LoopMetrics {
         LoopMetrics(
-            activeWatchers: watcherCount - internalWatcherCount, activeTimers: timers.liveCount,
-            activeSignalHandlers: signals.handlerCount, pendingCallSoon: callSoonQueue.count,
+            activeWatchers: closed ? 0 : watcherCount - internalWatcherCount, activeTimers: timers.liveCount,
+            activeSignalHandlers: closed ? 0 : signals.handlerCount, pendingCallSoon: callSoonQueue.count,
             iterations: iterationCount, waiting: .nanoseconds(waitNanoseconds), running: .nanoseconds(runNanoseconds))
     }
 

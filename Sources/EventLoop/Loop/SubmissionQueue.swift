@@ -79,13 +79,15 @@ final class SubmissionQueue: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Loop thread: refuse further work; what was queued is released unrun.
-    func close() {
+    /// Loop thread: refuse further work, and hand out what was queued (never
+    /// to run) for the caller to release once its own state is consistent: a
+    /// closure's deinit is user code. Never released under the lock.
+    func close() -> [Job] {
         lock.lock()
         isClosed = true
-        let dropped = pending
-        pending = []
+        var dropped: [Job] = []
+        swap(&dropped, &pending)
         lock.unlock()
-        _ = dropped // released here, outside the lock: a closure's deinit is user code
+        return dropped
     }
 }

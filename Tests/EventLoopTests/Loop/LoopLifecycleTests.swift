@@ -14,6 +14,7 @@ struct LoopLifecycleTests {
         }
         try loop.run()
         #expect(ticks == 5)
+        try loop.close() // the timer's closure and the loop hold each other
     }
 
     @Test func stopBeforeRunMakesOneNonBlockingIteration() throws {
@@ -130,5 +131,30 @@ struct LoopLifecycleTests {
         try loop.run()
         #expect(ticks == 3, "run() did not inherit the stop its predecessor runOnce used")
         try loop.close()
+    }
+
+    /// Issue 9, fault 13: `activeWatchers` was -1 after close.
+    @Test func everyCountIsZeroAfterClose() throws {
+        let loop = try IOLoop()
+        let pipe = try DescriptorPair.pipe()
+        try loop.watch(pipe.first.descriptor) { _ in }
+        try loop.schedule(after: .seconds(60)) {}
+        try loop.scheduleRepeating(every: .seconds(1)) {}
+        try loop.callSoon {}
+        try loop.onSignal(SIGURG) { _ in }
+        try loop.runOnce(timeout: .zero)
+        try loop.callSoon {}
+        let iterations = loop.metrics.iterations
+        try loop.close()
+        let metrics = loop.metrics
+        #expect(metrics.activeWatchers == 0)
+        #expect(metrics.activeTimers == 0)
+        #expect(metrics.activeSignalHandlers == 0)
+        #expect(metrics.pendingCallSoon == 0)
+        #expect(metrics.iterations == iterations, "what was counted before the close stays")
+        #expect(metrics.waiting >= .zero && metrics.running >= .zero)
+        let fresh = try IOLoop()
+        try fresh.close()
+        #expect(fresh.metrics.activeWatchers == 0 && fresh.metrics.activeTimers == 0)
     }
 }
