@@ -289,7 +289,9 @@ public final class IOLoop {
             guard next <= clock.now() else { return callerTimeout }
             untilTimer = 0
         } else {
-            untilTimer = max(next &- realNow, 0)
+            // Saturating: a deadline however far in the past is due now, never a wrapped-around wait.
+            let (difference, overflow) = next.subtractingReportingOverflow(realNow)
+            untilTimer = overflow ? (next > realNow ? .max : 0) : max(difference, 0)
         }
         return min(callerTimeout ?? untilTimer, untilTimer)
     }

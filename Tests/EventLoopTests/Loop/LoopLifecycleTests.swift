@@ -157,4 +157,26 @@ struct LoopLifecycleTests {
         try fresh.close()
         #expect(fresh.metrics.activeWatchers == 0 && fresh.metrics.activeTimers == 0)
     }
+
+    /// Issue 9, fault 8: a deadline far in the past made the wait wrap around
+    /// to the far future, so run() slept instead of firing it.
+    @Test(arguments: Backend.allCases)
+    func aDeadlineFarInThePastFiresAtOnce(backend: Backend) throws {
+        let loop = try makeLoop(backend)
+        var fired: [String] = []
+        try loop.schedule(at: loop.now + .seconds(Int64.min)) { fired.append("far past"); loop.stop() }
+        try loop.schedule(at: MonotonicInstant(nanoseconds: .min)) { fired.append("the earliest instant") }
+        let handle = loop.handle
+        let watchdog = Watchdog(after: .seconds(10)) { handle.stop() }
+        let start = MonotonicInstant.now()
+        try loop.run()
+        watchdog.cancel()
+        #expect(fired == ["the earliest instant", "far past"])
+        #expect(MonotonicInstant.now() - start < .seconds(5))
+        try loop.schedule(at: loop.now + .seconds(Int64.min)) { fired.append("again") }
+        try loop.runOnce(timeout: .seconds(10))
+        #expect(fired.last == "again")
+        #expect(MonotonicInstant.now() - start < .seconds(5))
+        try loop.close()
+    }
 }

@@ -231,6 +231,18 @@ struct LoopTimerTests {
         #expect(loop.now == start + .milliseconds(9))
     }
 
+    @Test func repeatingTimersNearTheEndsOfTimeDoNotOverflow() throws {
+        let clock = ManualClock(start: MonotonicInstant(nanoseconds: .min))
+        let loop = try IOLoop(clock: .manual(clock))
+        var ticks = 0
+        let ticker = try loop.scheduleRepeating(every: .milliseconds(1)) { ticks += 1 }
+        try loop.scheduleRepeating(every: .seconds(Int64.max)) { ticks += 100 }
+        clock.advance(to: .distantFuture)
+        #expect(ticks == 101, "missed periods are skipped, not replayed")
+        #expect(ticker.isActive)
+        try loop.close()
+    }
+
     @Test func timerLayoutStaysCompact() {
         #expect(MemoryLayout<TimerHeap.Entry>.stride == 16, "four heap children per cache line")
         #expect(MemoryLayout<TimerHeap.Node>.stride <= 48)
