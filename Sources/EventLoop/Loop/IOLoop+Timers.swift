@@ -49,10 +49,13 @@ extension IOLoop {
     }
 
     /// Runs `callback` every `interval`, first after `initialDelay` (default: one
-    /// interval). Fixed rate: each deadline follows from the previous deadline,
-    /// not from when the callback ran; periods missed during a stall are
-    /// skipped, not replayed in a burst.
-    /// - Throws: `LoopError.invalidInterval` for an interval that is not positive, `.closed`.
+    /// interval; zero or negative: now, as in `schedule(after:_:)`). Fixed rate:
+    /// each deadline follows from the previous deadline, not from when the
+    /// callback ran; periods missed during a stall are skipped, not replayed in
+    /// a burst. The interval is rounded up to whole nanoseconds and saturates
+    /// at `Int64.max` nanoseconds. Loop thread.
+    /// - Throws: `LoopError.invalidInterval` for an interval that is zero or
+    ///   negative (checked before anything is scheduled), `.closed`.
     @discardableResult
     public func scheduleRepeating(
         every interval: Duration, after initialDelay: Duration? = nil, _ callback: @escaping () throws -> Void

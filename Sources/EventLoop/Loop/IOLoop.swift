@@ -30,6 +30,11 @@ import Glibc
 /// the loop is not running ends its next `run()` after one non-blocking
 /// iteration, once (as in asyncio), and never cuts a `runOnce` wait short.
 ///
+/// Durations: a zero or negative delay, timeout or manual-clock step means
+/// zero; a repeat interval has no such meaning, so a non-positive one is
+/// refused with `LoopError.invalidInterval`. Any duration, however large,
+/// reaches the kernel saturated, never overflowed.
+///
 /// A callback that throws does not stop the loop: the error goes to
 /// `errorHandler` (by default printed to standard error).
 public final class IOLoop {

@@ -231,6 +231,34 @@ struct LoopTimerTests {
         #expect(loop.now == start + .milliseconds(9))
     }
 
+    /// A negative duration means zero wherever zero has a meaning (a delay, a
+    /// timeout, a clock step); a repeat interval has none, so it is refused.
+    @Test func negativeDurationsMeanZeroAndNonPositiveIntervalsAreRefused() throws {
+        let (loop, clock) = try manualLoop()
+        let start = clock.now
+        var fired: [String] = []
+        for interval in [Duration.zero, .nanoseconds(-1), .seconds(Int64.min), Duration(attoseconds: -1)] {
+            #expect(throws: LoopError.invalidInterval(interval)) { try loop.scheduleRepeating(every: interval) {} }
+            #expect(throws: LoopError.invalidInterval(interval)) {
+                try loop.scheduleRepeating(every: interval, after: .zero) {}
+            }
+        }
+        #expect(loop.metrics.activeTimers == 0)
+        try loop.schedule(after: .milliseconds(-5)) { fired.append("negative delay") }
+        try loop.scheduleRepeating(every: .milliseconds(10), after: .milliseconds(-5)) { fired.append("tick") }
+        let moved = try loop.schedule(after: .seconds(60)) { fired.append("moved") }
+        #expect(moved.reschedule(after: .seconds(-1)))
+        clock.advance(by: .milliseconds(-5)) // time does not run back, and what is due fires
+        #expect(clock.now == start)
+        #expect(fired == ["negative delay", "tick", "moved"])
+        clock.advance(to: start + .seconds(-1))
+        #expect(clock.now == start)
+        let begin = MonotonicInstant.now()
+        try loop.runOnce(timeout: .milliseconds(-100)) // a negative timeout polls
+        #expect(MonotonicInstant.now() - begin < .seconds(5))
+        #expect(LoopError.invalidInterval(.zero).description.contains("positive interval"))
+    }
+
     @Test func repeatingTimersNearTheEndsOfTimeDoNotOverflow() throws {
         let clock = ManualClock(start: MonotonicInstant(nanoseconds: .min))
         let loop = try IOLoop(clock: .manual(clock))
