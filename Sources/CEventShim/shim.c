@@ -24,9 +24,34 @@ _Static_assert(POLLRDHUP == 0x2000, "cevent_POLLRDHUP must match POLLRDHUP");
 
 #define RESULT(expr) do { long r_ = (long)(expr); return r_ < 0 ? -errno : r_; } while (0)
 
+// Time conversions from nanoseconds. None can overflow, whatever the input:
+// a negative count converts as zero (callers that mean "no timeout" by it pass
+// NULL instead), and INT64_MAX ns (about 292 years) fits every C time type the
+// kernel accepts (the kernel saturates at its own maximum). Rounding is up, so
+// a wait is never cut short and a sub-unit timeout never becomes a busy poll.
+
 static inline struct timespec to_timespec(int64_t ns) {
+    if (ns < 0) ns = 0;
     struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
     return ts;
+}
+
+// ceil(ns / unit) without the overflow of (ns + unit - 1) / unit near INT64_MAX.
+static inline int64_t divide_rounding_up(int64_t ns, int64_t unit) {
+    if (ns < 0) return 0;
+    return ns / unit + (ns % unit != 0);
+}
+
+static inline struct timeval to_timeval(int64_t ns) {
+    int64_t us = divide_rounding_up(ns, 1000);
+    struct timeval tv = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
+    return tv;
+}
+
+// Whole milliseconds for the epoll_pwait fallback, saturating at INT32_MAX (about 24.8 days).
+static inline int to_milliseconds(int64_t ns) {
+    int64_t ms = divide_rounding_up(ns, 1000000);
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
 // MARK: epoll
@@ -58,12 +83,7 @@ int cevent_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, int
         atomic_store_explicit(&pwait2_missing, 1, memory_order_relaxed);
     }
     // Fallback: round up, so a 1 ns timeout waits 1 ms rather than busy-polling.
-    int ms = -1;
-    if (timeout_ns >= 0) {
-        int64_t rounded = (timeout_ns + 999999) / 1000000;
-        ms = rounded > INT32_MAX ? INT32_MAX : (int)rounded;
-    }
-    RESULT(epoll_pwait(epfd, events, maxevents, ms, NULL));
+    RESULT(epoll_pwait(epfd, events, maxevents, timeout_ns < 0 ? -1 : to_milliseconds(timeout_ns), NULL));
 }
 
 // MARK: fd_set
@@ -88,12 +108,7 @@ int cevent_FD_ISSET(int fd, const fd_set *set) {
 }
 
 int cevent_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, int64_t timeout_ns) {
-    struct timeval tv;
-    if (timeout_ns >= 0) {
-        int64_t us = (timeout_ns + 999) / 1000; // round up: never return early
-        tv.tv_sec = us / 1000000;
-        tv.tv_usec = us % 1000000;
-    }
+    struct timeval tv = to_timeval(timeout_ns);
     RESULT(select(nfds, readfds, writefds, exceptfds, timeout_ns < 0 ? NULL : &tv));
 }
 

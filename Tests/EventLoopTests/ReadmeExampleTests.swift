@@ -33,7 +33,7 @@ struct ReadmeExampleTests {
 
     @Test func loopTour() throws {
         // README: loop example begins
-        let loop = try IOLoop()                 // epoll by default; belongs to this thread
+        let loop = try IOLoop()                 // epoll by default; used by one thread at a time
         let pipe = try DescriptorPair.pipe()
         let reader = pipe.first.descriptor
         var received: [UInt8] = []

@@ -1,6 +1,10 @@
 extension IOLoop {
-    /// Runs `callback` once, `delay` from now (measured on a fresh clock read,
-    /// so it never fires early; a negative delay means now: the next iteration).
+    /// Runs `callback` once, `delay` from now: measured on a fresh clock read,
+    /// so it never fires early; a zero or negative delay means now, which is
+    /// the next iteration (never the one running: a callback cannot starve I/O
+    /// with timers). Any duration is accepted: a huge one saturates at
+    /// `MonotonicInstant.distantFuture`. Ties with timers already due at the
+    /// same deadline come after them. Loop thread.
     /// - Throws: `LoopError.closed`.
     @discardableResult
     public func schedule(after delay: Duration, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
@@ -9,7 +13,10 @@ extension IOLoop {
         return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, .closure(callback)), token: token)
     }
 
-    /// Runs `callback` once at `deadline` on the loop's clock (at once if it has passed).
+    /// Runs `callback` once at `deadline` on the loop's clock. A deadline that
+    /// has passed, however long ago, fires in the next timer phase: at once
+    /// when the loop next runs, or in the next iteration when scheduled from a
+    /// callback. Loop thread.
     /// - Throws: `LoopError.closed`.
     @discardableResult
     public func schedule(at deadline: MonotonicInstant, _ callback: @escaping () throws -> Void) throws -> TimerHandle {
@@ -20,6 +27,7 @@ extension IOLoop {
     /// Runs `handler(tag)` once at `deadline`: libev's callback-and-data shape.
     /// Many timers can share one handler, so scheduling allocates nothing (a
     /// closure per timer costs an allocation when it captures anything).
+    /// Deadlines as in `schedule(at:_:)`. Loop thread.
     /// - Throws: `LoopError.closed`.
     @discardableResult
     public func schedule(
@@ -29,7 +37,7 @@ extension IOLoop {
         return TimerHandle(id: timers.schedule(deadline: deadline.nanoseconds, interval: 0, .tagged(handler, tag)), token: token)
     }
 
-    /// Runs `handler(tag)` once, `delay` from now (see `schedule(after:_:)`).
+    /// Runs `handler(tag)` once, `delay` from now (see `schedule(after:_:)`). Loop thread.
     /// - Throws: `LoopError.closed`.
     @discardableResult
     public func schedule(
@@ -41,10 +49,13 @@ extension IOLoop {
     }
 
     /// Runs `callback` every `interval`, first after `initialDelay` (default: one
-    /// interval). Fixed rate: each deadline follows from the previous deadline,
-    /// not from when the callback ran; periods missed during a stall are
-    /// skipped, not replayed in a burst.
-    /// - Throws: `LoopError.invalidInterval` for an interval that is not positive, `.closed`.
+    /// interval; zero or negative: now, as in `schedule(after:_:)`). Fixed rate:
+    /// each deadline follows from the previous deadline, not from when the
+    /// callback ran; periods missed during a stall are skipped, not replayed in
+    /// a burst. The interval is rounded up to whole nanoseconds and saturates
+    /// at `Int64.max` nanoseconds. Loop thread.
+    /// - Throws: `LoopError.invalidInterval` for an interval that is zero or
+    ///   negative (checked before anything is scheduled), `.closed`.
     @discardableResult
     public func scheduleRepeating(
         every interval: Duration, after initialDelay: Duration? = nil, _ callback: @escaping () throws -> Void
@@ -57,31 +68,51 @@ extension IOLoop {
     }
 
     /// Cancels the timer `id`; false if it already fired or was cancelled.
-    /// Its closure is released at once.
+    /// Its closure is released at once (after the loop's timers are
+    /// consistent again, so a `deinit` it runs may use the loop).
     @discardableResult
     public func cancelTimer(_ id: TimerID) -> Bool {
         checkThread()
-        return timers.cancel(id)
+        let released = timers.cancel(id) // released after the heap access ends
+        return released != nil
     }
 
-    /// Runs the timers due at the clock's now: all collected first, then run in
-    /// deadline order (ties in scheduling order). A timer that a callback
-    /// cancels before its turn does not run.
-    func fireDueTimers() {
-        checkThread()
-        let now = clock.isManual ? clock.now() : nowNanoseconds
-        guard let next = timers.nextDeadline, next <= now, !firingTimers, !closed else { return }
-        firingTimers = true
-        defer { firingTimers = false }
-        timers.collectDue(now: now, into: &dueTimers)
+    /// Takes the timers due at the cached `now` off the heap: this iteration's
+    /// batch. Timers scheduled or moved by the callbacks that run before the
+    /// batch fires are not in it, whatever their deadline.
+    @inline(__always)
+    func collectDueTimers() {
+        guard let next = timers.nextDeadline, next <= nowNanoseconds else { return }
+        timers.collectDue(now: nowNanoseconds, into: &dueTimers)
+    }
+
+    /// Runs the collected timers in deadline order (ties in scheduling order).
+    /// A timer that a callback cancels or reschedules before its turn does not run.
+    func fireCollectedTimers() {
+        guard !dueTimers.isEmpty else { return }
         var index = 0
         while index < dueTimers.count {
-            let id = dueTimers[index]
+            let due = dueTimers[index]
             index += 1
-            if let action = timers.takeForFiring(id) { invoke(action.run) }
-            if isClosed { break }
+            if let action = timers.takeForFiring(due, now: nowNanoseconds) {
+                invoke(action.run) // the action, and with it a one-shot closure, is released after this
+            }
+            if closed { break }
         }
         dueTimers.removeAll(keepingCapacity: true)
+    }
+
+    /// The manual clock moved: outside an iteration, fire what became due, as
+    /// an iteration's timer phase would; inside one (a callback moved the
+    /// clock), only time moves, and the next iteration fires them.
+    func clockAdvanced() {
+        checkThread()
+        guard !isRunning, !closed else { return }
+        beginRunning()
+        defer { endRunning() }
+        nowNanoseconds = clock.now()
+        collectDueTimers()
+        fireCollectedTimers()
     }
 }
 
@@ -101,7 +132,12 @@ public struct TimerHandle {
     /// Cancels the timer; idempotent, also from its own callback. Its closure is released at once.
     public func cancel() { loop?.cancelTimer(id) }
 
-    /// Moves the timer to fire `delay` from now; false if it already fired or was cancelled.
+    /// Moves the timer to fire `delay` from now (measured on a fresh clock
+    /// read; a negative delay means now: the next iteration), keeping its id
+    /// and, for a repeating timer, its interval. It ties after timers already
+    /// due at the new deadline. A timer due in the batch now firing, moved by an
+    /// earlier callback of that batch, does not fire in it. False if it already
+    /// fired or was cancelled, or the loop is closed.
     @discardableResult
     public func reschedule(after delay: Duration) -> Bool {
         guard let loop, !loop.isClosed else { return false }

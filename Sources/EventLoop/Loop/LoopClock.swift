@@ -20,8 +20,11 @@ public enum LoopClock {
 /// the timers that became due, in deadline order, on the calling thread,
 /// without sleeping.
 ///
-/// With a manual clock, pending timers never make the loop sleep in the
-/// kernel: only I/O, submissions and the timeout given to `runOnce` do.
+/// A loop on a manual clock orders work exactly as on the real clock: each
+/// iteration caches `now` (the virtual now) when its wait ends, and work a
+/// callback adds for "now" runs in the next iteration. Only the passing of
+/// time differs: pending timers never make the loop sleep in the kernel, so
+/// only I/O, submissions and the timeout given to `runOnce` end a wait.
 ///
 /// Loop thread only, like the loop it drives.
 public final class ManualClock {
@@ -34,17 +37,25 @@ public final class ManualClock {
         now = start
     }
 
-    /// Moves time forward by `duration` (a negative one is ignored: time never
-    /// runs back) and runs the timers that are now due, as one loop iteration
-    /// would. Timers that those callbacks schedule for "now" wait for the next
-    /// advance or iteration.
+    /// Moves time forward by `duration` and runs the timers that are now due,
+    /// as one loop iteration's timer phase would: the loop's `now` becomes the
+    /// new time first, and timers that those callbacks schedule or move for
+    /// "now" wait for the next advance or iteration.
+    ///
+    /// Time never runs back: a zero or negative `duration` leaves it where it
+    /// is (and still fires what is due). It saturates at
+    /// `MonotonicInstant.distantFuture`. Called from a callback of the loop
+    /// (or of another advance), it only moves time: the loop's next iteration
+    /// fires what became due.
     public func advance(by duration: Duration) {
         if duration > .zero { now = now + duration }
-        loop?.fireDueTimers()
+        loop?.clockAdvanced()
     }
 
-    /// Moves time to `instant` if it is later, and runs the due timers.
+    /// Moves time to `instant` and runs the due timers, as `advance(by:)`
+    /// does; an instant at or before `now` leaves time where it is.
     public func advance(to instant: MonotonicInstant) {
-        advance(by: instant - now)
+        if instant > now { now = instant }
+        loop?.clockAdvanced()
     }
 }

@@ -9,14 +9,19 @@ public struct LoopHandle: Sendable {
 
     /// Runs `work` on the loop thread, exactly once, after work this thread
     /// submitted before it. An idle loop wakes at once; many submissions before
-    /// it wakes cost one eventfd write in all.
+    /// it wakes cost one eventfd write in all. Submitted work runs in the last
+    /// phase of an iteration, after that iteration's call-soon closures (so a
+    /// `callSoon` made on the loop thread before a submission runs first).
     /// - Throws: `LoopError.closed` once the loop has closed (the work is not run).
     public func submit(_ work: @escaping @Sendable () -> Void) throws {
         guard submissions.submit(work) else { throw LoopError.closed }
     }
 
     /// Asks the loop's `run()` to return after its current iteration, waking it
-    /// if it is blocked in the kernel. Harmless on a closed loop.
+    /// if it is blocked in the kernel. When the loop is not running, the stop
+    /// waits for its next `run()`, which does one non-blocking iteration and
+    /// returns (once); it does not cut a `runOnce` wait short. Harmless on a
+    /// closed loop.
     public func stop() {
         submissions.requestStop()
     }

@@ -11,8 +11,8 @@ struct LoopState {
     /// Watchers the loop installed for itself (wake-up, signals).
     var internalWatcherCount: Int = 0
     var timers: TimerHeap = TimerHeap()
-    var dueTimers: [TimerID] = []
-    var firingTimers: Bool = false
+    /// The timers this iteration fires, collected when its wait ended.
+    var dueTimers: [TimerHeap.Due] = []
     var callSoonQueue: CallSoonQueue = CallSoonQueue()
     /// Executor jobs enqueued on the loop thread (and taken from other threads).
     var jobs: [LoopJob] = []
@@ -20,9 +20,11 @@ struct LoopState {
     var jobBatch: [LoopJob] = []
     /// Async waits armed on this loop, resumed with an error when it closes.
     let waiters = WaiterRegistry()
+    /// What the wake-up watcher took from the submission queue: it runs after the call-soon batch.
     var submissionBatch: [SubmissionQueue.Job] = []
     var signals: SignalState = SignalState()
     var stopRequested: Bool = false
+    /// Set while `run`, `runOnce` or a manual clock's `advance` runs callbacks.
     var isRunning: Bool = false
     var closed: Bool = false
     var nowNanoseconds: Int64 = 0
@@ -45,13 +47,9 @@ extension IOLoop {
         @inline(__always) _read { yield state.pointee.timers }
         @inline(__always) _modify { yield &state.pointee.timers }
     }
-    var dueTimers: [TimerID] {
+    var dueTimers: [TimerHeap.Due] {
         @inline(__always) _read { yield state.pointee.dueTimers }
         @inline(__always) _modify { yield &state.pointee.dueTimers }
-    }
-    var firingTimers: Bool {
-        @inline(__always) _read { yield state.pointee.firingTimers }
-        @inline(__always) _modify { yield &state.pointee.firingTimers }
     }
     var jobs: [LoopJob] {
         @inline(__always) _read { yield state.pointee.jobs }

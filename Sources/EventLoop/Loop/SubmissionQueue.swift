@@ -9,8 +9,12 @@ import Synchronization
 /// batch outside it: no user code ever runs under the lock. Arrays are
 /// reused, so steady state allocates nothing here.
 ///
+/// It also holds what the loop shares with other threads besides work: the stop
+/// request and the identity of the thread running the loop.
+///
 /// Threads: `submit`, `requestStop` from any thread; `takeAll` and `close` on
-/// the loop thread only. The lock guards `pending` and `isClosed`.
+/// the loop thread only. The lock guards `pending` and `isClosed`; `runner` and
+/// `stopRequested` are atomics.
 final class SubmissionQueue: @unchecked Sendable {
     typealias Work = @Sendable () -> Void
 
@@ -33,8 +37,13 @@ final class SubmissionQueue: @unchecked Sendable {
     /// The thread that runs the loop (the one running it, or the last that
     /// did, or its creator): what the executor's isolation checks compare against.
     let loopThread = Atomic<UInt>(ThreadIdentity.current.rawValue)
+    /// The thread now running the loop's `run`, `runOnce` or manual-clock
+    /// advance (`currentThreadIdentity()`), 0 while none does. Claimed on entry
+    /// and cleared on exit by the loop thread; read by the loop's thread check
+    /// and by `requestStop`.
+    let runner = Atomic<UInt>(0)
     /// Under `lock`: the loop's wake-up eventfd, owned here and closed by
-    /// `close()` under the lock, so no writer can reach its number afterwards.
+    /// `closeWakeUp()`, under the lock, so no writer can reach its number afterwards.
     private var wakeEventFD: EventFD?
     /// The eventfd's number, for the loop to watch and drain (loop thread).
     let wakeDescriptor: Descriptor
@@ -70,8 +79,15 @@ final class SubmissionQueue: @unchecked Sendable {
     @inline(__always)
     var isLoopThread: Bool { loopThread.load(ordering: .relaxed) == ThreadIdentity.current.rawValue }
 
+    /// Any thread: asks the loop to stop. The loop is woken only while it runs,
+    /// on another thread: a stop for a loop that runs nothing waits, as a flag,
+    /// for the next `run()`, and must not cut a later `runOnce`'s wait short.
+    /// (Sequentially consistent: either this thread sees the runner, or the
+    /// runner, which claims itself before it reads the flag, sees the flag.)
     func requestStop() {
-        stopRequested.store(true, ordering: .releasing)
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        let running = runner.load(ordering: .sequentiallyConsistent)
+        if running == 0 || running == currentThreadIdentity() { return } // it reads the flag before it waits
         lock.lock()
         defer { lock.unlock() }
         if !isClosed { signalLoop() }
@@ -104,17 +120,26 @@ final class SubmissionQueue: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Loop thread: refuse further work and close the eventfd (after the loop
-    /// unregistered it); what was queued is released unrun.
-    /// - Throws: what `close(2)` reports for the eventfd (it is gone anyway).
-    func close() throws(SystemError) {
+    /// Loop thread: refuse further work, and hand out what was queued (never
+    /// to run) for the caller to release once its own state is consistent: a
+    /// closure's deinit is user code. Never released under the lock. Executor
+    /// jobs stay for `takeJobs`: they belong to tasks that must go on.
+    func close() -> [Job] {
         lock.lock()
         isClosed = true
-        let dropped = pending
-        pending = []
+        var dropped: [Job] = []
+        swap(&dropped, &pending)
+        lock.unlock()
+        return dropped
+    }
+
+    /// Loop thread, after `close()` and once the loop no longer watches it:
+    /// closes the wake-up eventfd, under the lock (no writer can reach it then).
+    /// - Throws: what `close(2)` reports (the descriptor is gone anyway).
+    func closeWakeUp() throws(SystemError) {
+        lock.lock()
         let eventFD = wakeEventFD.take()
         lock.unlock()
-        _ = dropped // released here, outside the lock: a closure's deinit is user code
         try eventFD?.close()
     }
 }

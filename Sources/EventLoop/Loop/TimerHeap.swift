@@ -4,10 +4,19 @@
 ///   equal deadlines fire in the order they were scheduled.
 /// - Cancel is O(log n): each node knows its heap position, and is taken out
 ///   at once (no tombstones), so cancelled timers leave nothing behind.
-/// - A node's closure is released the moment the timer is cancelled or fires
-///   for the last time. Freed nodes are reused through a free list threaded
-///   through the nodes themselves; ids carry a generation from one counter, so
-///   a stale `TimerID` never matches a later timer.
+/// - A node's closure leaves it the moment the timer is cancelled or fires for
+///   the last time, and is handed to the caller, who releases it once this
+///   heap is consistent again: a closure's release may run a `deinit`, which is
+///   user code and may call back into the heap (cancel, schedule). Freed nodes
+///   are reused through a free list threaded through the nodes themselves; ids
+///   carry a generation from one counter, so a stale `TimerID` never matches a
+///   later timer.
+/// - Firing is two steps, so callbacks may change any timer while a batch
+///   runs: `collectDue` takes the due timers off the heap and marks them
+///   collected; `takeForFiring` hands out each one's closure, in order, only if
+///   it is still collected. A timer cancelled or rescheduled in between is no
+///   longer collected (rescheduling puts it back in the heap), so it does not
+///   run in this batch, and no heap entry ever outlives its node.
 /// - The heap holds deadlines inline, so sifting reads one array only.
 /// - Both arrays are raw buffers: the sift loops run without the bounds and
 ///   uniqueness checks of `Array`, which cost more than the comparisons
@@ -35,9 +44,20 @@ struct TimerHeap {
         var callback: Action?
         /// 0 for one-shot; otherwise the fixed period in nanoseconds.
         var interval: Int64 = 0
-        /// Position in the heap; -1 when not in it. For a free node: the next free node, or -1.
+        /// Position in the heap; `collected` when taken off it by `collectDue`
+        /// and not yet fired; -1 otherwise. For a free node: the next free node, or -1.
         var link: Int32 = -1
         var generation: UInt32 = 0
+    }
+
+    /// `Node.link` of a timer that `collectDue` took off the heap to fire in the current batch.
+    static let collected: Int32 = -2
+
+    /// A timer taken off the heap to fire, with the deadline it had (a
+    /// repeating timer's next deadline follows from it).
+    struct Due {
+        var id: TimerID
+        var deadline: Int64
     }
 
     /// 16 bytes, so four children share a cache line. The sequence number
@@ -61,7 +81,7 @@ struct TimerHeap {
     private var freeHead: Int32 = -1
     private var freeCount = 0
     private var heap: UnsafeMutablePointer<Entry>? = nil
-    /// How many timers are scheduled.
+    /// How many timers are in the heap (not counting those collected to fire).
     private(set) var count = 0
     private var heapCapacity = 0
     private var nextSequence: UInt32 = 0
@@ -69,6 +89,10 @@ struct TimerHeap {
 
     /// Slots allocated for nodes (for tests of memory release).
     var allocatedNodes: Int { nodeCapacity }
+
+    /// Timers scheduled and not yet fired for the last time or cancelled,
+    /// including those collected to fire in the current batch.
+    var liveCount: Int { nodeCount - freeCount }
 
     /// The earliest deadline, if any.
     var nextDeadline: Int64? { count > 0 ? heap![0].deadline : nil }
@@ -101,17 +125,19 @@ struct TimerHeap {
         return TimerID(index: index, generation: generation)
     }
 
-    /// Cancels `id`; false when it already fired, was cancelled, or never existed.
-    @discardableResult
-    mutating func cancel(_ id: TimerID) -> Bool {
-        guard isLive(id) else { return false }
+    /// Cancels `id`, whether in the heap or collected to fire. Returns its
+    /// closure for the caller to release (nil when it already fired, was
+    /// cancelled, or never existed).
+    mutating func cancel(_ id: TimerID) -> Action? {
+        guard isLive(id) else { return nil }
         let position = Int(nodes![Int(id.index)].link)
         if position >= 0 { removeEntry(at: position) }
-        release(id.index)
-        return true
+        return release(id.index)
     }
 
-    /// Moves a scheduled timer to a new deadline, keeping its id.
+    /// Moves a scheduled timer to a new deadline, keeping its id; it is
+    /// scheduled anew, so it ties after timers already at that deadline. A
+    /// timer collected to fire leaves its batch.
     mutating func reschedule(_ id: TimerID, deadline: Int64) -> Bool {
         guard isLive(id) else { return false }
         let position = Int(nodes![Int(id.index)].link)
@@ -120,32 +146,38 @@ struct TimerHeap {
         return true
     }
 
-    /// Takes every timer due at `now` off the heap, in firing order, into `due`.
-    /// Repeating timers go back in at their next period after `now`, missed
-    /// periods skipped (fixed rate, no burst).
-    mutating func collectDue(now: Int64, into due: inout [TimerID]) {
+    /// Takes every timer due at `now` off the heap, in firing order, into `due`
+    /// (which the caller has emptied), and marks each collected.
+    mutating func collectDue(now: Int64, into due: inout [Due]) {
         while count > 0, heap![0].deadline <= now {
             let top = heap![0]
             removeEntry(at: 0)
-            let interval = nodes![Int(top.node)].interval
-            if interval > 0 {
-                let missed = (now - top.deadline) / interval
-                let (step, overflow1) = (missed + 1).multipliedReportingOverflow(by: interval)
-                let (next, overflow2) = top.deadline.addingReportingOverflow(step)
-                push(top.node, overflow1 || overflow2 ? .max : next)
-            }
-            due.append(TimerID(index: top.node, generation: nodes![Int(top.node)].generation))
+            nodes![Int(top.node)].link = Self.collected
+            due.append(Due(id: TimerID(index: top.node, generation: nodes![Int(top.node)].generation), deadline: top.deadline))
         }
     }
 
-    /// The closure to run for a due timer, or nil when it was cancelled since.
-    /// A one-shot timer is released here, before its closure runs, so
-    /// cancelling it from inside is a harmless no-op.
-    mutating func takeForFiring(_ id: TimerID) -> Action? {
-        guard isLive(id) else { return nil }
-        let node = nodes![Int(id.index)]
-        if node.interval == 0 { release(id.index) }
-        return node.callback
+    /// The action to run for a collected timer, or nil when it was cancelled
+    /// or rescheduled since it was collected. A one-shot timer is released
+    /// here, before its closure runs, so cancelling it from inside is a
+    /// harmless no-op; a repeating one goes back in the heap at its next period
+    /// after `now` (fixed rate: missed periods are skipped, not replayed).
+    mutating func takeForFiring(_ due: Due, now: Int64) -> Action? {
+        guard isLive(due.id), nodes![Int(due.id.index)].link == Self.collected else { return nil }
+        let interval = nodes![Int(due.id.index)].interval
+        if interval == 0 { return release(due.id.index) }
+        push(due.id.index, Self.nextDeadline(after: due.deadline, interval: interval, now: now))
+        return nodes![Int(due.id.index)].callback
+    }
+
+    /// The first period boundary after `now` of a timer that was due at
+    /// `deadline` (at or before `now`), saturating at `Int64.max`.
+    static func nextDeadline(after deadline: Int64, interval: Int64, now: Int64) -> Int64 {
+        // 128-bit: `now - deadline` and the step may exceed Int64 for extreme deadlines.
+        let elapsed = Int128(now) - Int128(deadline)
+        let periods = (elapsed > 0 ? elapsed : 0) / Int128(interval) + 1
+        let next = Int128(deadline) + periods * Int128(interval)
+        return next > Int128(Int64.max) ? .max : Int64(truncatingIfNeeded: next)
     }
 
     /// Forgets every timer, releasing their closures and memory.
@@ -170,8 +202,11 @@ struct TimerHeap {
 
     // MARK: - Mechanics
 
-    private mutating func release(_ index: Int32) {
-        nodes![Int(index)].callback = nil
+    /// Frees a node that is not in the heap and returns its closure: the
+    /// caller releases it after this call, once the heap is consistent.
+    private mutating func release(_ index: Int32) -> Action? {
+        let callback = nodes![Int(index)].callback
+        nodes![Int(index)].callback = nil // the copy above keeps it alive: no user code runs here
         nodes![Int(index)].link = freeHead
         freeHead = index
         freeCount += 1
@@ -180,10 +215,11 @@ struct TimerHeap {
             // A small one is kept, so a loop with a few timers allocates nothing to schedule the next.
             let generation = nextGeneration
             let sequence = nextSequence
-            removeAll()
+            removeAll() // every closure has left its node already
             nextGeneration = generation
             nextSequence = sequence
         }
+        return callback
     }
 
     private mutating func growNodes() {

@@ -37,16 +37,14 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
 
 extension Duration {
     /// Whole nanoseconds, a fraction rounded away from zero (so a timeout is never
-    /// cut short), saturating at `Int64.max` / `Int64.min`.
+    /// cut short), saturating at `Int64.max` / `Int64.min` for any duration
+    /// (even one beyond `Int64.max` seconds, where `components` would trap).
     @inlinable
     public var nanosecondsRoundedUp: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow1) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        var fraction = attoseconds / 1_000_000_000
-        let remainder = attoseconds % 1_000_000_000
-        if remainder > 0 { fraction += 1 } else if remainder < 0 { fraction -= 1 }
-        let (total, overflow2) = scaled.addingReportingOverflow(fraction)
-        if overflow1 || overflow2 { return seconds < 0 ? .min : .max }
-        return total
+        let (whole, fraction) = attoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        let rounded = fraction > 0 ? whole + 1 : fraction < 0 ? whole - 1 : whole
+        if rounded > Int128(Int64.max) { return .max }
+        if rounded < Int128(Int64.min) { return .min }
+        return Int64(truncatingIfNeeded: rounded)
     }
 }

@@ -14,6 +14,7 @@ struct LoopLifecycleTests {
         }
         try loop.run()
         #expect(ticks == 5)
+        try loop.close() // the timer's closure and the loop hold each other
     }
 
     @Test func stopBeforeRunMakesOneNonBlockingIteration() throws {
@@ -81,5 +82,101 @@ struct LoopLifecycleTests {
             } // odd ones are closed by deinit
         }
         #expect(openDescriptorCount() - before < 100, "each loop owns 2 descriptors: a leak would show 1,000+")
+    }
+
+    /// Issue 9, fault 7: a stop made while nothing ran made every later
+    /// `runOnce` return at once (100 waits of 10 ms took 0.4 ms in all).
+    @Test func aStopWhileNothingRunsLeavesRunOnceWaitsWhole() throws {
+        let loop = try IOLoop()
+        loop.stop()
+        loop.handle.stop() // from "another thread" too: the loop is not running, so it is not woken
+        let start = MonotonicInstant.now()
+        for _ in 0..<10 { try loop.runOnce(timeout: .milliseconds(10)) }
+        #expect(MonotonicInstant.now() - start >= .milliseconds(100))
+        // The stop is still waiting for the next run(), which it ends after one iteration, once.
+        var ran = 0
+        try loop.callSoon { ran += 1 }
+        try loop.run()
+        #expect(ran == 1)
+        try loop.schedule(after: .milliseconds(5)) { ran += 1; loop.stop() }
+        try loop.run()
+        #expect(ran == 2, "the second run() ran until its own stop")
+        try loop.close()
+    }
+
+    @Test func aStopFromAnotherThreadWhileNothingRunsEndsTheNextRun() throws {
+        let loop = try IOLoop()
+        let handle = loop.handle
+        let other = TestThread { handle.stop() }
+        other.join()
+        let start = MonotonicInstant.now()
+        try loop.runOnce(timeout: .milliseconds(20))
+        #expect(MonotonicInstant.now() - start >= .milliseconds(20), "not woken by a stop for a loop that was not running")
+        let watchdog = Watchdog(after: .seconds(10)) { handle.stop() }
+        try loop.run() // ends after one iteration
+        watchdog.cancel()
+        #expect(MonotonicInstant.now() - start < .seconds(5))
+        try loop.close()
+    }
+
+    @Test func aStopDuringRunOnceIsUsedUpByIt() throws {
+        let loop = try IOLoop()
+        try loop.callSoon { loop.stop() }
+        try loop.runOnce(timeout: .zero)
+        var ticks = 0
+        try loop.scheduleRepeating(every: .milliseconds(1)) {
+            ticks += 1
+            if ticks == 3 { loop.stop() }
+        }
+        try loop.run()
+        #expect(ticks == 3, "run() did not inherit the stop its predecessor runOnce used")
+        try loop.close()
+    }
+
+    /// Issue 9, fault 13: `activeWatchers` was -1 after close.
+    @Test func everyCountIsZeroAfterClose() throws {
+        let loop = try IOLoop()
+        let pipe = try DescriptorPair.pipe()
+        try loop.watch(pipe.first.descriptor) { _ in }
+        try loop.schedule(after: .seconds(60)) {}
+        try loop.scheduleRepeating(every: .seconds(1)) {}
+        try loop.callSoon {}
+        try loop.onSignal(SIGURG) { _ in }
+        try loop.runOnce(timeout: .zero)
+        try loop.callSoon {}
+        let iterations = loop.metrics.iterations
+        try loop.close()
+        let metrics = loop.metrics
+        #expect(metrics.activeWatchers == 0)
+        #expect(metrics.activeTimers == 0)
+        #expect(metrics.activeSignalHandlers == 0)
+        #expect(metrics.pendingCallSoon == 0)
+        #expect(metrics.iterations == iterations, "what was counted before the close stays")
+        #expect(metrics.waiting >= .zero && metrics.running >= .zero)
+        let fresh = try IOLoop()
+        try fresh.close()
+        #expect(fresh.metrics.activeWatchers == 0 && fresh.metrics.activeTimers == 0)
+    }
+
+    /// Issue 9, fault 8: a deadline far in the past made the wait wrap around
+    /// to the far future, so run() slept instead of firing it.
+    @Test(arguments: Backend.allCases)
+    func aDeadlineFarInThePastFiresAtOnce(backend: Backend) throws {
+        let loop = try makeLoop(backend)
+        var fired: [String] = []
+        try loop.schedule(at: loop.now + .seconds(Int64.min)) { fired.append("far past"); loop.stop() }
+        try loop.schedule(at: MonotonicInstant(nanoseconds: .min)) { fired.append("the earliest instant") }
+        let handle = loop.handle
+        let watchdog = Watchdog(after: .seconds(10)) { handle.stop() }
+        let start = MonotonicInstant.now()
+        try loop.run()
+        watchdog.cancel()
+        #expect(fired == ["the earliest instant", "far past"])
+        #expect(MonotonicInstant.now() - start < .seconds(5))
+        try loop.schedule(at: loop.now + .seconds(Int64.min)) { fired.append("again") }
+        try loop.runOnce(timeout: .seconds(10))
+        #expect(fired.last == "again")
+        #expect(MonotonicInstant.now() - start < .seconds(5))
+        try loop.close()
     }
 }

@@ -171,6 +171,106 @@ struct LoopTimerTests {
         #expect(fired.last == 99)
     }
 
+    /// Issue 9, fault 2, exactly as reported: B ran although A had moved it,
+    /// and an entry of B's that outlived B's node fired C at +15 ms.
+    @Test func aTimerRescheduledByAnEarlierCallbackOfTheSameBatchIsNotCorrupted() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [String] = []
+        var b: TimerHandle?
+        try loop.schedule(after: .milliseconds(5)) { fired.append("A"); b?.reschedule(after: .milliseconds(10)) }
+        b = try loop.schedule(after: .milliseconds(5)) { fired.append("B at \(clock.now.nanoseconds / 1_000_000 - 1_000_000)") }
+        clock.advance(by: .milliseconds(5))
+        #expect(fired == ["A"])
+        try loop.schedule(after: .seconds(3_600)) { fired.append("C") }
+        clock.advance(by: .milliseconds(10))
+        #expect(fired == ["A", "B at 15"])
+        clock.advance(by: .seconds(60))
+        #expect(fired == ["A", "B at 15"], "C is an hour away")
+        #expect(loop.metrics.activeTimers == 1)
+    }
+
+    @Test func aRepeatingTimerMovedByAnEarlierCallbackOfItsBatchKeepsItsPeriodFromTheNewDeadline() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [String] = []
+        var ticker: TimerHandle?
+        try loop.schedule(after: .milliseconds(10)) { fired.append("mover"); ticker?.reschedule(after: .milliseconds(3)) }
+        ticker = try loop.scheduleRepeating(every: .milliseconds(10)) { fired.append("tick") }
+        clock.advance(by: .milliseconds(10))
+        #expect(fired == ["mover"])
+        clock.advance(by: .milliseconds(3))
+        #expect(fired == ["mover", "tick"])
+        clock.advance(by: .milliseconds(10))
+        #expect(fired == ["mover", "tick", "tick"])
+    }
+
+    @Test func aTimerCancelledInItsBatchIsNotReplacedByTheTimerThatReusesItsNode() throws {
+        let (loop, clock) = try manualLoop()
+        var fired: [String] = []
+        var victim: TimerHandle?
+        try loop.schedule(after: .milliseconds(1)) {
+            fired.append("first")
+            victim?.cancel()
+            _ = try? loop.schedule(after: .zero) { fired.append("replacement") } // reuses the freed node
+        }
+        victim = try loop.schedule(after: .milliseconds(1)) { fired.append("victim") }
+        clock.advance(by: .milliseconds(1))
+        #expect(fired == ["first"])
+        clock.advance(by: .zero)
+        #expect(fired == ["first", "replacement"])
+    }
+
+    @Test func insideATimerFiredByAdvanceNowIsTheAdvancedTime() throws {
+        let (loop, clock) = try manualLoop()
+        var seen: [Duration] = []
+        let start = clock.now
+        try loop.schedule(after: .milliseconds(7)) { seen.append(loop.now - start) }
+        try loop.schedule(at: start + .milliseconds(3)) { seen.append(loop.now - start) }
+        clock.advance(by: .milliseconds(5))
+        clock.advance(to: start + .milliseconds(9))
+        #expect(seen == [.milliseconds(5), .milliseconds(9)])
+        #expect(loop.now == start + .milliseconds(9))
+    }
+
+    /// A negative duration means zero wherever zero has a meaning (a delay, a
+    /// timeout, a clock step); a repeat interval has none, so it is refused.
+    @Test func negativeDurationsMeanZeroAndNonPositiveIntervalsAreRefused() throws {
+        let (loop, clock) = try manualLoop()
+        let start = clock.now
+        var fired: [String] = []
+        for interval in [Duration.zero, .nanoseconds(-1), .seconds(Int64.min), Duration(attoseconds: -1)] {
+            #expect(throws: LoopError.invalidInterval(interval)) { try loop.scheduleRepeating(every: interval) {} }
+            #expect(throws: LoopError.invalidInterval(interval)) {
+                try loop.scheduleRepeating(every: interval, after: .zero) {}
+            }
+        }
+        #expect(loop.metrics.activeTimers == 0)
+        try loop.schedule(after: .milliseconds(-5)) { fired.append("negative delay") }
+        try loop.scheduleRepeating(every: .milliseconds(10), after: .milliseconds(-5)) { fired.append("tick") }
+        let moved = try loop.schedule(after: .seconds(60)) { fired.append("moved") }
+        #expect(moved.reschedule(after: .seconds(-1)))
+        clock.advance(by: .milliseconds(-5)) // time does not run back, and what is due fires
+        #expect(clock.now == start)
+        #expect(fired == ["negative delay", "tick", "moved"])
+        clock.advance(to: start + .seconds(-1))
+        #expect(clock.now == start)
+        let begin = MonotonicInstant.now()
+        try loop.runOnce(timeout: .milliseconds(-100)) // a negative timeout polls
+        #expect(MonotonicInstant.now() - begin < .seconds(5))
+        #expect(LoopError.invalidInterval(.zero).description.contains("positive interval"))
+    }
+
+    @Test func repeatingTimersNearTheEndsOfTimeDoNotOverflow() throws {
+        let clock = ManualClock(start: MonotonicInstant(nanoseconds: .min))
+        let loop = try IOLoop(clock: .manual(clock))
+        var ticks = 0
+        let ticker = try loop.scheduleRepeating(every: .milliseconds(1)) { ticks += 1 }
+        try loop.scheduleRepeating(every: .seconds(Int64.max)) { ticks += 100 }
+        clock.advance(to: .distantFuture)
+        #expect(ticks == 101, "missed periods are skipped, not replayed")
+        #expect(ticker.isActive)
+        try loop.close()
+    }
+
     @Test func timerLayoutStaysCompact() {
         #expect(MemoryLayout<TimerHeap.Entry>.stride == 16, "four heap children per cache line")
         #expect(MemoryLayout<TimerHeap.Node>.stride <= 48)
