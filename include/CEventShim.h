@@ -251,6 +251,8 @@ long cevent_sendto(int fd, const void *buf, unsigned long count, int flags,
                    const struct sockaddr *addr, socklen_t len);
 long cevent_recvfrom(int fd, void *buf, unsigned long count, int flags,
                      struct sockaddr *addr, socklen_t *len);
+/// unlink(2). Returns 0 or -errno.
+int cevent_unlink(const char *path);
 /// close(2). Returns 0 or -errno. Never retry it: on Linux the descriptor is
 /// gone even when close reports EINTR.
 int cevent_close(int fd);

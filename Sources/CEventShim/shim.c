@@ -381,6 +381,7 @@ long cevent_recvfrom(int fd, void *buf, unsigned long count, int flags,
 }
 
 int cevent_close(int fd) { RESULT(close(fd)); }
+int cevent_unlink(const char *path) { RESULT(unlink(path)); }
 int cevent_open(const char *path, int flags, int mode) { RESULT(open(path, flags | O_CLOEXEC, mode)); }
 
 // MARK: clock

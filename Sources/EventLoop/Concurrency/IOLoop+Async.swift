@@ -26,6 +26,9 @@ extension IOLoop {
         }
     }
 
+    /// Whether the loop's backend can register edge-triggered (epoll).
+    var supportsEdgeTriggering: Bool { selector.supportsEdgeTriggering }
+
     /// Enqueues an executor job from the loop thread: no lock, no wake-up.
     @inline(__always)
     func enqueueJob(_ job: LoopJob) { jobs.append(job) }

@@ -16,6 +16,25 @@ extension LoopExecutor {
         }
     }
 
+    /// Runs `body` on the loop thread with the loop as the task's executor
+    /// preference, so its waits resume there too: at once when the calling
+    /// task already prefers the loop (it is then on the loop thread, since a
+    /// nonisolated async function runs on its task's preferred executor),
+    /// otherwise through `withTaskExecutorPreference` (one hop there and back).
+    @inline(__always)
+    func onLoop<T>(_ body: () async throws -> T) async throws -> T {
+        if queue.isLoopThread { return try await body() }
+        return try await withTaskExecutorPreference(self, isolation: nil) { try await body() }
+    }
+
+    /// The loop, for a call made on its thread.
+    /// - Throws: `StreamError.closed` when the loop has closed or is gone.
+    func loopForCall(_ operation: @autoclosure () -> String) throws -> IOLoop {
+        precondition(queue.isLoopThread, "loop state touched off the loop thread")
+        guard let loop = token.loop, !loop.isClosed else { throw StreamError(.closed, operation: operation() + ": the loop is closed") }
+        return loop
+    }
+
     /// Suspends the calling task until a wait that `arm` sets up on the loop
     /// thread finishes its `Waiter`. Cancellation (from any thread) reaches the
     /// loop and ends the wait with `CancellationError`, disarming it; closing

@@ -86,6 +86,13 @@ final class WaiterRegistry {
         nextID += 1
     }
 
+    /// Registers a waiter that removes itself (a stream's socket core).
+    func addOther(_ waiter: any WaiterProtocol) {
+        waiter.registryID = nextID
+        waiters[nextID] = waiter
+        nextID += 1
+    }
+
     func remove(_ waiter: any WaiterProtocol) { waiters[waiter.registryID] = nil }
 
     /// Resumes every waiter still waiting with `error`; their tasks run on.

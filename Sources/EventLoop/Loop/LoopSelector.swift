@@ -68,6 +68,9 @@ enum LoopSelector {
         return slot.map { ($0.key, $0.generation) }
     }
 
+    /// Whether registrations may be edge-triggered (epoll).
+    var supportsEdgeTriggering: Bool { if case .epoll = self { true } else { false } }
+
     var count: Int {
         switch self {
         case .epoll(let s): s.count

@@ -68,6 +68,9 @@ enum Kernel {
     static func connect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int {
         seam(.connect, fd) { _ in Int(cevent_connect(fd, address, length)) }
     }
+    static func unlink(_ path: String) -> Int {
+        seam(.unlink, -1) { _ in Int(cevent_unlink(path)) }
+    }
     static func shutdown(_ fd: Int32, _ how: Int32) -> Int { seam(.shutdown, fd) { _ in Int(cevent_shutdown(fd, how)) } }
     static func getsockname(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>, _ length: UnsafeMutablePointer<socklen_t>) -> Int {
         seam(.getsockname, fd) { _ in Int(cevent_getsockname(fd, address, length)) }

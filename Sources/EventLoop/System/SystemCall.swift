@@ -37,6 +37,8 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     case pipe2
     /// `shutdown(2)`.
     case shutdown
+    /// `unlink(2)`: removing a Unix socket's file.
+    case unlink
     /// `getsockopt(2)`.
     case getsockopt
     /// `setsockopt(2)`.

@@ -76,6 +76,11 @@ func ourNames() {
     let _: SignalDisposition = .default
     let _: LoopExecutor.Type = LoopExecutor.self
     let _: DeadlineExceeded = DeadlineExceeded(duration: .seconds(1))
+    let _: DatagramSocket.Type = DatagramSocket.self
+    let _: StreamConnection.Type = StreamConnection.self
+    let _: StreamError = StreamError(.closed, operation: "interop")
+    let _: StreamListener.Type = StreamListener.self
+    let _: StreamServer.Type = StreamServer.self
 
     // Selector/
     let _: (any EventSelector<Int>)? = nil

@@ -1,0 +1,186 @@
+/// What the stream and datagram types share: the owned socket, its one
+/// registration with the loop, the readiness the loop last reported, and the
+/// tasks waiting for it. Loop thread only; `@unchecked Sendable` so that a
+/// cancellation handler (any thread) can name it in the closure it sends to
+/// the loop through `LoopExecutor.perform`.
+///
+/// Registration: on epoll, once, edge-triggered for both directions (no
+/// `epoll_ctl` per operation, as tokio does); readiness is cached and cleared
+/// when a read or write would block or comes back short. On poll and select
+/// (level-triggered), the watcher asks for a direction only while a task waits
+/// on it and the cached readiness says it is not ready, and goes away when
+/// nobody waits, so an unread socket never spins the loop.
+final class SocketCore: @unchecked Sendable, WaiterProtocol {
+    enum Direction: Sendable { case read, write, hangUp }
+
+    private struct Waiting {
+        let continuation: UnsafeContinuation<Void, any Error>
+        let id: UInt64
+    }
+
+    let executor: LoopExecutor
+    private var socket: OwnedDescriptor?
+    /// The socket's number (valid while `isOpen`).
+    let descriptor: Descriptor
+    private var watcher: IOWatcher?
+    private var watchedInterest: Interest = []
+    private let edge: Bool
+    private unowned(unsafe) let loop: IOLoop
+
+    var readReady = true
+    var writeReady = true
+    /// The peer shut down its writing side: reads reach end of stream.
+    private(set) var readHangUp = false
+    /// The connection is gone both ways (hang-up or error): writes fail at once.
+    private(set) var hangUp = false
+
+    private var readWaiter: Waiting?
+    private var writeWaiter: Waiting?
+    private var hangUpWaiter: Waiting?
+    private var nextID: UInt64 = 1
+    var registryID = 0
+    var isFinished: Bool { socket == nil }
+
+    /// Takes ownership of `socket` (non-blocking) and registers it with `loop`.
+    init(_ socket: consuming OwnedDescriptor, loop: IOLoop) throws {
+        executor = loop.executor
+        descriptor = socket.descriptor
+        edge = loop.supportsEdgeTriggering
+        self.loop = loop
+        self.socket = consume socket
+        if edge {
+            watcher = try loop.watch(descriptor, interest: .all, trigger: .edge) { [unowned self] events in
+                self.handle(events)
+            }
+            watchedInterest = .all
+        }
+        loop.waiters.addOther(self)
+    }
+
+    var isOpen: Bool { socket != nil }
+
+    // MARK: Waiting
+
+    /// Suspends until the loop reports `direction` ready (or, for `.hangUp`,
+    /// the peer gone). `deadline`: a `StreamError.timedOut` from `operation` then.
+    /// - Throws: `CancellationError`, `StreamError` (`.closed`, `.timedOut`).
+    func wait(for direction: Direction, deadline: MonotonicInstant? = nil, operation: @autoclosure () -> String) async throws {
+        if socket == nil { throw StreamError(.closed, operation: operation()) }
+        let id = nextID
+        nextID += 1
+        var timer: TimerHandle?
+        if let deadline {
+            let what = operation()
+            timer = try loop.schedule(at: deadline) { [unowned self] in
+                self.resume(direction, id, with: StreamError(.timedOut, operation: what))
+            }
+        }
+        defer { timer?.cancel() }
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                let waiting = Waiting(continuation: continuation, id: id)
+                switch direction {
+                case .read: readWaiter = waiting
+                case .write: writeWaiter = waiting
+                case .hangUp: hangUpWaiter = waiting
+                }
+                updateInterest()
+            }
+        } onCancel: {
+            executor.perform { _ in self.resume(direction, id, with: CancellationError()) }
+        }
+    }
+
+    /// Resumes the waiter of `direction` if it is still the one numbered `id`.
+    private func resume(_ direction: Direction, _ id: UInt64, with error: (any Error)?) {
+        let waiting: Waiting?
+        switch direction {
+        case .read:
+            waiting = readWaiter?.id == id ? readWaiter : nil
+            if waiting != nil { readWaiter = nil }
+        case .write:
+            waiting = writeWaiter?.id == id ? writeWaiter : nil
+            if waiting != nil { writeWaiter = nil }
+        case .hangUp:
+            waiting = hangUpWaiter?.id == id ? hangUpWaiter : nil
+            if waiting != nil { hangUpWaiter = nil }
+        }
+        guard let waiting else { return }
+        updateInterest()
+        if let error { waiting.continuation.resume(throwing: error) } else { waiting.continuation.resume() }
+    }
+
+    /// The loop's report for this socket.
+    private func handle(_ events: ReadyEvents) {
+        if events.contains(.readable) { readReady = true }
+        if events.contains(.writable) { writeReady = true }
+        if events.contains(.readHangUp) { readHangUp = true }
+        if !events.isDisjoint(with: [.hangUp, .error]) {
+            hangUp = true
+            readHangUp = true
+            readReady = true
+            writeReady = true
+        }
+        if readReady, let waiting = readWaiter { resume(.read, waiting.id, with: nil) }
+        if writeReady, let waiting = writeWaiter { resume(.write, waiting.id, with: nil) }
+        if readHangUp, let waiting = hangUpWaiter { resume(.hangUp, waiting.id, with: nil) }
+    }
+
+    /// Level-triggered backends: watch exactly the directions someone waits
+    /// for and that are not known ready.
+    private func updateInterest() {
+        guard !edge, socket != nil else { return }
+        var needed: Interest = []
+        if (readWaiter != nil && !readReady) || (hangUpWaiter != nil && !readHangUp) { needed.insert(.readable) }
+        if writeWaiter != nil && !writeReady { needed.insert(.writable) }
+        if needed == watchedInterest { return }
+        do {
+            if needed.isEmpty {
+                watcher?.cancel()
+                watcher = nil
+            } else if let watcher {
+                try watcher.setInterest(needed)
+            } else {
+                watcher = try loop.watch(descriptor, interest: needed) { [unowned self] events in self.handle(events) }
+            }
+            watchedInterest = needed
+        } catch {
+            failAll(error)
+        }
+    }
+
+    /// Resumes every waiter with `error`.
+    private func failAll(_ error: any Error) {
+        let waiting = [readWaiter, writeWaiter, hangUpWaiter]
+        readWaiter = nil
+        writeWaiter = nil
+        hangUpWaiter = nil
+        for case let waiting? in waiting { waiting.continuation.resume(throwing: error) }
+    }
+
+    // MARK: Closing
+
+    /// Unregisters and closes the socket, once; waiters end with `StreamError.closed`.
+    func close(operation: String) {
+        guard let socket = socket.take() else { return }
+        watcher?.cancel()
+        watcher = nil
+        loop.waiters.remove(self)
+        // close(2) errors are dropped on purpose: the number is released whatever it
+        // says (on Linux), and there is nothing left to retry or report to.
+        try? socket.close()
+        failAll(StreamError(.closed, operation: operation))
+    }
+
+    /// The loop is closing: waiters end with `LoopError.closed`, the socket closes.
+    func fail(_ error: any Error) {
+        guard let socket = socket.take() else { return }
+        watcher = nil // the loop drops its watchers itself
+        try? socket.close() // as in `close(operation:)`
+        failAll(error)
+    }
+}

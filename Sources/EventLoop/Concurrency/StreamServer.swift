@@ -1,0 +1,119 @@
+import Synchronization
+
+/// A server in the shape of asyncio's `start_server(handle, host, port)`:
+/// accepts connections from a listener and runs `handler` for each in a task
+/// of its own on the loop.
+///
+/// - `run()` serves until the server is shut down or the task running it is
+///   cancelled. Cancelling it closes the listener, cancels every handler, and
+///   returns once all have ended.
+/// - `shutdown(gracePeriod:)` (any thread) stops accepting, lets the handlers
+///   finish for up to `gracePeriod`, then cancels the rest; `run()` returns
+///   once all have ended.
+/// - A handler's connection is closed when the handler returns or throws;
+///   what a handler throws goes to `errorHandler` (by default: dropped, as a
+///   closed connection is the usual end of one).
+///
+/// Any thread: `Sendable`. Its state is touched on the loop thread only.
+public final class StreamServer: @unchecked Sendable {
+    /// The listener it accepts from.
+    public let listener: StreamListener
+    private let handler: @Sendable (StreamConnection) async throws -> Void
+    private let errorHandler: @Sendable (any Error) -> Void
+    // Loop thread only.
+    private var handlers: [UInt64: Task<Void, Never>] = [:]
+    private var nextHandler: UInt64 = 1
+    private var idle: [UnsafeContinuation<Void, Never>] = []
+    private let stopping = Atomic<Bool>(false)
+
+    /// A server that will run `handler` for each connection `listener` accepts.
+    public init(
+        listener: StreamListener,
+        errorHandler: @escaping @Sendable (any Error) -> Void = { _ in },
+        handler: @escaping @Sendable (StreamConnection) async throws -> Void
+    ) {
+        self.listener = listener
+        self.handler = handler
+        self.errorHandler = errorHandler
+    }
+
+    /// Listens on `host`:`port` and returns a server for `handler` (call `run()`).
+    public static func listening(
+        host: String = "127.0.0.1", port: UInt16, on executor: LoopExecutor,
+        handler: @escaping @Sendable (StreamConnection) async throws -> Void
+    ) async throws -> StreamServer {
+        StreamServer(listener: try await StreamListener.bind(host: host, port: port, on: executor), handler: handler)
+    }
+
+    /// The port it listens on.
+    public var port: UInt16 { listener.port }
+
+    /// Accepts and serves until shut down or cancelled (see the type).
+    /// - Throws: `StreamError` when accepting fails for a reason other than the
+    ///   listener closing (the handlers are cancelled and awaited first).
+    public func run() async throws {
+        let executor = listener.executor
+        try await withTaskCancellationHandler {
+            try await executor.onLoop {
+                var failure: (any Error)?
+                do {
+                    for try await connection in self.listener.connections {
+                        self.start(connection, on: executor)
+                    }
+                } catch is CancellationError {
+                    // The server's task was cancelled: everything goes.
+                } catch {
+                    failure = error
+                }
+                if failure != nil || Task.isCancelled { self.cancelHandlers() }
+                await self.waitForHandlers()
+                if let failure { throw failure }
+            }
+        } onCancel: {
+            self.shutdown(gracePeriod: .zero)
+        }
+    }
+
+    /// Stops accepting now; cancels the handlers still running after
+    /// `gracePeriod` (zero: at once). Idempotent. Any thread.
+    public func shutdown(gracePeriod: Duration) {
+        let executor = listener.executor
+        let first = !stopping.exchange(true, ordering: .relaxed)
+        Task(executorPreference: executor) {
+            if first { await self.listener.close() }
+            if gracePeriod > .zero { try? await executor.sleep(for: gracePeriod) }
+            self.cancelHandlers()
+        }
+    }
+
+    private func start(_ connection: StreamConnection, on executor: LoopExecutor) {
+        let id = nextHandler
+        nextHandler += 1
+        let handler = self.handler
+        let errorHandler = self.errorHandler
+        handlers[id] = Task(executorPreference: executor) {
+            do { try await handler(connection) } catch { errorHandler(error) }
+            await connection.close()
+            self.finished(id)
+        }
+    }
+
+    /// Loop thread (the handler tasks run there).
+    private func finished(_ id: UInt64) {
+        handlers[id] = nil
+        if handlers.isEmpty {
+            let waiting = idle
+            idle = []
+            for continuation in waiting { continuation.resume() }
+        }
+    }
+
+    private func cancelHandlers() {
+        for task in handlers.values { task.cancel() }
+    }
+
+    private func waitForHandlers() async {
+        guard !handlers.isEmpty else { return }
+        await withUnsafeContinuation { idle.append($0) }
+    }
+}
