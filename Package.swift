@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "CEventShim", targets: ["CEventShim"]),
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .executable(name: "demo", targets: ["Demo"]),
+        .executable(name: "blocking-echo-server", targets: ["BlockingEchoServer"]),
     ],
     targets: [
         .target(name: "CEventShim"),
@@ -19,6 +20,12 @@ let package = Package(
         .executableTarget(
             name: "Demo", dependencies: ["EventLoop"], path: "Sources/Examples/Demo",
             swiftSettings: strict),
+        .target(
+            name: "ExampleSupport", dependencies: ["EventLoop"], path: "Sources/Examples/ExampleSupport",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "BlockingEchoServer", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/BlockingEchoServer", swiftSettings: strict),
         .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
     ],
