@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .executable(name: "demo", targets: ["Demo"]),
         .executable(name: "blocking-echo-server", targets: ["BlockingEchoServer"]),
+        .executable(name: "echo-server", targets: ["EchoServer"]),
     ],
     targets: [
         .target(name: "CEventShim"),
@@ -26,6 +27,9 @@ let package = Package(
         .executableTarget(
             name: "BlockingEchoServer", dependencies: ["EventLoop", "ExampleSupport"],
             path: "Sources/Examples/BlockingEchoServer", swiftSettings: strict),
+        .executableTarget(
+            name: "EchoServer", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/EchoServer", swiftSettings: strict),
         .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
     ],
