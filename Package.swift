@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "demo", targets: ["Demo"]),
         .executable(name: "blocking-echo-server", targets: ["BlockingEchoServer"]),
         .executable(name: "echo-server", targets: ["EchoServer"]),
+        .executable(name: "echo-client", targets: ["EchoClient"]),
+        .executable(name: "poetry", targets: ["Poetry"]),
     ],
     targets: [
         .target(name: "CEventShim"),
@@ -30,6 +32,12 @@ let package = Package(
         .executableTarget(
             name: "EchoServer", dependencies: ["EventLoop", "ExampleSupport"],
             path: "Sources/Examples/EchoServer", swiftSettings: strict),
+        .executableTarget(
+            name: "EchoClient", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/EchoClient", swiftSettings: strict),
+        .executableTarget(
+            name: "Poetry", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/Poetry", swiftSettings: strict),
         .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
     ],

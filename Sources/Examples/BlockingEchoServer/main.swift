@@ -54,7 +54,7 @@ runExample(name: "blocking-echo-server", usage: usage) { arguments in
             do {
                 try echo(connection.descriptor)
             } catch {
-                if interrupt.signal == nil { print("\(peer): \(error)") }
+                if interrupt.signal == nil && !quiet { print("\(peer): \(error)") } // ECONNRESET: the client left mid-echo
             }
             interrupt.unwatch(connection.descriptor)
         }
