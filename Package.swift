@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "echo-server", targets: ["EchoServer"]),
         .executable(name: "echo-client", targets: ["EchoClient"]),
         .executable(name: "poetry", targets: ["Poetry"]),
+        .executable(name: "io-models", targets: ["IOModels"]),
     ],
     targets: [
         .target(name: "CEventShim"),
@@ -38,6 +39,9 @@ let package = Package(
         .executableTarget(
             name: "Poetry", dependencies: ["EventLoop", "ExampleSupport"],
             path: "Sources/Examples/Poetry", swiftSettings: strict),
+        .executableTarget(
+            name: "IOModels", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/IOModels", swiftSettings: strict),
         .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
     ],
