@@ -44,6 +44,12 @@ let package = Package(
             path: "Sources/Examples/IOModels", swiftSettings: strict),
         .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
+        // Runs the examples' executables as child processes. Depending on the
+        // executable targets makes `swift test` build them before the tests run.
+        .testTarget(
+            name: "ExamplesTests",
+            dependencies: ["EventLoop", "BlockingEchoServer", "EchoServer", "EchoClient", "Poetry", "IOModels"],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
