@@ -33,6 +33,7 @@ extension ExamplesTests {
             ["poetry", "get"],
             ["io-models", "--model", "threads"],
             ["io-models", "--model", "loop", "--port"],
+            ["io-models", "load", "--requests", "0"],
         ])
         func badValueExitsTwo(_ command: [String]) throws {
             let child = try ChildProcess(command[0], Array(command.dropFirst()))

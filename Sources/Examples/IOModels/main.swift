@@ -12,7 +12,8 @@
 //
 // Also `io-models reply-server`, the seed's request/reply server on a selector
 // (it re-registers each connection for reading, then writing, and answers "ok"),
-// and `io-models triggers`, a self-contained look at level versus edge triggering.
+// `io-models triggers`, a self-contained look at level versus edge triggering,
+// and `io-models load`, the load test: many requests at once, on one IOLoop.
 //
 // Ctrl-C / SIGTERM: the loop model uses `loop.onSignal`; the select, poll,
 // epoll and reply-server models watch a signalfd beside their sockets
@@ -25,6 +26,7 @@ let usage = """
     usage: io-models --model MODEL [--host IP] [--port PORT] [--quiet] [--reserve-descriptors N] [--interval DURATION]
            io-models reply-server [--host IP] [--port PORT]
            io-models triggers
+           io-models load [--host IP] [--port PORT] [--requests N] [--timeout DURATION]
 
     Seed 002's I/O models, each serving the same tiny HTTP page ("Web Server Test").
       --model MODEL              blocking, busy-poll, select, poll, epoll-level, epoll-edge or loop
@@ -38,6 +40,8 @@ let usage = """
       then for writing, and every message is answered with "ok" (--host, --port as above).
     triggers: level versus edge triggering on one socket pair: the peer writes 3 KB, the handler
       reads 1 KB per report; level reports three times, edge once unless the handler drains.
+    load: N requests at once (default 100), each on its own connection, against any of the models;
+      prints how many were answered (exit status 1 unless all were). --timeout: default 30 s.
     Each server prints `listening on HOST:PORT` first. Ctrl-C or SIGTERM stops it (exit status 0).
     """
 
@@ -75,7 +79,14 @@ runExample(name: "io-models", usage: usage) { arguments in
     case "triggers":
         try arguments.finish()
         return try runTriggers()
+    case "load":
+        let host = try arguments.host()
+        let port = try arguments.port(default: 8080)
+        let requests = try arguments.integer("--requests", default: 100, in: 1...10_000)
+        let timeout = try arguments.duration("--timeout", default: .seconds(30), in: .milliseconds(1)...(.seconds(3_600)))
+        try arguments.finish()
+        return try runLoad(endpoint: SocketEndpoint(ip: host, port: port), count: requests, timeout: timeout)
     case let other?:
-        throw UsageError("unknown command \(other): use --model MODEL, reply-server or triggers")
+        throw UsageError("unknown command \(other): use --model MODEL, reply-server, triggers or load")
     }
 }

@@ -36,7 +36,8 @@ final class ChildProcess: @unchecked Sendable {
     private var termination: Termination?
 
     /// Starts `.build/<config>/<product> arguments...` with standard input on
-    /// /dev/null, an empty signal mask, and default actions for SIGINT, SIGTERM and SIGPIPE.
+    /// /dev/null, no other descriptor of this process, an empty signal mask,
+    /// and default actions for SIGINT, SIGTERM and SIGPIPE.
     init(_ product: String, _ arguments: [String]) throws {
         name = ([product] + arguments).joined(separator: " ")
         let path = try ExampleBinary.path(product)
@@ -58,6 +59,9 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout.rawValue, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr.rawValue, 2)
+        // Nothing else crosses over: parallel tests' descriptors stay theirs, and no
+        // write end of another child's pipe lives on in this one.
+        closeFrom3(&actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -78,6 +82,14 @@ final class ChildProcess: @unchecked Sendable {
         let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard result == 0 else { throw ChildProcessError(description: "posix_spawn(\(path)): \(String(cString: strerror(result)))") }
         return pid
+    }
+
+    /// `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (glibc 2.34+), looked up
+    /// at run time: the Glibc module leaves out the header's `_GNU_SOURCE` part.
+    private static func closeFrom3(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(actions, 3)
     }
 
     /// The reader thread: both pipes until end of file, then the exit status.

@@ -63,38 +63,3 @@ struct LoopbackClient: ~Copyable {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
-
-/// `count` HTTP requests at once, each on its own connection (no keep-alive):
-/// all connect, all send, then every answer is read until its connection
-/// closes. Returns the answers, in connection order.
-func concurrentRequests(port: UInt16, count: Int, timeout: Duration = .seconds(30)) throws -> [String] {
-    var descriptors: [Descriptor] = []
-    defer { for fd in descriptors { try? OwnedDescriptor(adopting: fd).close() } }
-    for _ in 0..<count {
-        let client = try LoopbackClient(port: port)
-        try client.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        descriptors.append(client.socket.release())
-    }
-    let selector = PollSelector<Int>()
-    defer { selector.close() }
-    for (index, fd) in descriptors.enumerated() { try selector.register(fd, interest: .readable, value: index) }
-    var answers = Array(repeating: [UInt8](), count: count)
-    let deadline = MonotonicInstant.now() + timeout
-    while selector.count > 0 {
-        let left = deadline - MonotonicInstant.now()
-        guard left > .zero else { throw ChildProcessError(description: "\(selector.count) of \(count) answers still open after \(timeout)") }
-        for event in try selector.select(timeout: left) {
-            var finished = false
-            do {
-                if let data = try event.descriptor.read(upTo: 65_536).value {
-                    answers[event.key.value] += data
-                    finished = data.isEmpty
-                }
-            } catch {
-                finished = true // ECONNRESET: the answer is what came before it
-            }
-            if finished { try selector.unregister(event.descriptor) }
-        }
-    }
-    return answers.map { String(decoding: $0, as: UTF8.self) }
-}
