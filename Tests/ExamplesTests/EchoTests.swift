@@ -31,13 +31,15 @@ extension ExamplesTests {
             #expect(try first.receive(count: 3) == "one")
             _ = consume first // the server moves on to the next client in line
             #expect(try second.receive(count: 3) == "two")
-            let output = try server.waitForOutput(containing: "connected by", timeout: .seconds(10))
+            let output = try server.waitForOutput("two \"connected by\" lines") {
+                $0.components(separatedBy: "connected by").count == 3
+            }
             // The second client's "connected by" comes only after the first one's "closed".
             let lines = output.split(separator: "\n").map(String.init)
             let connected = lines.indices.filter { lines[$0].hasPrefix("connected by") }
             let closed = lines.indices.filter { lines[$0].hasPrefix("closed") }
-            #expect(connected.count == 2 && closed.count >= 1)
-            if connected.count == 2, let firstClosed = closed.first { #expect(firstClosed < connected[1]) }
+            let firstClosed = try #require(closed.first)
+            #expect(firstClosed < connected[1], "\(output)")
             _ = consume second
             #expect(try server.interrupt(with: SIGTERM) == .exited(0))
             #expect(server.stdout.contains("stopped by SIGTERM"))
