@@ -12,6 +12,11 @@ let package = Package(
         .library(name: "CEventShim", targets: ["CEventShim"]),
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .executable(name: "demo", targets: ["Demo"]),
+        .executable(name: "blocking-echo-server", targets: ["BlockingEchoServer"]),
+        .executable(name: "echo-server", targets: ["EchoServer"]),
+        .executable(name: "echo-client", targets: ["EchoClient"]),
+        .executable(name: "poetry", targets: ["Poetry"]),
+        .executable(name: "io-models", targets: ["IOModels"]),
     ],
     targets: [
         .target(name: "CEventShim"),
@@ -19,8 +24,32 @@ let package = Package(
         .executableTarget(
             name: "Demo", dependencies: ["EventLoop"], path: "Sources/Examples/Demo",
             swiftSettings: strict),
+        .target(
+            name: "ExampleSupport", dependencies: ["EventLoop"], path: "Sources/Examples/ExampleSupport",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "BlockingEchoServer", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/BlockingEchoServer", swiftSettings: strict),
+        .executableTarget(
+            name: "EchoServer", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/EchoServer", swiftSettings: strict),
+        .executableTarget(
+            name: "EchoClient", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/EchoClient", swiftSettings: strict),
+        .executableTarget(
+            name: "Poetry", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/Poetry", swiftSettings: strict),
+        .executableTarget(
+            name: "IOModels", dependencies: ["EventLoop", "ExampleSupport"],
+            path: "Sources/Examples/IOModels", swiftSettings: strict),
         .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
+        // Runs the examples' executables as child processes. Depending on the
+        // executable targets makes `swift test` build them before the tests run.
+        .testTarget(
+            name: "ExamplesTests",
+            dependencies: ["EventLoop", "BlockingEchoServer", "EchoServer", "EchoClient", "Poetry", "IOModels"],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

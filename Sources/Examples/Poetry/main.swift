@@ -1,0 +1,84 @@
+// poetry: seed 001's programs (Twisted's "poetry" introduction): three slow
+// poetry servers, a blocking client that fetches from them one after another,
+// and an asynchronous client that fetches from all three at once.
+//
+// What it shows: each server sends its poem in small chunks with a delay
+// between them, so a fetch is slow. The blocking client waits for each poem
+// in turn and takes the sum of the three times; the loop client reads
+// whichever socket is ready and takes about the time of the slowest server
+// (the seed: 12 s versus 4 s; here a few seconds with the default flags).
+//
+//     poetry serve                          # three servers on 10000, 10001, 10002
+//     poetry get --blocking                 # one server after another
+//     poetry get --loop                     # all three at once, on an IOLoop
+//
+// Ctrl-C / SIGTERM: `serve` and `get --loop` stop through `loop.onSignal`;
+// `get --blocking` through `BlockingInterrupt` (a helper thread's loop shuts
+// the socket down, which wakes the blocked read). Each exits 0.
+import EventLoop
+import ExampleSupport
+
+let usage = """
+    usage: poetry serve [--host IP] [--ports P1,P2,P3] [--poem FILE] [--chunk-size BYTES] [--delay DURATION] [--quiet]
+           poetry get (--blocking | --loop) [--host IP] [--ports P1,P2,P3]
+
+    Three slow poetry servers and two clients for them (seed 001).
+    serve: three servers in one process, on one IOLoop; each sends a poem in chunks, a delay apart.
+      --host IP            address to listen on (default 127.0.0.1, loopback only)
+      --ports P1,P2,P3     the three ports (default 10000,10001,10002; 0 picks a free one)
+      --poem FILE          serve this text file from all three (default: three short poems)
+      --chunk-size BYTES   bytes per chunk, 1...65536 (default 20)
+      --delay DURATION     pause between chunks: 0.15, 150ms, 1s (default 150ms)
+      --quiet              do not print each chunk sent
+      It prints `listening on HOST:PORT` for each server, then what it sends.
+    get: fetch one poem from each port and print each chunk's arrival and the total time.
+      --blocking           blocking sockets, one server after another (the seed's first client)
+      --loop               non-blocking sockets watched on an IOLoop, all three at once
+      --host IP            the servers' address (default 127.0.0.1)
+      --ports P1,P2,...    the servers' ports (default 10000,10001,10002)
+    Ctrl-C or SIGTERM stops either (exit status 0).
+    """
+
+/// How `poetry get` waits for its three servers.
+enum FetchMode: String, CaseIterable {
+    /// Blocking sockets, one server after another.
+    case blocking
+    /// Watchers on an `IOLoop`, all servers at once.
+    case loop
+    // `case async` (`poetry get --async`, seed 004's style) joins here once the
+    // async/await + streams layer lands: one more case, one more function beside
+    // `fetchBlocking` and `fetchOnLoop`, and a line in `usage`.
+}
+
+runExample(name: "poetry", usage: usage) { arguments in
+    switch arguments.subcommand() {
+    case "serve":
+        let host = try arguments.host()
+        let ports = try arguments.ports(default: [10000, 10001, 10002])
+        let poemFile = try arguments.value("--poem")
+        let chunkSize = try arguments.integer("--chunk-size", default: 20, in: 1...65_536)
+        let delay = try arguments.duration("--delay", default: .milliseconds(150), in: .zero...(.seconds(60)))
+        let quiet = try arguments.flag("--quiet")
+        try arguments.finish()
+        guard ports.count == 3 else { throw UsageError("--ports needs three ports, one per server") }
+        let poems = try poemFile.map { text in Array(repeating: try readPoem(text), count: 3) } ?? defaultPoems
+        return try serve(host: host, ports: ports, poems: poems, chunkSize: chunkSize, delay: delay, quiet: quiet)
+    case "get":
+        let host = try arguments.host()
+        let ports = try arguments.ports(default: [10000, 10001, 10002])
+        var modes: [FetchMode] = []
+        for mode in FetchMode.allCases where try arguments.flag("--" + mode.rawValue) { modes.append(mode) }
+        try arguments.finish()
+        guard modes.count == 1, let mode = modes.first else {
+            throw UsageError("get needs one of " + FetchMode.allCases.map { "--" + $0.rawValue }.joined(separator: ", "))
+        }
+        let endpoints = try ports.map { try SocketEndpoint(ip: host, port: $0) }
+        let fetch = mode == .blocking ? try fetchBlocking(endpoints) : try fetchOnLoop(endpoints)
+        return fetch.report(mode: mode)
+    case let other?:
+        throw UsageError("unknown command \(other): use serve or get")
+    case nil:
+        try arguments.finish()
+        throw UsageError("missing command: serve or get")
+    }
+}
