@@ -21,7 +21,8 @@ public final class StreamConnection: @unchecked Sendable {
     /// The loop this connection belongs to.
     public let executor: LoopExecutor
     /// The local address (for Unix sockets, the path or an unnamed endpoint).
-    public let localAddress: SocketEndpoint
+    /// Set once, before the connection is handed out.
+    public private(set) var localAddress: SocketEndpoint
     /// The peer's address.
     public let peerAddress: SocketEndpoint
 
@@ -47,6 +48,9 @@ public final class StreamConnection: @unchecked Sendable {
         peerAddress = peer
         core = try SocketCore(socket, loop: loop)
     }
+
+    /// Loop thread, before the connection is handed out: the kernel's own address for it.
+    func connected(local: SocketEndpoint) { localAddress = local }
 
     deinit {
         // Released anywhere: the loop closes it on its own thread (the closure

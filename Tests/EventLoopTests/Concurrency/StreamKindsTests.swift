@@ -105,4 +105,33 @@ struct StreamKindsTests {
         }
         try loop.close()
     }
+
+    @Test func aConnectionKnowsItsOwnLocalAddress() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let (server, client) = try await connectedPair(on: executor)
+            #expect(client.localAddress == (try client.descriptor.localAddress()))
+            #expect(client.localAddress == server.peerAddress)
+            #expect(server.localAddress == client.peerAddress)
+        }
+        try loop.close()
+    }
+
+    @Test func aGracefulShutdownWhoseHandlersEndEarlyLeavesNoTimerBehind() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let server = try await StreamServer.listening(port: 0, on: executor) { connection in
+                _ = try await connection.readToEnd()
+            }
+            let running = Task(executorPreference: executor) { try await server.run() }
+            let client = try await StreamConnection.connect(host: "127.0.0.1", port: server.port, on: executor)
+            try await executor.sleep(for: .milliseconds(2))
+            server.shutdown(gracePeriod: .seconds(60))
+            try await executor.sleep(for: .milliseconds(2))
+            await client.close()
+            try await executor.withDeadline(after: .seconds(5)) { try await running.value }
+        }
+        #expect(loop.metrics.activeTimers == 0, "the 60 s grace timer went with the last handler")
+        try loop.close()
+    }
 }
