@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "poetry", targets: ["Poetry"]),
         .executable(name: "io-models", targets: ["IOModels"]),
         .executable(name: "echo-server-async", targets: ["EchoServerAsync"]),
+        .executable(name: "http-hello", targets: ["HTTPHello"]),
+        .executable(name: "http-get", targets: ["HTTPGet"]),
     ],
     targets: [
         .target(name: "CEventShim"),
@@ -32,6 +34,10 @@ let package = Package(
         // servers and clients, and the asyncio echo handler (the demo runs them in-process).
         .target(
             name: "SeedPrograms", dependencies: ["EventLoop", "ExampleSupport"], path: "Sources/Examples/SeedPrograms",
+            swiftSettings: strict),
+        // What http-hello and http-get share: reading an HTTP/1.1 message head within limits.
+        .target(
+            name: "HTTPHead", dependencies: ["EventLoop"], path: "Sources/Examples/HTTPHead",
             swiftSettings: strict),
         .executableTarget(
             name: "BlockingEchoServer", dependencies: ["EventLoop", "ExampleSupport"],
@@ -51,6 +57,12 @@ let package = Package(
         .executableTarget(
             name: "EchoServerAsync", dependencies: ["EventLoop", "ExampleSupport", "SeedPrograms"],
             path: "Sources/Examples/EchoServerAsync", swiftSettings: strict),
+        .executableTarget(
+            name: "HTTPHello", dependencies: ["EventLoop", "ExampleSupport", "HTTPHead"],
+            path: "Sources/Examples/HTTPHello", swiftSettings: strict),
+        .executableTarget(
+            name: "HTTPGet", dependencies: ["EventLoop", "ExampleSupport", "HTTPHead"],
+            path: "Sources/Examples/HTTPGet", swiftSettings: strict),
         .testTarget(name: "CEventShimTests", dependencies: ["CEventShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEventShim"]),
         // Runs the examples' executables as child processes. Depending on the
@@ -59,7 +71,7 @@ let package = Package(
             name: "ExamplesTests",
             dependencies: [
                 "EventLoop", "BlockingEchoServer", "EchoServer", "EchoClient", "Poetry", "IOModels",
-                "EchoServerAsync", "Demo",
+                "EchoServerAsync", "HTTPHello", "HTTPGet", "Demo",
             ],
             swiftSettings: strict),
     ],
