@@ -63,6 +63,7 @@ runExample(name: "echo-server-async", usage: usage) { arguments in
     }
     try loop.close()
     let totals = tally.totals
-    print("stopped by \(stop.signal ?? "?"): \(totals.connections) connections, \(totals.replies) replies, \(totals.bytes) bytes received")
+    print("stopped by \(stop.signal ?? "?"): \(counted(totals.connections, "connection")), "
+          + "\(counted(totals.replies, "reply", "replies")), \(counted(totals.bytes, "byte")) received")
     return 0
 }

@@ -60,3 +60,8 @@ public func bindListener(host: String, port: UInt16, on executor: LoopExecutor) 
         throw ExampleFailure("cannot listen on \(try SocketEndpoint(ip: host, port: port)): ports below 1024 need privileges (EACCES); choose another with --port")
     }
 }
+
+/// `1 reply`, `2 replies`: a count and its noun (`plural` when it is not the noun plus `s`).
+public func counted(_ count: Int, _ singular: String, _ plural: String? = nil) -> String {
+    "\(count) " + (count == 1 ? singular : plural ?? singular + "s")
+}

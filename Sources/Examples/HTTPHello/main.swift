@@ -70,7 +70,7 @@ runExample(name: "http-hello", usage: usage) { arguments in
     }
     try loop.close()
     let totals = log.totals
-    print("stopped by \(stop.signal ?? "?"): \(totals.answered) requests answered, \(totals.refused) refused, "
-          + "on \(totals.connections) connections")
+    print("stopped by \(stop.signal ?? "?"): \(counted(totals.answered, "request")) answered, \(totals.refused) refused, "
+          + "on \(counted(totals.connections, "connection"))")
     return 0
 }

@@ -56,5 +56,5 @@ public func serveEcho(_ connection: StreamConnection, once: Bool, quiet: Bool, t
         ending = "\(error)" // a reset, mostly: the client left without closing
     }
     await connection.close()
-    if !quiet { print("closed \(peer) after \(replies) \(replies == 1 ? "reply" : "replies") (\(ending))") }
+    if !quiet { print("closed \(peer) after \(counted(replies, "reply", "replies")) (\(ending))") }
 }
