@@ -7,22 +7,27 @@ import Synchronization
 /// buffer for its turn). A refused request (400, 413, 431, 501, 505) gets its
 /// answer, then the connection closes: after a bad head the rest of the
 /// stream cannot be read as messages. Nothing a client sends can make this
-/// throw; what goes wrong ends this connection only.
-func serveHTTP(_ connection: StreamConnection, limits: RequestLimits, log: AccessLog) async {
+/// throw; what goes wrong ends this connection only. While it waits for a
+/// request it is in `waiting`, so that a shutdown closes it at once.
+func serveHTTP(_ connection: StreamConnection, limits: RequestLimits, log: AccessLog, waiting: WaitingConnections) async {
     let peer = connection.peerAddress
     log.opened()
     while true {
-        switch await readRequest(from: connection, limits: limits, on: connection.executor) {
+        guard waiting.add(connection) else { return } // the server is stopping
+        let outcome = await readRequest(from: connection, limits: limits, on: connection.executor)
+        waiting.remove(connection)
+        switch outcome {
         case .request(let request):
             let response = route(request)
+            let keepAlive = request.keepAlive && !waiting.isStopping
             do {
-                try await write(response, to: connection, keepAlive: request.keepAlive, headOnly: request.method == "HEAD")
+                try await write(response, to: connection, keepAlive: keepAlive, headOnly: request.method == "HEAD")
             } catch {
                 log.note(peer, "closed before its response went out (\(error))")
                 return
             }
             log.answered(peer, request.line, response)
-            if !request.keepAlive {
+            if !keepAlive {
                 await closeGracefully(connection)
                 return
             }
@@ -35,8 +40,48 @@ func serveHTTP(_ connection: StreamConnection, limits: RequestLimits, log: Acces
         case .closed:
             return
         case .abandoned(let why):
-            log.note(peer, why)
+            log.note(peer, waiting.isStopping ? "closed while waiting for a request: the server is stopping" : why)
             return
+        }
+    }
+}
+
+/// The connections waiting for their next request (idle kept-alive ones,
+/// and new ones yet to send theirs). A shutdown closes them at once, which
+/// ends their reads; a request already read is answered (with
+/// `Connection: close`) within the server's grace period. Any thread.
+final class WaitingConnections: Sendable {
+    private struct State {
+        var stopping = false
+        var waiting: [ObjectIdentifier: StreamConnection] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// Counts `connection` as waiting; false once the server is stopping.
+    func add(_ connection: StreamConnection) -> Bool {
+        state.withLock { state in
+            if !state.stopping { state.waiting[ObjectIdentifier(connection)] = connection }
+            return !state.stopping
+        }
+    }
+
+    func remove(_ connection: StreamConnection) {
+        _ = state.withLock { $0.waiting.removeValue(forKey: ObjectIdentifier(connection)) }
+    }
+
+    /// Refuses new waits and closes every connection waiting now (on the loop, in a task of its own).
+    func closeAll(on executor: LoopExecutor) {
+        let waiting = state.withLock { state in
+            state.stopping = true
+            return Array(state.waiting.values)
+        }
+        Task(executorPreference: executor) {
+            for connection in waiting { await connection.close() }
         }
     }
 }

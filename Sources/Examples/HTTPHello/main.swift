@@ -26,7 +26,8 @@
 // ConnectionHandler.swift (one connection, and the log); the message head
 // reader is shared with http-get (HTTPHead).
 //
-// Ctrl-C / SIGTERM: the loop's `onSignal` handler calls
+// Ctrl-C / SIGTERM: the loop's `onSignal` handler closes the connections
+// waiting for a request (idle kept-alive ones) and calls
 // `server.shutdown(gracePeriod: 1 s)`: no new connections, requests in
 // progress get a second, then the rest are cancelled; exit status 0.
 import EventLoop
@@ -57,15 +58,19 @@ runExample(name: "http-hello", usage: usage) { arguments in
 
     let limits = RequestLimits(body: maxBody, timeout: timeout)
     let log = AccessLog(quiet: quiet)
+    let waiting = WaitingConnections()
     let loop = try IOLoop()
     let stop = try SignalStop(loop)
     try loop.run { executor in
         let listener = try await bindListener(host: host, port: port, on: executor)
         print("listening on \(listener.localAddress)")
         let server = StreamServer(listener: listener) { connection in
-            await serveHTTP(connection, limits: limits, log: log)
+            await serveHTTP(connection, limits: limits, log: log, waiting: waiting)
         }
-        stop.onStop { server.shutdown(gracePeriod: .seconds(1)) }
+        stop.onStop {
+            waiting.closeAll(on: executor)
+            server.shutdown(gracePeriod: .seconds(1))
+        }
         try await server.run()
     }
     try loop.close()
