@@ -13,6 +13,7 @@ public struct HeadLimits: Sendable {
     /// Header fields.
     public var fieldCount: Int
 
+    /// The defaults are aiohttp's line limits, and room for 100 ordinary fields.
     public init(startLine: Int = 8_190, fieldLine: Int = 8_190, fieldBytes: Int = 32_768, fieldCount: Int = 100) {
         self.startLine = startLine
         self.fieldLine = fieldLine
@@ -23,7 +24,9 @@ public struct HeadLimits: Sendable {
 
 /// One header field; the name in lower case (names are case-insensitive).
 public struct HeaderField: Sendable, Equatable {
+    /// `content-length`: lower case.
     public let name: String
+    /// As sent, without the whitespace around it.
     public let value: String
 }
 
@@ -38,6 +41,7 @@ public enum HeadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Not HTTP/1.1 syntax; says what was wrong.
     case malformed(String)
 
+    /// Says what went wrong, for a log or an error line.
     public var description: String {
         switch self {
         case .endedEarly: "the stream ended in the middle of the message head"
@@ -55,6 +59,7 @@ public enum HeadError: Error, Sendable, Equatable, CustomStringConvertible {
 public struct MessageHead: Sendable {
     /// The request line or status line, without its line end.
     public let startLine: String
+    /// The header fields, in the order they came.
     public let fields: [HeaderField]
 
     /// Every value of the field `name` (any case), in order.

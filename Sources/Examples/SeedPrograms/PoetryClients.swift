@@ -16,7 +16,9 @@ public enum FetchMode: String, CaseIterable, Sendable {
 /// failure, timed from the fetch's start. A value: the async client's tasks
 /// each hold a copy.
 public struct FetchLog: Sendable {
+    /// The servers, in task order (task 1 fetches from the first).
     public let endpoints: [SocketEndpoint]
+    /// When the fetch began: each line's time is counted from here.
     public let start: MonotonicInstant
     /// Prints nothing when false (the demo prints only the totals).
     public let verbose: Bool
@@ -32,17 +34,20 @@ public struct FetchLog: Sendable {
 
 /// What a fetch got, and how it prints.
 public struct Fetch: Sendable {
+    /// The servers, the start, and the lines printed as the fetch goes.
     public let log: FetchLog
     /// Each server's poem, as far as it came.
     public internal(set) var poems: [[UInt8]]
     /// Whether each server's poem came to its end.
     public internal(set) var finished: [Bool]
+    /// What went wrong, a line per task that failed.
     public internal(set) var failures: [String] = []
     /// The signal that cut the fetch short, if one did.
     public var stoppedBy: String?
     /// When the last poem ended (set by each client when it is done).
     public internal(set) var end: MonotonicInstant?
 
+    /// A fetch from `endpoints` starting now; `verbose`: print each chunk's arrival.
     public init(_ endpoints: [SocketEndpoint], verbose: Bool = true) {
         log = FetchLog(endpoints: endpoints, start: .now(), verbose: verbose)
         poems = Array(repeating: [], count: endpoints.count)
