@@ -4,7 +4,7 @@ extension LoopExecutor {
     /// closed or gone (then `body` never runs).
     @discardableResult
     func perform(_ body: @escaping @Sendable (IOLoop) -> Void) -> Bool {
-        if queue.isLoopThread, let loop = token.loop {
+        if queue.mayTouchLoop, let loop = token.loop {
             if loop.isClosed { return false }
             body(loop)
             return true
@@ -23,14 +23,20 @@ extension LoopExecutor {
     /// otherwise through `withTaskExecutorPreference` (one hop there and back).
     @inline(__always)
     func onLoop<T>(_ body: () async throws -> T) async throws -> T {
-        if queue.isLoopThread { return try await body() }
+        if queue.mayTouchLoop && currentTaskPrefersLoop { return try await body() }
         return try await withTaskExecutorPreference(self, isolation: nil) { try await body() }
+    }
+
+    /// Whether the running task's executor preference is this loop.
+    private var currentTaskPrefersLoop: Bool {
+        let face = asUnownedTaskExecutor()
+        return withUnsafeCurrentTask { $0?.unownedTaskExecutor == face }
     }
 
     /// The loop, for a call made on its thread.
     /// - Throws: `StreamError.closed` when the loop has closed or is gone.
     func loopForCall(_ operation: @autoclosure () -> String) throws -> IOLoop {
-        precondition(queue.isLoopThread, "loop state touched off the loop thread")
+        precondition(queue.mayTouchLoop, "loop state touched off the loop thread")
         guard let loop = token.loop, !loop.isClosed else { throw StreamError(.closed, operation: operation() + ": the loop is closed") }
         return loop
     }

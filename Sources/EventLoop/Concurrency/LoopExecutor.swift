@@ -83,7 +83,7 @@ struct LoopJob {
     /// queue. After the loop closed: Swift's global executor, so no task is lost.
     @inline(__always)
     static func enqueue(_ job: LoopJob, _ queue: SubmissionQueue, _ token: LoopToken) {
-        if queue.isLoopThread, let loop = token.loop, !loop.isClosed {
+        if queue.mayTouchLoop, let loop = token.loop, !loop.isClosed {
             loop.enqueueJob(job)
         } else if !queue.submitJob(job) {
             globalConcurrentExecutor.enqueue(ExecutorJob(job.job))

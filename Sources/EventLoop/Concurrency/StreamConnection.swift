@@ -56,7 +56,7 @@ public final class StreamConnection: @unchecked Sendable {
         // Released anywhere: the loop closes it on its own thread (the closure
         // keeps the core alive until then). A closed loop has already closed it.
         let core = self.core
-        if executor.isOnLoopThread {
+        if executor.queue.mayTouchLoop {
             core.close(operation: "deinit")
         } else {
             executor.perform { _ in core.close(operation: "deinit") }

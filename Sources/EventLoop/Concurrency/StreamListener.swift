@@ -31,7 +31,7 @@ public final class StreamListener: @unchecked Sendable {
         let core = self.core
         let path = unixPath
         let close: @Sendable () -> Void = { core.close(operation: "deinit"); if let path { StreamListener.removeSocketFile(path) } }
-        if executor.isOnLoopThread { close() } else { executor.perform { _ in close() } }
+        if executor.queue.mayTouchLoop { close() } else { executor.perform { _ in close() } }
     }
 
     /// The port it listens on (0 for a Unix socket).

@@ -79,6 +79,16 @@ final class SubmissionQueue: @unchecked Sendable {
     @inline(__always)
     var isLoopThread: Bool { loopThread.load(ordering: .relaxed) == ThreadIdentity.current.rawValue }
 
+    /// Whether the calling thread may touch the loop's state now: it runs the
+    /// loop, or nobody runs it and this is its thread. (A former loop thread
+    /// that now runs other work, while the loop runs elsewhere, may not.)
+    @inline(__always)
+    var mayTouchLoop: Bool {
+        let me = ThreadIdentity.current.rawValue
+        let running = runner.load(ordering: .relaxed)
+        return running == me || (running == 0 && loopThread.load(ordering: .relaxed) == me)
+    }
+
     /// Any thread: asks the loop to stop. The loop is woken only while it runs,
     /// on another thread: a stop for a loop that runs nothing waits, as a flag,
     /// for the next `run()`, and must not cut a later `runOnce`'s wait short.
