@@ -44,6 +44,7 @@ do {
                 group.addTask {
                     stats.open.add(1, ordering: .relaxed)
                     stats.served.add(1, ordering: .relaxed)
+                    // Errors (a reset peer) end the connection like a close does.
                     try? await connection.executeThenClose { input, output in
                         for try await buffer in input {
                             stats.bytes.add(buffer.readableBytes, ordering: .relaxed)

@@ -33,17 +33,19 @@ do {
         let server = StreamServer(listener: listener) { connection in
             stats.open.add(1, ordering: .relaxed)
             stats.served.add(1, ordering: .relaxed)
+            defer { // also when the peer resets the connection
+                if stats.open.subtract(1, ordering: .relaxed).newValue == 0 {
+                    emit(echoServerReport(connectionsServed: stats.served.load(ordering: .relaxed),
+                                          bytes: stats.bytes.load(ordering: .relaxed)))
+                    exit(0)
+                }
+            }
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
                 let count = try await connection.read(into: &buffer)
                 if count == 0 { break }
                 stats.bytes.add(count, ordering: .relaxed)
                 try await connection.write(buffer[0..<count])
-            }
-            if stats.open.subtract(1, ordering: .relaxed).newValue == 0 {
-                emit(echoServerReport(connectionsServed: stats.served.load(ordering: .relaxed),
-                                      bytes: stats.bytes.load(ordering: .relaxed)))
-                exit(0)
             }
         }
         emit("READY port=\(port)")

@@ -257,14 +257,16 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     private func writeAll(_ bytes: ArraySlice<UInt8>) async throws {
-        let operation = "write(\(peerAddress), \(bytes.count) bytes)"
-        if writingShutDown { throw StreamError(.closed, operation: operation + ": writing was shut down") }
+        // Built only for an error: a string per write would allocate on the hot path.
+        let peer = peerAddress
+        func operation() -> String { "write(\(peer), \(bytes.count) bytes)" }
+        if writingShutDown { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
         try await takeWriterTurn()
         defer { passWriterTurn() }
         var offset = 0
         while offset < bytes.count {
-            guard core.isOpen else { throw StreamError(.closed, operation: operation) }
-            if core.hangUp { throw StreamError(.connectionReset, operation: operation) }
+            guard core.isOpen else { throw StreamError(.closed, operation: operation()) }
+            if core.hangUp { throw StreamError(.connectionReset, operation: operation()) }
             if core.writeReady {
                 let fd = core.descriptor
                 let outcome: IOOutcome<Int>
@@ -284,7 +286,7 @@ public final class StreamConnection: @unchecked Sendable {
                     core.wouldBlock(.write)
                 }
             }
-            try await core.wait(for: .write, operation: operation)
+            try await core.wait(for: .write, operation: operation())
         }
     }
 
