@@ -18,6 +18,7 @@ public enum LoopError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A loop is already running `run()` or `runOnce()`; it cannot be entered again from a callback.
     case alreadyRunning
 
+    /// What went wrong, in a sentence.
     public var description: String {
         switch self {
         case .closed: "the event loop is closed"

@@ -7,6 +7,7 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
     /// Nanoseconds since an unspecified start (boot, on Linux).
     public var nanoseconds: Int64
 
+    /// The instant `nanoseconds` after the clock's start.
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
     /// The clock now. The corresponding C call is `clock_gettime(CLOCK_MONOTONIC)`.
@@ -16,9 +17,11 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
     /// An instant later than any other.
     public static let distantFuture = MonotonicInstant(nanoseconds: .max)
 
+    /// Earlier than.
     public static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool { a.nanoseconds < b.nanoseconds }
 
     @inlinable
+    /// `duration` later (rounded up to whole nanoseconds); saturates instead of overflowing.
     public static func + (instant: MonotonicInstant, duration: Duration) -> MonotonicInstant {
         let (sum, overflow) = instant.nanoseconds.addingReportingOverflow(duration.nanosecondsRoundedUp)
         if overflow { return duration > .zero ? .distantFuture : MonotonicInstant(nanoseconds: .min) }
@@ -26,12 +29,14 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
     }
 
     @inlinable
+    /// The time from `b` to `a` (negative when `a` is earlier); saturates instead of overflowing.
     public static func - (a: MonotonicInstant, b: MonotonicInstant) -> Duration {
         let (difference, overflow) = a.nanoseconds.subtractingReportingOverflow(b.nanoseconds)
         if overflow { return a > b ? .seconds(Int64.max / 1_000_000_000) : .seconds(Int64.min / 1_000_000_000) }
         return .nanoseconds(difference)
     }
 
+    /// Reads like `MonotonicInstant(123 ns)`.
     public var description: String { "MonotonicInstant(\(nanoseconds) ns)" }
 }
 

@@ -62,6 +62,7 @@ public struct SignalSet: Sendable, Equatable {
         return old
     }
 
+    /// Equal when they hold the same signals.
     public static func == (a: SignalSet, b: SignalSet) -> Bool {
         (1..<65).allSatisfy { a.contains(Int32($0)) == b.contains(Int32($0)) }
     }
