@@ -253,6 +253,9 @@ long cevent_recvfrom(int fd, void *buf, unsigned long count, int flags,
                      struct sockaddr *addr, socklen_t *len);
 /// unlink(2). Returns 0 or -errno.
 int cevent_unlink(const char *path);
+/// stat(2), reduced to the file's identity: its device and inode numbers.
+/// Returns 0 or -errno.
+int cevent_file_identity(const char *path, uint64_t *device, uint64_t *inode);
 /// close(2). Returns 0 or -errno. Never retry it: on Linux the descriptor is
 /// gone even when close reports EINTR.
 int cevent_close(int fd);

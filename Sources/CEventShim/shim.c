@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -382,6 +383,13 @@ long cevent_recvfrom(int fd, void *buf, unsigned long count, int flags,
 
 int cevent_close(int fd) { RESULT(close(fd)); }
 int cevent_unlink(const char *path) { RESULT(unlink(path)); }
+int cevent_file_identity(const char *path, uint64_t *device, uint64_t *inode) {
+    struct stat info;
+    if (stat(path, &info) != 0) return -errno;
+    *device = (uint64_t)info.st_dev;
+    *inode = (uint64_t)info.st_ino;
+    return 0;
+}
 int cevent_open(const char *path, int flags, int mode) { RESULT(open(path, flags | O_CLOEXEC, mode)); }
 
 // MARK: clock

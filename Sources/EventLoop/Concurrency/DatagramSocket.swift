@@ -99,12 +99,14 @@ public final class DatagramSocket: @unchecked Sendable {
         }
     }
 
-    /// Receives one datagram of up to `maxSize` bytes into a new array.
+    /// Receives one datagram of up to `maxSize` bytes (1...65,536: no UDP
+    /// datagram is larger) into a new array.
     public func receive(maxSize: Int = 65_536) async throws -> (bytes: [UInt8], sender: SocketEndpoint, truncated: Bool) {
         try ArgumentError.checkCount(maxSize, "maxSize", in: "receive(maxSize:)", minimum: 1)
-        var buffer = [UInt8](repeating: 0, count: maxSize)
+        let size = min(maxSize, 65_536)
+        var buffer = [UInt8](repeating: 0, count: size)
         let datagram = try await receive(into: &buffer)
-        buffer.removeLast(maxSize - datagram.count)
+        buffer.removeLast(size - datagram.count)
         return (buffer, datagram.sender, datagram.truncated)
     }
 

@@ -66,8 +66,13 @@ extension LoopExecutor {
 
     // MARK: - Time
 
-    /// The loop's clock now (its `ManualClock` in tests). Any thread.
-    public var now: MonotonicInstant { MonotonicInstant.now() }
+    /// The loop's clock now: its `ManualClock`'s time in tests (read on the
+    /// loop thread, where a manual clock lives), the monotonic clock otherwise.
+    /// Any thread; off the loop thread, always the monotonic clock.
+    public var now: MonotonicInstant {
+        if queue.mayTouchLoop, let loop = token.loop { return MonotonicInstant(nanoseconds: loop.clock.now()) }
+        return MonotonicInstant.now()
+    }
 
     /// Suspends the calling task until `deadline` on the loop's clock, using
     /// the loop's timers (a `ManualClock` drives it in tests). A deadline that

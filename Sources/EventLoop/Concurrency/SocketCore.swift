@@ -25,6 +25,8 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     private var watcher: IOWatcher?
     private var watchedInterest: Interest = []
     private let edge: Bool
+    /// Whether the registration is edge-triggered (epoll).
+    var isEdgeTriggered: Bool { edge }
     private unowned(unsafe) let loop: IOLoop
 
     var readReady = true
@@ -72,7 +74,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         case .read, .hangUp: readReady = false
         case .write: writeReady = false
         }
-        guard edge, let watcher else { return }
+        guard edge, let watcher else { return updateInterest() }
         do { try loop.rearmWatcher(descriptor, watcher.generation) } catch { failAll(error) }
     }
 
@@ -131,7 +133,12 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     /// The loop's report for this socket.
     private func handle(_ events: ReadyEvents) {
-        if events.contains(.readable) { readReady = true }
+        if events.contains(.readable) {
+            readReady = true
+            // Level-triggered backends (select has no read hang-up at all): ask
+            // the socket whether the readable is its end, for a hang-up waiter.
+            if !edge && hangUpWaiter != nil && !readHangUp { checkForEnd() }
+        }
         if events.contains(.writable) { writeReady = true }
         if events.contains(.readHangUp) { readHangUp = true }
         if !events.isDisjoint(with: [.hangUp, .error]) {
@@ -150,7 +157,9 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     private func updateInterest() {
         guard !edge, socket != nil else { return }
         var needed: Interest = []
-        if (readWaiter != nil && !readReady) || (hangUpWaiter != nil && !readHangUp) { needed.insert(.readable) }
+        // A hang-up waiter watches only while nothing is unread: unread bytes
+        // keep a level-triggered socket readable, and the end shows after them.
+        if (readWaiter != nil && !readReady) || (hangUpWaiter != nil && !readHangUp && !readReady) { needed.insert(.readable) }
         if writeWaiter != nil && !writeReady { needed.insert(.writable) }
         if needed == watchedInterest { return }
         do {
@@ -175,6 +184,24 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         writeWaiter = nil
         hangUpWaiter = nil
         for case let waiting? in waiting { waiting.continuation.resume(throwing: error) }
+    }
+
+    /// Level-triggered backends: peeks at the socket, and records the peer's
+    /// end if nothing is left before it.
+    func checkForEnd() {
+        switch try? descriptor.peekAtEnd() {
+        case .completed(true)?: sawEnd()
+        case .completed(false)?: readReady = true
+        case .wouldBlock?: readReady = false
+        case nil: break // an error (a reset): the read that comes next reports it
+        }
+    }
+
+    /// The peer's end was read or seen: resumes a hang-up waiter.
+    func sawEnd() {
+        readHangUp = true
+        readReady = true
+        if let waiting = hangUpWaiter { resume(.hangUp, waiting.id, with: nil) }
     }
 
     // MARK: Closing

@@ -72,19 +72,22 @@ public final class StreamConnection: @unchecked Sendable {
     /// `buffer`, waiting until at least one byte (or the end) arrives. Returns
     /// the count; 0 means end of stream. Allocates nothing: keep the buffer.
     /// - Throws: `StreamError` (`.connectionReset`, `.closed`, `.concurrentRead`),
-    ///   `CancellationError` (nothing is lost: the bytes stay in the socket).
+    ///   `CancellationError` (nothing is lost: the bytes stay in the socket),
+    ///   `ArgumentError` for an empty buffer.
     public func read(into buffer: inout [UInt8]) async throws -> Int {
         try await executor.onLoop { try await self.readSome(into: &buffer) }
     }
 
-    /// Reads what is available, up to `maxCount` bytes (>= 1), into a new
-    /// array; `[]` at end of stream.
+    /// Reads what is available, up to `maxCount` bytes (>= 1; at most 64 KiB
+    /// per call, whatever larger count is asked), into a new array; `[]` at
+    /// end of stream.
     /// - Throws: as `read(into:)`; `ArgumentError` for `maxCount` below 1.
     public func read(upTo maxCount: Int = 65_536) async throws -> [UInt8] {
         try ArgumentError.checkCount(maxCount, "maxCount", in: "read(upTo:)", minimum: 1)
-        var bytes = [UInt8](repeating: 0, count: maxCount)
+        let size = min(maxCount, 65_536) // never sized by the caller's number alone: it grows with what arrives
+        var bytes = [UInt8](repeating: 0, count: size)
         let count = try await read(into: &bytes)
-        bytes.removeLast(maxCount - count)
+        bytes.removeLast(size - count)
         return bytes
     }
 
@@ -132,7 +135,7 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Reads until the end of stream and returns everything, at most `limit` bytes.
-    /// - Throws: `StreamError.lineTooLong` when more than `limit` bytes arrive
+    /// - Throws: `StreamError.limitExceeded` when more than `limit` bytes arrive
     ///   (they stay readable), `ArgumentError` for a negative limit,
     ///   `CancellationError` (what was read stays buffered), other `StreamError`s.
     public func readToEnd(limit: Int = 1 << 24) async throws -> [UInt8] {
@@ -141,10 +144,10 @@ public final class StreamConnection: @unchecked Sendable {
             try self.beginRead("readToEnd")
             defer { self.readerActive = false }
             while !self.atEnd {
-                if self.end - self.start > limit { throw StreamError(.lineTooLong, operation: "readToEnd(limit: \(limit))") }
+                if self.end - self.start > limit { throw StreamError(.limitExceeded, operation: "readToEnd(limit: \(limit))") }
                 try await self.fill(wanting: 1)
             }
-            if self.end - self.start > limit { throw StreamError(.lineTooLong, operation: "readToEnd(limit: \(limit))") }
+            if self.end - self.start > limit { throw StreamError(.limitExceeded, operation: "readToEnd(limit: \(limit))") }
             return self.take(self.end - self.start)
         }
     }
@@ -156,9 +159,12 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// `read(into:)` on the loop thread.
     private func readSome(into target: inout [UInt8]) async throws -> Int {
+        if target.isEmpty {
+            throw ArgumentError("read(into:)", argument: "an empty buffer", requirement: "must have room for a byte (0 means end of stream)")
+        }
+        guard core.isOpen else { throw StreamError(.closed, operation: "read(\(peerAddress))") }
         try beginRead("read")
         defer { readerActive = false }
-        if target.isEmpty { return 0 }
         if end > start {
             let count = min(end - start, target.count)
             target.replaceSubrange(0..<count, with: buffer[start..<start + count])
@@ -170,7 +176,7 @@ public final class StreamConnection: @unchecked Sendable {
             if core.readReady {
                 let outcome = try receive(into: &target, at: 0, count: target.count)
                 if case .completed(let count) = outcome {
-                    if count == 0 { atEnd = true }
+                    if count == 0 { atEnd = true; core.sawEnd() }
                     return count
                 }
             }
@@ -181,20 +187,22 @@ public final class StreamConnection: @unchecked Sendable {
     /// Reads more into the stream's buffer (at least one byte, or the end).
     private func fill(wanting: Int) async throws {
         if start == end { start = 0; end = 0 }
-        let room = max(wanting, 16_384)
+        // Room for the next segments, not for everything asked: a peer that
+        // announces a huge length and sends 3 bytes costs 3 bytes.
+        let room = min(max(wanting, 16_384), 65_536)
         if buffer.count - end < room {
             if start > 0 {
                 buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
                 end -= start
                 start = 0
             }
-            if buffer.count - end < room { buffer.append(contentsOf: repeatElement(0, count: room - (buffer.count - end))) }
+            if buffer.count - end < room { buffer += [UInt8](repeating: 0, count: room - (buffer.count - end)) }
         }
         while true {
             if core.readReady {
                 let outcome = try receive(into: &buffer, at: end, count: buffer.count - end)
                 if case .completed(let count) = outcome {
-                    if count == 0 { atEnd = true } else { end += count }
+                    if count == 0 { atEnd = true; core.sawEnd() } else { end += count }
                     return
                 }
             }
@@ -340,6 +348,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// the peer's close shows only once the bytes before it are read.
     public func waitUntilPeerCloses() async throws {
         try await executor.onLoop {
+            if !self.core.readHangUp && !self.atEnd && !self.core.isEdgeTriggered { self.core.checkForEnd() }
             while !self.core.readHangUp && !self.atEnd {
                 try await self.core.wait(for: .hangUp, operation: "waitUntilPeerCloses(\(self.peerAddress))")
             }

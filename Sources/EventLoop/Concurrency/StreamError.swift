@@ -20,6 +20,8 @@ public struct StreamError: Error, Hashable, Sendable, CustomStringConvertible {
         case endOfStream = "end of stream"
         /// A line was longer than the limit; its bytes stay readable.
         case lineTooLong = "line too long"
+        /// More than the limit asked for arrived before the end (`readToEnd`); the bytes stay readable.
+        case limitExceeded = "limit exceeded"
         /// Another task is already reading this stream.
         case concurrentRead = "another read is in progress"
         /// The stream, listener or socket was closed (by this side, or its loop).

@@ -17,12 +17,15 @@ public final class StreamListener: @unchecked Sendable {
     // Loop thread only.
     let core: SocketCore
     private let unixPath: String?
-    private var accepting = false
+    /// The socket file this listener made, so that closing it never removes
+    /// a file someone else has put at the path since.
+    private let unixFile: (device: UInt64, inode: UInt64)?
 
     init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, unixPath: String?, backoff: Duration) throws {
         executor = loop.executor
         localAddress = local
         self.unixPath = unixPath
+        unixFile = unixPath.flatMap(Socket.fileIdentity)
         acceptBackoff = backoff
         core = try SocketCore(socket, loop: loop)
     }
@@ -30,7 +33,8 @@ public final class StreamListener: @unchecked Sendable {
     deinit {
         let core = self.core
         let path = unixPath
-        let close: @Sendable () -> Void = { core.close(operation: "deinit"); if let path { StreamListener.removeSocketFile(path) } }
+        let file = unixFile
+        let close: @Sendable () -> Void = { core.close(operation: "deinit"); if let path { StreamListener.removeSocketFile(path, ifStill: file) } }
         if executor.queue.mayTouchLoop { close() } else { executor.perform { _ in close() } }
     }
 
@@ -46,6 +50,7 @@ public final class StreamListener: @unchecked Sendable {
         host: String = "127.0.0.1", port: UInt16, backlog: Int32 = 511, reusePort: Bool = false,
         acceptBackoff: Duration = .milliseconds(100), on executor: LoopExecutor
     ) async throws -> StreamListener {
+        try checkBackoff(acceptBackoff)
         let endpoint: SocketEndpoint
         if host == "localhost" {
             endpoint = try SocketEndpoint(ip: "127.0.0.1", port: port)
@@ -78,6 +83,7 @@ public final class StreamListener: @unchecked Sendable {
         unixPath path: String, replacingStale: Bool = false, backlog: Int32 = 511,
         acceptBackoff: Duration = .milliseconds(100), on executor: LoopExecutor
     ) async throws -> StreamListener {
+        try checkBackoff(acceptBackoff)
         let endpoint = try SocketEndpoint(unixPath: path)
         return try await executor.onLoop {
             let loop = try executor.loopForCall("bind(\(path))")
@@ -93,6 +99,12 @@ public final class StreamListener: @unchecked Sendable {
                 throw StreamError(error)
             }
             return try StreamListener(adopting: socket, loop: loop, local: endpoint, unixPath: path, backoff: acceptBackoff)
+        }
+    }
+
+    private static func checkBackoff(_ backoff: Duration) throws(ArgumentError) {
+        if backoff < .zero {
+            throw ArgumentError("StreamListener.bind", argument: "acceptBackoff \(backoff)", requirement: "must not be negative")
         }
     }
 
@@ -143,11 +155,16 @@ public final class StreamListener: @unchecked Sendable {
         _ = try? await executor.onLoop {
             guard self.core.isOpen else { return }
             self.core.close(operation: "accept(\(self.localAddress))")
-            if let path = self.unixPath { StreamListener.removeSocketFile(path) }
+            if let path = self.unixPath { StreamListener.removeSocketFile(path, ifStill: self.unixFile) }
         }
     }
 
-    static func removeSocketFile(_ path: String) {
+    /// Removes the socket file at `path`, if it is still `file` (when given):
+    /// a file another listener has put there since is left alone.
+    static func removeSocketFile(_ path: String, ifStill file: (device: UInt64, inode: UInt64)? = nil) {
+        if let file {
+            guard let now = Socket.fileIdentity(path), now == file else { return }
+        }
         // A missing file is fine (someone removed it); nothing else can be done here.
         _ = try? Socket.unlink(path)
     }

@@ -11,8 +11,8 @@ import Synchronization
 ///   finish for up to `gracePeriod`, then cancels the rest; `run()` returns
 ///   once all have ended.
 /// - A handler's connection is closed when the handler returns or throws;
-///   what a handler throws goes to `errorHandler` (by default: dropped, as a
-///   closed connection is the usual end of one).
+///   what a handler throws goes to `errorHandler` (by default printed to
+///   standard error, as asyncio logs it; a cancellation is not reported).
 ///
 /// Any thread: `Sendable`. Its state is touched on the loop thread only.
 public final class StreamServer: @unchecked Sendable {
@@ -31,7 +31,7 @@ public final class StreamServer: @unchecked Sendable {
     /// A server that will run `handler` for each connection `listener` accepts.
     public init(
         listener: StreamListener,
-        errorHandler: @escaping @Sendable (any Error) -> Void = { _ in },
+        errorHandler: @escaping @Sendable (any Error) -> Void = StreamServer.printError,
         handler: @escaping @Sendable (StreamConnection) async throws -> Void
     ) {
         self.listener = listener
@@ -42,9 +42,18 @@ public final class StreamServer: @unchecked Sendable {
     /// Listens on `host`:`port` and returns a server for `handler` (call `run()`).
     public static func listening(
         host: String = "127.0.0.1", port: UInt16, on executor: LoopExecutor,
+        errorHandler: @escaping @Sendable (any Error) -> Void = StreamServer.printError,
         handler: @escaping @Sendable (StreamConnection) async throws -> Void
     ) async throws -> StreamServer {
-        StreamServer(listener: try await StreamListener.bind(host: host, port: port, on: executor), handler: handler)
+        StreamServer(listener: try await StreamListener.bind(host: host, port: port, on: executor),
+                     errorHandler: errorHandler, handler: handler)
+    }
+
+    /// The default error handler: one line on standard error per handler
+    /// that threw (not for a cancellation, the usual end of a handler at shutdown).
+    public static let printError: @Sendable (any Error) -> Void = { error in
+        if error is CancellationError { return }
+        printToStandardError("StreamServer: a connection handler threw: \(error)")
     }
 
     /// The port it listens on.

@@ -81,7 +81,7 @@ extension IOLoop {
     /// loop's pipe: its deliveries would reach the parent's loop. Loop thread only.
     ///
     /// - Returns: the subscription; `cancel()` it to stop (the loop's `close()` does too).
-    /// - Throws: `LoopError.uncatchableSignal` (`SIGKILL`, `SIGSTOP`, 32, 33),
+    /// - Throws: `LoopError.uncatchableSignal` (`SIGKILL`, `SIGSTOP`, 32, 33, and the synchronous faults `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`, which a handler that returns would re-run forever),
     ///   `.invalidSignal` (outside 1...64), `.signalClaimedByAnotherLoop`,
     ///   `.closed`, or the `SystemError` of the pipe or of `sigaction`.
     @discardableResult

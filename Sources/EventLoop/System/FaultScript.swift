@@ -109,6 +109,19 @@ public final class FaultScript: Sendable {
                 throw ArgumentError(operation, argument: "shortCount", requirement: "needs a call that moves bytes (read, write, send, recv, sendto, recvfrom)")
             }
         }
+        if case .fail(let errno) = fault {
+            if errno.rawValue <= 0 {
+                throw ArgumentError(operation, argument: "errno \(errno.rawValue)", requirement: "must be a positive error number")
+            }
+            let endless: Bool = switch when {
+            case .always: true
+            case .random(let p): p >= 1
+            default: false
+            }
+            if errno == .interrupted && endless {
+                throw ArgumentError(operation, argument: "EINTR on every call", requirement: "would be retried forever: use .nth, .first or a probability below 1")
+            }
+        }
         switch when {
         case .nth(let n), .first(let n): try ArgumentError.checkCount(n, "when", in: operation, minimum: 1)
         case .random(let p) where !(0...1).contains(p):
@@ -130,7 +143,9 @@ public final class FaultScript: Sendable {
     /// Empties the trace.
     public func clearTrace() { state.withLock { $0.trace.removeAll() } }
 
-    /// Runs `body` with this script active (see the type's scope rules).
+    /// Runs `body` with this script active (see the type's scope rules). A
+    /// script run inside another's replaces it for that time: one script
+    /// decides each call.
     public func run<R>(_ body: () throws -> R) rethrows -> R {
         cevent_fault_arm(1)
         defer { cevent_fault_arm(-1) }

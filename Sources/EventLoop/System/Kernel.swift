@@ -68,6 +68,9 @@ enum Kernel {
     static func connect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int {
         seam(.connect, fd) { _ in Int(cevent_connect(fd, address, length)) }
     }
+    static func fileIdentity(_ path: String, _ device: UnsafeMutablePointer<UInt64>, _ inode: UnsafeMutablePointer<UInt64>) -> Int {
+        seam(.stat, -1) { _ in Int(cevent_file_identity(path, device, inode)) }
+    }
     static func unlink(_ path: String) -> Int {
         seam(.unlink, -1) { _ in Int(cevent_unlink(path)) }
     }
@@ -89,8 +92,8 @@ enum Kernel {
         seam(.send, fd, count: count) { cevent_send(fd, buffer, UInt($0), 0) }
     }
     @inlinable
-    static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-        seam(.recv, fd, count: count) { cevent_recv(fd, buffer, UInt($0), 0) }
+    static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int, flags: Int32 = 0) -> Int {
+        seam(.recv, fd, count: count) { cevent_recv(fd, buffer, UInt($0), flags) }
     }
     static func sendto(
         _ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int, _ address: UnsafePointer<sockaddr>, _ length: socklen_t

@@ -34,6 +34,9 @@ enum SignalCatcher {
     static func validity(of signal: Int32) -> Validity {
         guard signal > 0 && signal < cevent_SIGNAL_LIMIT else { return .notASignal }
         if signal == SIGKILL || signal == SIGSTOP { return .uncatchable }
+        // Faults raised by the faulting instruction itself: a handler that returns
+        // re-runs it, so catching them turns every crash into a silent hang.
+        if signal == SIGSEGV || signal == SIGBUS || signal == SIGILL || signal == SIGFPE { return .uncatchable }
         // Between the standard signals (1...31) and SIGRTMIN: glibc's own (cancellation, setxid).
         if signal >= 32 && signal < cevent_sigrtmin() { return .uncatchable }
         return .catchable

@@ -31,6 +31,15 @@ extension Socket {
         return result == -Int(ErrnoCode.connectionRefused.rawValue)
     }
 
+    /// Which file `path` names now, as (device, inode); nil when it names
+    /// none. The corresponding C call is `stat(2)`.
+    public static func fileIdentity(_ path: String) -> (device: UInt64, inode: UInt64)? {
+        var device: UInt64 = 0
+        var inode: UInt64 = 0
+        guard (try? Syscall.check(Kernel.fileIdentity(path, &device, &inode), "stat(\(path))")) != nil else { return nil }
+        return (device, inode)
+    }
+
     /// Removes a file (a Unix socket's path). The corresponding C call is `unlink(2)`.
     /// - Throws: `SystemError` (`ENOENT`…).
     public static func unlink(_ path: String) throws(SystemError) {
@@ -39,6 +48,20 @@ extension Socket {
 }
 
 extension Descriptor {
+    /// Whether a connected stream socket's peer has ended its side with
+    /// nothing left unread: `.completed(true)` at the end, `.completed(false)`
+    /// when bytes are waiting (they stay), `.wouldBlock` when neither. The C
+    /// call is `recv(2)` of one byte with `MSG_PEEK | MSG_DONTWAIT`.
+    public func peekAtEnd() throws(SystemError) -> IOOutcome<Bool> {
+        let fd = rawValue
+        var byte: UInt8 = 0
+        let outcome = try Syscall.nonBlocking("recv(\(self), MSG_PEEK)") {
+            Kernel.recv(fd, &byte, 1, flags: Int32(MSG_PEEK | MSG_DONTWAIT))
+        }
+        guard case .completed(let count) = outcome else { return .wouldBlock }
+        return .completed(count == 0)
+    }
+
     /// Receives one datagram and its sender, and says whether it was longer
     /// than `buffer` (its tail is then lost: `MSG_TRUNC`); `.wouldBlock` when
     /// none is waiting. The C call is `recvfrom(2)` with `MSG_TRUNC`.

@@ -35,19 +35,21 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
         self.length = length
     }
 
-    /// `AF_INET` or `AF_INET6`.
+    /// `AF_INET`, `AF_INET6` or `AF_UNIX`.
     public var family: Int32 { Int32(storage.ss_family) }
 
-    /// The port, in host byte order.
+    /// The port, in host byte order (0 for a Unix domain address).
     public var port: UInt16 {
-        withUnsafeBytes(of: storage) { raw in
+        guard family == AF_INET || family == AF_INET6 else { return 0 }
+        return withUnsafeBytes(of: storage) { raw in
             family == AF_INET6 ? UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
                 : UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
         }
     }
 
-    /// The numeric address, e.g. `"127.0.0.1"` or `"::1"`.
+    /// The numeric address, e.g. `"127.0.0.1"` or `"::1"`; empty for a Unix domain address.
     public var ip: String {
+        guard family == AF_INET || family == AF_INET6 else { return "" }
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         withUnsafeBytes(of: storage) { raw in
             if family == AF_INET6 {
@@ -61,15 +63,23 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Reads like `127.0.0.1:8080` or `[::1]:8080`.
-    public var description: String { family == AF_INET6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
+    /// Reads like `127.0.0.1:8080`, `[::1]:8080`, or `unix:/tmp/app.sock`
+    /// (`unix:(unnamed)` for an unnamed Unix socket).
+    public var description: String {
+        switch family {
+        case AF_INET6: "[\(ip)]:\(port)"
+        case AF_INET: "\(ip):\(port)"
+        case AF_UNIX: "unix:\(unixPath ?? "(unnamed)")"
+        default: "family \(family)"
+        }
+    }
 
     @inlinable
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }
 
-    /// Equal when family, address and port are.
+    /// Equal when family, address and port are (for Unix domain addresses: the path).
     public static func == (a: SocketEndpoint, b: SocketEndpoint) -> Bool { a.family == b.family && a.description == b.description }
     /// Hashes what `==` compares.
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }

@@ -39,6 +39,8 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     case shutdown
     /// `unlink(2)`: removing a Unix socket's file.
     case unlink
+    /// `stat(2)`: which file a path names now.
+    case stat
     /// `getsockopt(2)`.
     case getsockopt
     /// `setsockopt(2)`.
