@@ -1,6 +1,7 @@
 // The echo load generator: a single-threaded epoll client.
 //
 //   loadgen PORT CONNS SIZE WARMUP_MS DURATION_MS
+//   loadgen --hold PORT CONNS SIZE
 //
 // Opens CONNS TCP connections to 127.0.0.1:PORT. Each connection sends SIZE
 // bytes, waits until all SIZE bytes came back, records the round trip and
@@ -10,6 +11,14 @@
 // one line is printed:
 //
 //   RESULT conns=.. size=.. duration_ms=.. msgs=.. msgs_per_s=.. p50_us=.. p99_us=.. max_us=..
+//
+// With --hold (the memory measurement), no load: one connection makes one
+// round trip, "STEP warm" is printed and a line is awaited on stdin (the
+// harness samples the server's RSS); then CONNS more connections are opened
+// and make one round trip each (all written, then all echoes awaited),
+// "STEP held conns=CONNS" is printed and a line is awaited again (the second
+// sample, with CONNS idle connections held); then every connection is closed
+// and "RESULT conns=CONNS size=SIZE" is printed.
 //
 // Exits 2 on any error (refused connection, early close, reset).
 #include "common.h"
@@ -72,7 +81,96 @@ static int flush_message(conn_t *c, uint32_t size) {
     return 0;
 }
 
+/// Writes SIZE bytes on every connection of [first, first+n), then waits until
+/// each has read its SIZE bytes back (blocking epoll waits, no timeout: the
+/// harness bounds the run).
+static void round_trip_all(int ep, conn_t *conns, long first, long n, uint32_t size) {
+    for (long i = first; i < first + n; i++) {
+        conn_t *c = &conns[i];
+        c->got = 0;
+        c->unsent = size;
+        if (flush_message(c, size)) {
+            struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+            CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0, "epoll_ctl");
+        }
+    }
+    long waiting = n;
+    struct epoll_event events[512];
+    while (waiting > 0) {
+        int k = epoll_wait(ep, events, 512, -1);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            DIE("epoll_wait");
+        }
+        for (int j = 0; j < k; j++) {
+            conn_t *c = events[j].data.ptr;
+            if ((events[j].events & EPOLLOUT) && flush_message(c, size) == 0) {
+                struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+                CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0, "epoll_ctl");
+            }
+            if (!(events[j].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+            ssize_t r = read(c->fd, in_buf, sizeof in_buf);
+            if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+            if (r <= 0) {
+                if (r == 0) errno = ECONNRESET;
+                DIE("read (server closed the connection)");
+            }
+            c->got += (uint32_t)r;
+            if (c->got > size) {
+                fprintf(stderr, "loadgen: echo longer than the message\n");
+                exit(2);
+            }
+            if (c->got == size) waiting--;
+        }
+    }
+}
+
+/// Waits for one line on stdin (the harness's go-ahead); exits 2 at end of file.
+static void await_line(void) {
+    char line[64];
+    if (fgets(line, sizeof line, stdin) == NULL) {
+        fprintf(stderr, "loadgen: stdin closed while holding\n");
+        exit(2);
+    }
+}
+
+/// --hold: see the comment at the top.
+static int hold(int argc, char **argv) {
+    const char *usage = "--hold PORT CONNS SIZE";
+    int port = (int)arg_long(argc, argv, 2, usage);
+    long nconns = arg_long(argc, argv, 3, usage);
+    uint32_t size = (uint32_t)arg_long(argc, argv, 4, usage);
+    if (nconns < 1 || size < 1 || size > sizeof out_buf) {
+        fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+        return 64;
+    }
+    memset(out_buf, 'x', sizeof out_buf);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0, "epoll_create1");
+    conn_t *conns = calloc((size_t)nconns + 1, sizeof *conns);
+    CHECK(conns != NULL, "calloc");
+    for (long i = 0; i <= nconns; i++) {
+        if (i == 1) { // the warm-up connection has made its round trip
+            emit("STEP warm");
+            await_line();
+        }
+        conns[i].fd = connect_loopback(port);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
+        CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == 0, "epoll_ctl");
+        if (i == 0) round_trip_all(ep, conns, 0, 1, size);
+    }
+    round_trip_all(ep, conns, 1, nconns, size);
+    emit("STEP held conns=%ld", nconns);
+    await_line();
+    for (long i = 0; i <= nconns; i++) close(conns[i].fd);
+    close(ep);
+    emit("RESULT conns=%ld size=%u", nconns, size);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    raise_nofile(); // the harness raises it too; a loadgen run by hand needs it as well
+    if (argc > 1 && strcmp(argv[1], "--hold") == 0) return hold(argc, argv);
     const char *usage = "PORT CONNS SIZE WARMUP_MS DURATION_MS";
     int port = (int)arg_long(argc, argv, 1, usage);
     long nconns = arg_long(argc, argv, 2, usage);
@@ -83,7 +181,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s %s\n", argv[0], usage);
         return 64;
     }
-    raise_nofile();
     memset(out_buf, 'x', sizeof out_buf);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);

@@ -16,7 +16,6 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
-raiseDescriptorLimit()
 
 /// One accepted connection. Loop thread only.
 final class Connection {
