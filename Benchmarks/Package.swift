@@ -48,4 +48,12 @@ let package = Package(
         + programs(peer: "nio", workloads: workloads, dependencies: nio)
         + programs(peer: "ours", workloads: workloads,
                    dependencies: [.product(name: "EventLoop", package: rootFolder)])
+        // The async layer: echo servers on async streams, and the task-hop workload.
+        + programs(peer: "ours-async", workloads: ["echo"],
+                   dependencies: [.product(name: "EventLoop", package: rootFolder)])
+        + programs(peer: "nio-async", workloads: ["echo"], dependencies: nio)
+        + programs(peer: "ours", workloads: ["hop"],
+                   dependencies: [.product(name: "EventLoop", package: rootFolder)])
+        + programs(peer: "nio", workloads: ["hop"], dependencies: nio)
+        + programs(peer: "global", workloads: ["hop"], dependencies: [])
 )

@@ -277,6 +277,12 @@ extern int cevent_fault_scripts_armed;
 static inline int cevent_fault_armed(void) {
     return __atomic_load_n(&cevent_fault_scripts_armed, __ATOMIC_RELAXED);
 }
+/// The fault script a running loop applies on its thread (an opaque Swift
+/// object, unretained), or NULL. Thread-local: tasks that the loop runs see
+/// it, which a Swift task-local value set around the loop would not reach.
+void *cevent_fault_thread_script(void);
+/// Sets the calling thread's fault script (see above); returns the previous one.
+void *cevent_fault_set_thread_script(void *script);
 /// Adds `delta` (+1 or -1) to the number of active fault scripts.
 static inline void cevent_fault_arm(int delta) {
     __atomic_fetch_add(&cevent_fault_scripts_armed, delta, __ATOMIC_RELAXED);

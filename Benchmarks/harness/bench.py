@@ -9,7 +9,7 @@ Usage (normally through ../run.sh, which builds first):
     REPEATS=n  runs per (variant, peer), default 3
     PEERS=a,b  only these peers (names as in PEERS below)
 
-Groups: echo, timers, xthread, loop, allocs, memory. Variants: see variants().
+Groups: echo, timers, xthread, loop, hop, allocs, memory. Variants: see variants().
 
 The descriptor limit: this script raises its own soft RLIMIT_NOFILE to the
 hard limit (and, as root, the hard limit too) before starting anything, and
@@ -87,6 +87,14 @@ PEERS = [
     # ours-xthread, ours-loop in ../Package.swift. Picked up automatically
     # once built.
     Peer("ours", SWIFT_BIN / "ours", note="this package's EventLoop"),
+    # The async layer (issue 10): echo on async streams beside NIO's
+    # NIOAsyncChannel, and the task hop beside NIO's loop and Swift's global executor.
+    Peer("ours-async", SWIFT_BIN / "ours-async", only=frozenset({"echo"}),
+         note="this package's async streams (StreamServer, read(into:)/write)"),
+    Peer("nio-async", SWIFT_BIN / "nio-async", only=frozenset({"echo"}),
+         note="SwiftNIO's NIOAsyncChannel, a child task per connection"),
+    Peer("global", SWIFT_BIN / "global", only=frozenset({"hop"}),
+         note="Swift's default global executor (hop workload only)"),
 ]
 
 # A second build of ours to compare against in the same run (e.g. the commit
@@ -156,6 +164,14 @@ def memory_metrics(r):
     }
 
 
+def hop_metrics(r):
+    return {
+        "ns_per_hop": float(r["ns_per_hop"]),
+        "cpu_ns_per_hop": per(int(r["cpu_us"]) * 1000.0, int(r["hops"])),
+        "mallocs_per_hop": per(int(r["mallocs"]), int(r["hops"])),
+    }
+
+
 def loop_metrics(r):
     return {
         "ns_per_event": float(r["ns_per_event"]),
@@ -198,6 +214,8 @@ def variants(quick=QUICK):
             Metric("cpu_ns_per_event", "CPU ns/event")]
     v.append(Variant("loop", "loop", "loop", "1000 pairs, 100 active",
                      [1000, 100, LOOP_EVENTS], loop))
+    hop = [Metric("ns_per_hop", "ns/hop", ratio=True), Metric("cpu_ns_per_hop", "CPU ns/hop")]
+    v.append(Variant("hop", "hop", "hop", "two tasks, 1M hops", [1_000_000], hop))
     # Allocations: separate runs with the counter on (it costs an atomic
     # add per allocation, kept out of the timing runs). No ratio column:
     # the counts are small integers or near zero, so compare them directly.
@@ -224,6 +242,7 @@ GROUP_TITLES = {
     "timers": "Timers: schedule N one-shot timers (deadlines over 1 s), cancel every other, fire the rest",
     "xthread": "Cross-thread submission: 1,000,000 closures from other threads until the last has run",
     "loop": "Loop overhead: 1,000 socketpairs, 100 tokens circulating, per read event",
+    "hop": "Task hop: two tasks on one executor pass a turn through continuations",
     "allocs": "Heap allocations per operation (malloc/calloc/realloc/memalign calls)",
     "memory": "Memory per connection: echo server RSS with N idle connections, minus before them",
 }
@@ -417,7 +436,7 @@ def run_variant(variant, peer, program):
             return run_echo(program, variant.args[0], env, 300, 1000)
         return run_echo(program, variant.args[0], env, ECHO_WARMUP_MS, ECHO_DURATION_MS)
     # xthread uses two or more threads: leave it unpinned.
-    pin = [] if variant.workload == "xthread" else cpu_prefix(0)
+    pin = [] if variant.workload in ("xthread", "hop") else cpu_prefix(0)
     cmd = pin + [str(program)] + [str(a) for a in variant.args] + extra
     r = parse_result(run_once(cmd, env, timeout=TIMEOUT), program.name)
     if variant.workload == "timers":
@@ -426,6 +445,8 @@ def run_variant(variant, peer, program):
         return timer_metrics(r), r
     if variant.workload == "xthread":
         return xthread_metrics(r), r
+    if variant.workload == "hop":
+        return hop_metrics(r), r
     return loop_metrics(r), r
 
 

@@ -397,3 +397,11 @@ int cevent_gettid(void) { return (int)gettid(); }
 // MARK: fault injection
 
 int cevent_fault_scripts_armed = 0; // read and written only with __atomic builtins
+
+static __thread void *thread_fault_script;
+void *cevent_fault_thread_script(void) { return thread_fault_script; }
+void *cevent_fault_set_thread_script(void *script) {
+    void *previous = thread_fault_script;
+    thread_fault_script = script;
+    return previous;
+}

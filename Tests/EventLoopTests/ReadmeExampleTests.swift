@@ -85,4 +85,26 @@ struct ReadmeExampleTests {
         #expect(script.records(of: .write).map(\.result) == [-Int(ErrnoCode.interrupted.rawValue), 3, 9])
         #expect(try pair.second.descriptor.read(upTo: 64) == .completed(Array("hello, world".utf8)))
     }
+
+    @Test func asyncTour() throws {
+        // README: async example begins
+        let loop = try IOLoop()
+        let greeting = try loop.run { executor in
+            let server = try await StreamServer.listening(port: 0, on: executor) { connection in
+                let name = try await connection.readLine()                 // "world\n"
+                try await connection.write("hello, " + String(decoding: name, as: UTF8.self))
+            }
+            let serving = Task(executorPreference: executor) { try await server.run() }
+            let client = try await StreamConnection.connect(host: "localhost", port: server.port, timeout: .seconds(5), on: executor)
+            try await client.write("world\n")
+            let reply = try await client.readToEnd()                       // until the server closes
+            serving.cancel()                                               // closes the listener, ends the handlers
+            try await serving.value
+            return String(decoding: reply, as: UTF8.self)
+        }
+        print(greeting)                                                    // "hello, world\n"
+        try loop.close()
+        // README: async example ends
+        #expect(greeting == "hello, world\n")
+    }
 }

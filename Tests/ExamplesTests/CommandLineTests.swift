@@ -34,6 +34,17 @@ extension ExamplesTests {
             ["io-models", "--model", "threads"],
             ["io-models", "--model", "loop", "--port"],
             ["io-models", "load", "--requests", "0"],
+            ["io-models", "--model", "async", "--interval", "forever"],
+            ["echo-server-async", "--port", "x"],
+            ["echo-server-async", "--once=yes"],
+            ["http-hello", "--max-body", "lots"],
+            ["http-hello", "--timeout", "0"],
+            ["http-get", "ftp://127.0.0.1/"],
+            ["http-get", "https://127.0.0.1/"],
+            ["http-get", "http://127.0.0.1:0/"],
+            ["http-get", "http://127.0.0.1/", "http://127.0.0.2/"],
+            ["poetry", "get", "--async", "--loop"],
+            ["demo", "now"],
         ])
         func badValueExitsTwo(_ command: [String]) throws {
             let child = try ChildProcess(command[0], Array(command.dropFirst()))
@@ -46,6 +57,7 @@ extension ExamplesTests {
         @Test("a port in use is a clear error and a non-zero exit, not a crash", arguments: [
             ["blocking-echo-server"], ["echo-server"], ["io-models", "--model", "epoll-edge"],
             ["io-models", "reply-server"], ["poetry", "serve", "--ports"],
+            ["io-models", "--model", "async"], ["echo-server-async"], ["http-hello"],
         ])
         func portInUseIsAClearError(_ command: [String]) throws {
             let taken = try Socket.listenTCP(on: SocketEndpoint(ip: "127.0.0.1", port: 0))

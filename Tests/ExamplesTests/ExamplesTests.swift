@@ -9,4 +9,7 @@ import Testing
 struct ExamplesTests {}
 
 /// Every example's product name.
-let allExamples = ["blocking-echo-server", "echo-server", "echo-client", "poetry", "io-models"]
+let allExamples = [
+    "blocking-echo-server", "echo-server", "echo-client", "poetry", "io-models",
+    "echo-server-async", "http-hello", "http-get", "demo",
+]

@@ -4,7 +4,7 @@ import Testing
 
 extension ExamplesTests {
     @Suite struct IOModelsTests {
-        static let models = ["blocking", "busy-poll", "select", "poll", "epoll-level", "epoll-edge", "loop"]
+        static let models = ["blocking", "busy-poll", "select", "poll", "epoll-level", "epoll-edge", "loop", "async"]
 
         @Test("each model answers a request, then 100 at once, then stops on Ctrl-C", arguments: models)
         func everyModelAnswersHTTP(_ model: String) throws {

@@ -16,32 +16,36 @@ extension ExamplesTests {
             }
         }
 
-        @Test func loopClientTakesAboutOneServersTimeAndTheBlockingClientTheSum() throws {
+        @Test func concurrentClientsTakeAboutOneServersTimeAndTheBlockingClientTheSum() throws {
             let server = try ChildProcess("poetry", ["serve", "--ports", "0,0,0", "--delay", "100ms", "--quiet"])
             defer { server.stop() }
             let ports = try server.listeningPorts(count: 3).map(String.init).joined(separator: ",")
 
-            let blocking = try ChildProcess("poetry", ["get", "--blocking", "--ports", ports])
-            defer { blocking.stop() }
-            #expect(try blocking.waitForExit() == .exited(0))
-            let loop = try ChildProcess("poetry", ["get", "--loop", "--ports", ports])
-            defer { loop.stop() }
-            #expect(try loop.waitForExit() == .exited(0))
-
-            let blockingTime = try #require(totalTime(blocking.stdout), "\(blocking.stdout)")
-            let loopTime = try #require(totalTime(loop.stdout), "\(loop.stdout)")
-            // About 0.7 s per server with these flags: blocking ~2.1 s, loop ~0.7 s.
+            var outputs: [String: String] = [:]
+            for mode in ["blocking", "loop", "async"] {
+                let client = try ChildProcess("poetry", ["get", "--\(mode)", "--ports", ports])
+                defer { client.stop() }
+                #expect(try client.waitForExit() == .exited(0))
+                outputs[mode] = client.stdout
+            }
+            let blockingTime = try #require(totalTime(outputs["blocking"]!), "\(outputs["blocking"]!)")
+            // About 0.7 s per server with these flags: blocking ~2.1 s, loop and async ~0.7 s.
             #expect(blockingTime > 1.5)
-            #expect(loopTime < blockingTime * 0.7, "loop \(loopTime) s, blocking \(blockingTime) s")
-            // The loop client hears from all three before any has finished; the blocking one does not.
-            #expect(Set(firstChunks(loop.stdout)).count == 3, "\(loop.stdout)")
-            #expect(Set(firstChunks(blocking.stdout)) == ["task 1"], "\(blocking.stdout)")
-            for output in [blocking.stdout, loop.stdout] {
+            for mode in ["loop", "async"] {
+                let output = outputs[mode]!
+                let time = try #require(totalTime(output), "\(output)")
+                #expect(time < blockingTime * 0.7, "\(mode) \(time) s, blocking \(blockingTime) s")
+                #expect(output.contains("got 3 poems in ") && output.hasSuffix(" (\(mode))\n"))
+                // The concurrent clients hear from all three before any has finished; the blocking one does not.
+                #expect(Set(firstChunks(output)).count == 3, "\(output)")
+            }
+            #expect(Set(firstChunks(outputs["blocking"]!)) == ["task 1"], "\(outputs["blocking"]!)")
+            for output in outputs.values {
                 #expect(output.contains("Tyger Tyger, burning bright,"))
                 #expect(output.contains("task 3 finished"))
             }
             #expect(try server.interrupt() == .exited(0))
-            #expect(server.stdout.contains("stopped by SIGINT: 6 poems recited"))
+            #expect(server.stdout.contains("stopped by SIGINT: 9 poems recited"))
         }
 
         @Test func blockingClientStopsCleanlyOnCtrlC() throws {
@@ -65,6 +69,19 @@ extension ExamplesTests {
             try client.waitForOutput(containing: "task 3: got")
             #expect(try client.interrupt(with: SIGTERM) == .exited(0))
             #expect(client.stdout.contains("stopped by SIGTERM"))
+            #expect(try server.interrupt() == .exited(0))
+        }
+
+        @Test func asyncClientStopsCleanlyOnSigterm() throws {
+            let server = try ChildProcess("poetry", ["serve", "--ports", "0,0,0", "--delay", "1s", "--quiet"])
+            defer { server.stop() }
+            let ports = try server.listeningPorts(count: 3).map(String.init).joined(separator: ",")
+            let client = try ChildProcess("poetry", ["get", "--async", "--ports", ports])
+            defer { client.stop() }
+            _ = try client.waitForOutput("a chunk from each server") { Set(firstChunks($0)).count == 3 }
+            #expect(try client.interrupt(with: SIGTERM) == .exited(0))
+            #expect(client.stdout.contains("stopped by SIGTERM"))
+            #expect(client.stdout.contains("got 0 poems in "))
             #expect(try server.interrupt() == .exited(0))
         }
     }

@@ -66,7 +66,7 @@ public final class DatagramSocket: @unchecked Sendable {
                     throw StreamError(error)
                 }
                 if case .completed = outcome { return }
-                self.core.writeReady = false
+                self.core.wouldBlock(.write)
                 try await self.core.wait(for: .write, operation: "sendto(\(address))")
             }
         }
@@ -92,7 +92,7 @@ public final class DatagramSocket: @unchecked Sendable {
                     if case .completed(let got) = outcome {
                         return Datagram(count: got.count, sender: got.from, truncated: got.truncated)
                     }
-                    self.core.readReady = false
+                    self.core.wouldBlock(.read)
                 }
                 try await self.core.wait(for: .read, operation: "recvfrom(\(self.localAddress))")
             }

@@ -61,6 +61,21 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     // MARK: Waiting
 
+    /// A call said it would block in `direction`: not ready until the loop says
+    /// so. With an edge-triggered registration, the registration is re-armed
+    /// (`epoll_ctl(MOD)`, one call, only on an actual `EAGAIN`: the read and
+    /// write paths clear readiness without a call when a short count shows the
+    /// socket drained), so a "would block" that the kernel did not mean (a
+    /// scripted one, or a race) cannot strand bytes that are already there.
+    func wouldBlock(_ direction: Direction) {
+        switch direction {
+        case .read, .hangUp: readReady = false
+        case .write: writeReady = false
+        }
+        guard edge, let watcher else { return }
+        do { try loop.rearmWatcher(descriptor, watcher.generation) } catch { failAll(error) }
+    }
+
     /// Suspends until the loop reports `direction` ready (or, for `.hangUp`,
     /// the peer gone). `deadline`: a `StreamError.timedOut` from `operation` then.
     /// - Throws: `CancellationError`, `StreamError` (`.closed`, `.timedOut`).

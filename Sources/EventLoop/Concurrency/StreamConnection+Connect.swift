@@ -51,6 +51,7 @@ extension StreamConnection {
                 if let failure = try connection.descriptor.pendingError() {
                     throw StreamError(SystemError(failure, operation: "connect(\(address))"))
                 }
+                connection.connected(local: try connection.descriptor.localAddress())
                 if address.family != Socket.unixFamily {
                     try? connection.descriptor.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) // only speed depends on it
                 }

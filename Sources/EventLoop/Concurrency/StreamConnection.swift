@@ -21,7 +21,8 @@ public final class StreamConnection: @unchecked Sendable {
     /// The loop this connection belongs to.
     public let executor: LoopExecutor
     /// The local address (for Unix sockets, the path or an unnamed endpoint).
-    public let localAddress: SocketEndpoint
+    /// Set once, before the connection is handed out.
+    public private(set) var localAddress: SocketEndpoint
     /// The peer's address.
     public let peerAddress: SocketEndpoint
 
@@ -47,6 +48,9 @@ public final class StreamConnection: @unchecked Sendable {
         peerAddress = peer
         core = try SocketCore(socket, loop: loop)
     }
+
+    /// Loop thread, before the connection is handed out: the kernel's own address for it.
+    func connected(local: SocketEndpoint) { localAddress = local }
 
     deinit {
         // Released anywhere: the loop closes it on its own thread (the closure
@@ -212,10 +216,12 @@ public final class StreamConnection: @unchecked Sendable {
             throw StreamError(error)
         }
         switch outcome {
-        case .wouldBlock: core.readReady = false
-        // A short read drained the socket: a new edge comes with new bytes.
-        // Not so once the peer's end is known: the end of stream is still to read.
-        case .completed(let n) where n < count && n > 0 && !core.readHangUp: core.readReady = false
+        case .wouldBlock: core.wouldBlock(.read)
+        // A short read drained the socket: a new edge comes with new bytes, so
+        // the next read waits without a call. Not so once the peer's end is
+        // known (the end of stream is still to read), nor while a FaultScript
+        // is active anywhere (a scripted short count drains nothing).
+        case .completed(let n) where n < count && n > 0 && !core.readHangUp && !FaultScript.isArmed: core.readReady = false
         case .completed: break
         }
         return outcome
@@ -236,6 +242,12 @@ public final class StreamConnection: @unchecked Sendable {
     ///   `.closed`), `CancellationError`: the bytes the kernel took before it
     ///   are sent, the rest are not (the stream is then mid-message).
     public func write(_ bytes: [UInt8]) async throws {
+        try await executor.onLoop { try await self.writeAll(bytes[...]) }
+    }
+
+    /// Writes all of `bytes`, a slice of an array you keep (see `write(_:)`):
+    /// for echoing part of a reused buffer without copying it.
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
         try await executor.onLoop { try await self.writeAll(bytes) }
     }
 
@@ -244,7 +256,7 @@ public final class StreamConnection: @unchecked Sendable {
         try await write(Array(text.utf8))
     }
 
-    private func writeAll(_ bytes: [UInt8]) async throws {
+    private func writeAll(_ bytes: ArraySlice<UInt8>) async throws {
         let operation = "write(\(peerAddress), \(bytes.count) bytes)"
         if writingShutDown { throw StreamError(.closed, operation: operation + ": writing was shut down") }
         try await takeWriterTurn()
@@ -265,11 +277,11 @@ public final class StreamConnection: @unchecked Sendable {
                 }
                 switch outcome {
                 case .completed(let n):
-                    if n < bytes.count - offset { core.writeReady = false }
+                    // A short write: the next attempt says whether the buffer is full.
                     offset += n
                     continue
                 case .wouldBlock:
-                    core.writeReady = false
+                    core.wouldBlock(.write)
                 }
             }
             try await core.wait(for: .write, operation: operation)

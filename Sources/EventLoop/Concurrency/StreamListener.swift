@@ -68,8 +68,9 @@ public final class StreamListener: @unchecked Sendable {
 
     /// Listens on a Unix domain socket at `path` (asyncio's `start_unix_server`).
     /// With `replacingStale`, a socket file that nobody listens on (left by a
-    /// crashed process) is removed first; a live one is never touched. The
-    /// listener removes its own file when it closes.
+    /// crashed process) is removed first; a live one is never touched (the
+    /// check is a `connect(2)`, which a live listener sees as a connection that
+    /// closes at once). The listener removes its own file when it closes.
     /// - Throws: `StreamError.addressInUse` when the path exists (and is live,
     ///   or not a socket, or `replacingStale` is off), `ArgumentError` for a
     ///   path too long for `sockaddr_un`, other `StreamError`s.
@@ -124,7 +125,7 @@ public final class StreamListener: @unchecked Sendable {
                         let local = (try? fd.localAddress()) ?? self.localAddress
                         return try StreamConnection(adopting: socket, loop: loop, local: local, peer: peer)
                     case .wouldBlock:
-                        self.core.readReady = false
+                        self.core.wouldBlock(.read)
                     }
                 }
                 try await self.core.wait(for: .read, operation: "accept(\(self.localAddress))")

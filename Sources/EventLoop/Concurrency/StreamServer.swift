@@ -24,6 +24,8 @@ public final class StreamServer: @unchecked Sendable {
     private var handlers: [UInt64: Task<Void, Never>] = [:]
     private var nextHandler: UInt64 = 1
     private var idle: [UnsafeContinuation<Void, Never>] = []
+    /// The grace period's timer, cancelled once every handler has ended.
+    private var graceTimer: TimerHandle?
     private let stopping = Atomic<Bool>(false)
 
     /// A server that will run `handler` for each connection `listener` accepts.
@@ -81,8 +83,11 @@ public final class StreamServer: @unchecked Sendable {
         let first = !stopping.exchange(true, ordering: .relaxed)
         Task(executorPreference: executor) {
             if first { await self.listener.close() }
-            if gracePeriod > .zero { try? await executor.sleep(for: gracePeriod) }
-            self.cancelHandlers()
+            guard gracePeriod > .zero, !self.handlers.isEmpty, let loop = try? executor.loopForCall("shutdown") else {
+                return self.cancelHandlers()
+            }
+            self.graceTimer?.cancel()
+            self.graceTimer = try? loop.schedule(after: gracePeriod) { [self] in self.cancelHandlers() }
         }
     }
 
@@ -102,6 +107,8 @@ public final class StreamServer: @unchecked Sendable {
     private func finished(_ id: UInt64) {
         handlers[id] = nil
         if handlers.isEmpty {
+            graceTimer?.cancel() // nothing left to cut short
+            graceTimer = nil
             let waiting = idle
             idle = []
             for continuation in waiting { continuation.resume() }

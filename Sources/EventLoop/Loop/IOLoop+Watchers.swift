@@ -62,6 +62,13 @@ extension IOLoop {
         try selector.modify(fd, interest: interest, trigger: trigger ?? slot.trigger, watcher: slot.value)
     }
 
+    /// Re-arms an edge-triggered watcher so the kernel reports it again if it
+    /// is ready now (see `EpollSelector.rearm`). For the streams' sockets.
+    func rearmWatcher(_ fd: Descriptor, _ generation: UInt32) throws {
+        guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
+        try selector.rearm(fd)
+    }
+
     /// Removes the watcher `generation` of `fd`, if still installed. Its closure
     /// is released last, once the registry is whole again: releasing it may run
     /// user code (a captured object's deinit) that calls back into the loop.

@@ -51,6 +51,11 @@ enum LoopSelector {
         }
     }
 
+    /// Re-arms an edge-triggered registration (epoll only; others need nothing).
+    func rearm(_ fd: Descriptor) throws(SelectorError) {
+        if case .epoll(let s) = self { try s.rearm(fd) }
+    }
+
     /// Unregisters and returns the key, whose watcher the caller releases.
     @discardableResult
     func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Watcher> {

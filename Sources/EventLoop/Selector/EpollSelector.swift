@@ -101,6 +101,17 @@ public final class EpollSelector<Value>: TableBackedSelector {
         return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
+    /// Re-arms `fd` as it is (`epoll_ctl(MOD)` with the same events): for an
+    /// edge-triggered registration the kernel then re-checks readiness and
+    /// reports it again if it holds, so a caller that was told "would block"
+    /// by something other than the kernel cannot miss an edge. Internal.
+    func rearm(_ fd: Descriptor) throws(SelectorError) {
+        guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
+        let data = Self.userData(fd, slot.generation)
+        let flags = Self.flags(slot.interest, slot.trigger)
+        try control(fd) { (epoll) throws(SystemError) in try epoll.modify(fd, events: flags, data: data) }
+    }
+
     /// Stops watching `fd` (see `EventSelector.unregister`). The C call is `epoll_ctl(DEL)`.
     @discardableResult
     public func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Value> {

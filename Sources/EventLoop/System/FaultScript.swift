@@ -147,15 +147,34 @@ public final class FaultScript: Sendable {
     }
 
     /// The script active here, if any.
-    public static var current: FaultScript? { cevent_fault_armed() == 0 ? nil : active }
+    public static var current: FaultScript? { cevent_fault_armed() == 0 ? nil : effective }
 
     @TaskLocal private static var active: FaultScript?
 
-    /// Runs `body` with `script` active, or just runs it when `script` is nil.
-    /// Used by a loop to apply the script it was created under.
+    /// Whether any script is active anywhere in the process (one relaxed load).
+    /// Code that trusts the kernel's short counts as a sign of a drained
+    /// socket checks it: a scripted short count drains nothing.
+    static var isArmed: Bool { cevent_fault_armed() != 0 }
+
+    /// Runs `body` with `script` active on this thread, or just runs it when
+    /// `script` is nil. Used by a loop to apply the script it was created
+    /// under, to its callbacks and to the tasks it runs (a thread-level
+    /// setting, which a task's own task-local values cannot hide).
     static func applying<R>(_ script: FaultScript?, _ body: () throws -> R) rethrows -> R {
         guard let script else { return try body() }
-        return try script.run(body)
+        cevent_fault_arm(1)
+        let previous = cevent_fault_set_thread_script(Unmanaged.passUnretained(script).toOpaque())
+        defer {
+            _ = cevent_fault_set_thread_script(previous)
+            cevent_fault_arm(-1)
+        }
+        return try withExtendedLifetime(script, body)
+    }
+
+    /// The script that decides this thread's calls: a running loop's, else the task's.
+    private static var effective: FaultScript? {
+        if let raw = cevent_fault_thread_script() { return Unmanaged<FaultScript>.fromOpaque(raw).takeUnretainedValue() }
+        return active
     }
 
     // MARK: - The seam's slow path
@@ -163,7 +182,7 @@ public final class FaultScript: Sendable {
     /// Decides one call: the kernel's answer through `kernel(count)`, or a scripted one.
     @usableFromInline
     static func intercept(_ call: SystemCall, _ fd: Int32, _ count: Int, _ kernel: (Int) -> Int) -> Int {
-        guard let script = active else { return kernel(count) }
+        guard let script = effective else { return kernel(count) }
         let fault = script.decide(call, fd)
         let result: Int
         switch fault {

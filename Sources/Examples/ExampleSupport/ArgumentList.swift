@@ -109,6 +109,25 @@ public struct ArgumentList {
         try value(name, default: defaultValue, expected: "one of " + T.allCases.map(\.rawValue).joined(separator: ", ")) { T(rawValue: $0) }
     }
 
+    /// Takes the first word that is not a flag (`http-get URL`). Call it after
+    /// taking every flag that has a value, since a flag's value is a word too.
+    public mutating func positional() -> String? {
+        guard let index = remaining.firstIndex(where: { !$0.hasPrefix("-") }) else { return nil }
+        return remaining.remove(at: index)
+    }
+
+    /// Takes a byte count: a whole number, or one ending in `K` or `M` (KiB, MiB), within `range`.
+    public mutating func byteCount(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(UsageError) -> Int {
+        try value(name, default: defaultValue, expected: "a byte count such as 8192, 64K or 1M, within \(range.lowerBound)...\(range.upperBound)") { text in
+            var digits = Substring(text)
+            var scale = 1
+            if digits.hasSuffix("K") { digits = digits.dropLast(); scale = 1 << 10 }
+            else if digits.hasSuffix("M") { digits = digits.dropLast(); scale = 1 << 20 }
+            guard let number = Int(digits), number >= 0, number <= Int.max / scale else { return nil }
+            return range.contains(number * scale) ? number * scale : nil
+        }
+    }
+
     /// Refuses what no one took: an unknown flag or a stray word.
     public func finish() throws(UsageError) {
         guard let first = remaining.first else { return }

@@ -1,13 +1,13 @@
 import Glibc
 
-/// A plain POSIX thread running `body` once.
-final class ExampleThread: @unchecked Sendable {
+/// A plain POSIX thread running `body` once (the blocking examples' helper, the demo's servers).
+public final class ExampleThread: @unchecked Sendable {
     // `body` is written before the thread starts and read once by it;
     // `thread` is written by pthread_create before anyone joins.
     private let body: @Sendable () -> Void
     private var thread = pthread_t()
 
-    init(_ body: @escaping @Sendable () -> Void) throws {
+    public init(_ body: @escaping @Sendable () -> Void) throws {
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(&thread, nil, { context in
@@ -21,5 +21,5 @@ final class ExampleThread: @unchecked Sendable {
     }
 
     /// Waits for the body to return.
-    func join() { pthread_join(thread, nil) }
+    public func join() { pthread_join(thread, nil) }
 }

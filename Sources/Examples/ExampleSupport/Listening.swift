@@ -46,3 +46,22 @@ public func formatDecimal(_ value: Double, places: Int) -> String {
     while fraction.count < places { fraction = "0" + fraction }
     return (value < 0 && scaled != 0 ? "-" : "") + "\(whole)" + (places > 0 ? "." + fraction : "")
 }
+
+/// A `StreamListener` on `host:port`, for the async examples, with the same
+/// clear errors as `listenTCP` (port in use, port that needs privileges).
+public func bindListener(host: String, port: UInt16, on executor: LoopExecutor) async throws -> StreamListener {
+    do {
+        return try await StreamListener.bind(host: host, port: port, on: executor)
+    } catch let error as StreamError where error.kind == .addressInUse {
+        throw ExampleFailure(
+            "cannot listen on \(try SocketEndpoint(ip: host, port: port)): the port is in use (EADDRINUSE); "
+            + "choose another with --port, or --port 0 to pick a free one")
+    } catch let error as StreamError where error.errno?.name == "EACCES" {
+        throw ExampleFailure("cannot listen on \(try SocketEndpoint(ip: host, port: port)): ports below 1024 need privileges (EACCES); choose another with --port")
+    }
+}
+
+/// `1 reply`, `2 replies`: a count and its noun (`plural` when it is not the noun plus `s`).
+public func counted(_ count: Int, _ singular: String, _ plural: String? = nil) -> String {
+    "\(count) " + (count == 1 ? singular : plural ?? singular + "s")
+}

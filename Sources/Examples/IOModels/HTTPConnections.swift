@@ -1,5 +1,6 @@
 import EventLoop
 import ExampleSupport
+import Synchronization
 
 /// The seed's reply, plus a length and `Connection: close` so that `curl` and
 /// load tools know where it ends (the seed's has neither: a client waits for
@@ -9,14 +10,16 @@ let webServerTestResponse = Array((
     + "<h1>Web Server Test</h1>").utf8)
 
 /// The lines every model prints (the seed's "[connected from ..., N connections]").
-final class ModelLog {
+/// Any thread: the async model's connection tasks share it.
+final class ModelLog: Sendable {
     let quiet: Bool
-    private(set) var answered = 0
+    private let answers = Atomic(0)
 
     init(quiet: Bool) { self.quiet = quiet }
 
+    var answered: Int { answers.load(ordering: .relaxed) }
     func note(_ line: String) { if !quiet { print("[\(line)]") } }
-    func countAnswer() { answered += 1 }
+    func countAnswer() { answers.add(1, ordering: .relaxed) }
 }
 
 /// The connections a model serves, each with its request read so far.
@@ -57,7 +60,7 @@ final class HTTPConnections {
                 guard let data = try fd.read(upTo: 2_048).value else { return false } // would block: wait for more
                 if data.isEmpty { return true } // the client left
                 connection.request += data
-                if let request = completeRequest(connection.request) {
+                if let request = HTTPConnections.completeRequest(connection.request) {
                     // ~150 bytes into an empty socket buffer: the whole reply goes at once.
                     let written = try fd.write(webServerTestResponse)
                     if written != .completed(webServerTestResponse.count) { log.note("reply to \(connection.peer) cut short") }
@@ -87,7 +90,7 @@ final class HTTPConnections {
     }
 
     /// The request line, once the header has ended (a blank line).
-    private func completeRequest(_ bytes: [UInt8]) -> String? {
+    static func completeRequest(_ bytes: [UInt8]) -> String? {
         let end: [UInt8] = [13, 10, 13, 10]
         guard bytes.count >= 4, (0...(bytes.count - 4)).contains(where: { bytes[$0..<($0 + 4)].elementsEqual(end) }) else {
             return nil

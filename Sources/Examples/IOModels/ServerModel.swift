@@ -11,20 +11,33 @@ enum ServerModel: String, CaseIterable {
     case epollLevel = "epoll-level"
     case epollEdge = "epoll-edge"
     case loop
-    // `case async` (`io-models --model async`, seed 004's asyncio server) joins
-    // here once the async/await + streams layer lands: one more case, one more
-    // file like LoopModel.swift, one more line in `serve` and in `usage`.
+    case async
 
-    /// Serves until Ctrl-C or SIGTERM; returns the signal's name.
-    func serve(_ listener: Descriptor, _ context: ServeContext) throws -> String {
+    /// Listens on `host:port`, prints `listening on HOST:PORT (model: M)`,
+    /// and serves until Ctrl-C or SIGTERM; returns the signal's name.
+    func serve(host: String, port: UInt16, _ context: ServeContext) throws -> String {
+        guard let serve = descriptorServer else {
+            return try serveAsync(host: host, port: port, context) // the streams bind a listener of their own
+        }
+        let listener = try listenTCP(host: host, port: port)
+        print("listening on \(try listener.descriptor.localAddress()) (model: \(rawValue))")
+        let stoppedBy = try serve(listener.descriptor, context)
+        try listener.close()
+        return stoppedBy
+    }
+
+    /// The model's server for a listening descriptor; nil for `async`, whose
+    /// `StreamListener` makes its own socket (the streams adopt no descriptor).
+    private var descriptorServer: ((Descriptor, ServeContext) throws -> String)? {
         switch self {
-        case .blocking: try serveBlocking(listener, context)
-        case .busyPoll: try serveBusyPolling(listener, context)
-        case .select: try serveWithSelect(listener, context)
-        case .poll: try serveWithPoll(listener, context)
-        case .epollLevel: try serveWithEpoll(listener, context, edgeTriggered: false)
-        case .epollEdge: try serveWithEpoll(listener, context, edgeTriggered: true)
-        case .loop: try serveOnLoop(listener, context)
+        case .blocking: serveBlocking
+        case .busyPoll: serveBusyPolling
+        case .select: serveWithSelect
+        case .poll: serveWithPoll
+        case .epollLevel: { try serveWithEpoll($0, $1, edgeTriggered: false) }
+        case .epollEdge: { try serveWithEpoll($0, $1, edgeTriggered: true) }
+        case .loop: serveOnLoop
+        case .async: nil
         }
     }
 }

@@ -9,13 +9,16 @@
 //   epoll-level   `Epoll` itself, level-triggered: read once per report
 //   epoll-edge    `Epoll`, edge-triggered: accept and read until `.wouldBlock`
 //   loop          `IOLoop` watchers: the same thing with the loop doing the dispatch
+//   async         async/await (seed 004's asyncio server): a `StreamServer` task per
+//                 connection on the loop's executor; code that reads like model 1
 //
 // Also `io-models reply-server`, the seed's request/reply server on a selector
 // (it re-registers each connection for reading, then writing, and answers "ok"),
 // `io-models triggers`, a self-contained look at level versus edge triggering,
 // and `io-models load`, the load test: many requests at once, on one IOLoop.
 //
-// Ctrl-C / SIGTERM: the loop model uses `loop.onSignal`; the select, poll,
+// Ctrl-C / SIGTERM: the loop model uses `loop.onSignal`, and so does the
+// async model, whose handler shuts its `StreamServer` down; the select, poll,
 // epoll and reply-server models watch a signalfd beside their sockets
 // (`StopSignals`); busy-poll tries the signalfd on every pass like its
 // sockets; blocking uses `BlockingInterrupt`. Each exits 0.
@@ -29,7 +32,7 @@ let usage = """
            io-models load [--host IP] [--port PORT] [--requests N] [--timeout DURATION]
 
     Seed 002's I/O models, each serving the same tiny HTTP page ("Web Server Test").
-      --model MODEL              blocking, busy-poll, select, poll, epoll-level, epoll-edge or loop
+      --model MODEL              blocking, busy-poll, select, poll, epoll-level, epoll-edge, loop or async
       --host IP                  address to listen on (default 127.0.0.1, loopback only)
       --port PORT                port to listen on (default 8080, the seed's; 0 picks a free one)
       --quiet                    no per-connection lines (for load tests)
@@ -64,11 +67,8 @@ runExample(name: "io-models", usage: usage) { arguments in
         let interval = try arguments.duration("--interval", default: .milliseconds(10), in: .zero...(.seconds(1)))
         try arguments.finish()
         let context = ServeContext(log: ModelLog(quiet: quiet), reserve: reserve, interval: interval)
-        let listener = try listenTCP(host: host, port: port)
-        print("listening on \(try listener.descriptor.localAddress()) (model: \(model.rawValue))")
-        let stoppedBy = try model.serve(listener.descriptor, context)
+        let stoppedBy = try model.serve(host: host, port: port, context)
         context.releaseReserved()
-        try listener.close()
         print("stopped by \(stoppedBy): \(context.log.answered) requests answered")
         return 0
     case "reply-server":

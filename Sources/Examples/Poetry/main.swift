@@ -1,6 +1,8 @@
 // poetry: seed 001's programs (Twisted's "poetry" introduction): three slow
 // poetry servers, a blocking client that fetches from them one after another,
-// and an asynchronous client that fetches from all three at once.
+// and an asynchronous client that fetches from all three at once, twice: with
+// callbacks on an IOLoop, and with async/await tasks on the loop's executor
+// (seed 004's asyncio style).
 //
 // What it shows: each server sends its poem in small chunks with a delay
 // between them, so a fetch is slow. The blocking client waits for each poem
@@ -11,16 +13,22 @@
 //     poetry serve                          # three servers on 10000, 10001, 10002
 //     poetry get --blocking                 # one server after another
 //     poetry get --loop                     # all three at once, on an IOLoop
+//     poetry get --async                    # all three at once, a task each on the loop's executor
+//
+// The servers and clients live in the SeedPrograms library, which the demo
+// runs in-process.
 //
 // Ctrl-C / SIGTERM: `serve` and `get --loop` stop through `loop.onSignal`;
+// `get --async` too, whose handler cancels the tasks (`SignalStop`);
 // `get --blocking` through `BlockingInterrupt` (a helper thread's loop shuts
 // the socket down, which wakes the blocked read). Each exits 0.
 import EventLoop
 import ExampleSupport
+import SeedPrograms
 
 let usage = """
     usage: poetry serve [--host IP] [--ports P1,P2,P3] [--poem FILE] [--chunk-size BYTES] [--delay DURATION] [--quiet]
-           poetry get (--blocking | --loop) [--host IP] [--ports P1,P2,P3]
+           poetry get (--blocking | --loop | --async) [--host IP] [--ports P1,P2,P3]
 
     Three slow poetry servers and two clients for them (seed 001).
     serve: three servers in one process, on one IOLoop; each sends a poem in chunks, a delay apart.
@@ -34,21 +42,11 @@ let usage = """
     get: fetch one poem from each port and print each chunk's arrival and the total time.
       --blocking           blocking sockets, one server after another (the seed's first client)
       --loop               non-blocking sockets watched on an IOLoop, all three at once
+      --async              a task per server on the IOLoop's executor (async/await streams), all at once
       --host IP            the servers' address (default 127.0.0.1)
       --ports P1,P2,...    the servers' ports (default 10000,10001,10002)
     Ctrl-C or SIGTERM stops either (exit status 0).
     """
-
-/// How `poetry get` waits for its three servers.
-enum FetchMode: String, CaseIterable {
-    /// Blocking sockets, one server after another.
-    case blocking
-    /// Watchers on an `IOLoop`, all servers at once.
-    case loop
-    // `case async` (`poetry get --async`, seed 004's style) joins here once the
-    // async/await + streams layer lands: one more case, one more function beside
-    // `fetchBlocking` and `fetchOnLoop`, and a line in `usage`.
-}
 
 runExample(name: "poetry", usage: usage) { arguments in
     switch arguments.subcommand() {
@@ -73,7 +71,11 @@ runExample(name: "poetry", usage: usage) { arguments in
             throw UsageError("get needs one of " + FetchMode.allCases.map { "--" + $0.rawValue }.joined(separator: ", "))
         }
         let endpoints = try ports.map { try SocketEndpoint(ip: host, port: $0) }
-        let fetch = mode == .blocking ? try fetchBlocking(endpoints) : try fetchOnLoop(endpoints)
+        let fetch = switch mode {
+        case .blocking: try fetchBlocking(endpoints)
+        case .loop: try fetchOnLoop(endpoints)
+        case .async: try fetchOnExecutor(endpoints)
+        }
         return fetch.report(mode: mode)
     case let other?:
         throw UsageError("unknown command \(other): use serve or get")
@@ -81,4 +83,14 @@ runExample(name: "poetry", usage: usage) { arguments in
         try arguments.finish()
         throw UsageError("missing command: serve or get")
     }
+}
+
+/// `poetry get --async`: the tasks run on a new loop until all three are done
+/// (`loop.run { }`, asyncio's `run_until_complete`).
+func fetchOnExecutor(_ endpoints: [SocketEndpoint]) throws -> Fetch {
+    let loop = try IOLoop()
+    let stop = try SignalStop(loop)
+    let fetch = try loop.run { executor in await fetchAsync(endpoints, on: executor, stop: stop) }
+    try loop.close()
+    return fetch
 }

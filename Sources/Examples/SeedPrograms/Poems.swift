@@ -2,7 +2,7 @@ import ExampleSupport
 import Glibc
 
 /// Three short poems in the public domain, one per server.
-let defaultPoems: [[UInt8]] = [
+public let defaultPoems: [[UInt8]] = [
     """
     "Hope" is the thing with feathers -
     That perches in the soul -
@@ -30,7 +30,7 @@ let defaultPoems: [[UInt8]] = [
 ].map { Array($0.utf8) }
 
 /// The bytes of a text file, for `--poem`.
-func readPoem(_ path: String) throws -> [UInt8] {
+public func readPoem(_ path: String) throws -> [UInt8] {
     guard let file = fopen(path, "rb") else {
         throw ExampleFailure("cannot read \(path): \(String(cString: strerror(errno)))")
     }
