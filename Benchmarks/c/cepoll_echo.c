@@ -55,7 +55,6 @@ static int send_or_keep(int ep, conn_t *c, const char *data, size_t len) {
 
 int main(int argc, char **argv) {
     int port = (int)arg_long(argc, argv, 1, "PORT");
-    raise_nofile();
     int lfd = listen_loopback(port);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     CHECK(ep >= 0, "epoll_create1");

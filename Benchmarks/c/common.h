@@ -53,8 +53,9 @@ static inline void emit(const char *fmt, ...) {
     bench_emit(line, (unsigned long)n);
 }
 
-/// Raises the soft descriptor limit to the hard one (the loop workload
-/// needs 2,000+ descriptors, the echo one 500+).
+/// Raises the soft descriptor limit to the hard one (the loop workload needs
+/// 2,000+ descriptors). The echo servers leave the limit alone: the harness
+/// raises it for every program it starts, as a user's service manager would.
 static inline void raise_nofile(void) { bench_raise_nofile(); }
 
 /// A non-blocking listening socket on 127.0.0.1:port (SO_REUSEADDR).

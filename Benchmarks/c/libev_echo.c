@@ -90,7 +90,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
 
 int main(int argc, char **argv) {
     int port = (int)arg_long(argc, argv, 1, "PORT");
-    raise_nofile();
     struct ev_loop *loop = ev_default_loop(EVBACKEND_EPOLL);
     CHECK(loop != NULL, "ev_default_loop(EVBACKEND_EPOLL)");
     ev_io listener;

@@ -87,7 +87,6 @@ static void on_connection(uv_stream_t *server, int status) {
 
 int main(int argc, char **argv) {
     int port = (int)arg_long(argc, argv, 1, "PORT");
-    raise_nofile();
     uv_loop_t *loop = uv_default_loop();
     uv_tcp_t server;
     uv_tcp_init(loop, &server);

@@ -1,6 +1,8 @@
 // The echo load generator: a single-threaded epoll client.
 //
 //   loadgen PORT CONNS SIZE WARMUP_MS DURATION_MS
+//   loadgen --hold PORT CONNS SIZE
+//   loadgen --profile PORT CONNS SIZE WARMUP_MS DURATION_MS
 //
 // Opens CONNS TCP connections to 127.0.0.1:PORT. Each connection sends SIZE
 // bytes, waits until all SIZE bytes came back, records the round trip and
@@ -10,6 +12,23 @@
 // one line is printed:
 //
 //   RESULT conns=.. size=.. duration_ms=.. msgs=.. msgs_per_s=.. p50_us=.. p99_us=.. max_us=..
+//
+// With --hold (the memory measurement), no load: one connection makes one
+// round trip, "STEP warm" is printed and a line is awaited on stdin (the
+// harness samples the server's RSS); then CONNS more connections are opened
+// and make one round trip each (all written, then all echoes awaited),
+// "STEP held conns=CONNS" is printed and a line is awaited again (the second
+// sample, with CONNS idle connections held); then every connection is closed
+// and "RESULT conns=CONNS size=SIZE" is printed.
+//
+// With --profile (for harness/callgrind_echo.py), the load runs in two
+// phases, each ending quiet: no new message is sent after the phase's time
+// is up, and the phase ends once every echo in flight is back, so the server
+// is idle between phases. After WARMUP_MS, "MARK start" is printed and a
+// line awaited on stdin (the profiler zeroes the server's counters); after
+// DURATION_MS, "MARK end msgs=N" (N round trips, every one begun and ended
+// in the phase) and a line awaited (the profiler dumps the counters); then
+// every connection is closed and "RESULT conns=CONNS size=SIZE msgs=N".
 //
 // Exits 2 on any error (refused connection, early close, reset).
 #include "common.h"
@@ -72,7 +91,146 @@ static int flush_message(conn_t *c, uint32_t size) {
     return 0;
 }
 
+/// Ping-pong on the connections [conns, conns+n): each sends a message, and
+/// again whenever its echo is complete, until `until_ns` (0: one round trip
+/// each); then the echoes in flight are awaited, so the server is left idle.
+/// Blocking waits with no timeout: the harness bounds the run. Returns the
+/// round trips completed.
+static long run_phase(int ep, conn_t *conns, long n, uint32_t size, uint64_t until_ns) {
+    long done = 0, busy = n;
+    for (long i = 0; i < n; i++) {
+        conn_t *c = &conns[i];
+        c->got = 0;
+        c->unsent = size;
+        if (flush_message(c, size)) {
+            struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+            CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0, "epoll_ctl");
+        }
+    }
+    struct epoll_event events[512];
+    while (busy > 0) {
+        int k = epoll_wait(ep, events, 512, -1);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            DIE("epoll_wait");
+        }
+        uint64_t now = bench_now_ns();
+        for (int j = 0; j < k; j++) {
+            conn_t *c = events[j].data.ptr;
+            if ((events[j].events & EPOLLOUT) && flush_message(c, size) == 0) {
+                struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+                CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0, "epoll_ctl");
+            }
+            if (!(events[j].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+            ssize_t r = read(c->fd, in_buf, sizeof in_buf);
+            if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+            if (r <= 0) {
+                if (r == 0) errno = ECONNRESET;
+                DIE("read (server closed the connection)");
+            }
+            c->got += (uint32_t)r;
+            if (c->got < size) continue;
+            if (c->got > size) {
+                fprintf(stderr, "loadgen: echo longer than the message\n");
+                exit(2);
+            }
+            done++;
+            if (now >= until_ns) { // time is up: this connection stays quiet
+                busy--;
+                continue;
+            }
+            c->got = 0;
+            c->unsent = size;
+            if (flush_message(c, size)) {
+                struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+                CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0, "epoll_ctl");
+            }
+        }
+    }
+    return done;
+}
+
+/// Waits for one line on stdin (the harness's go-ahead); exits 2 at end of file.
+static void await_line(void) {
+    char line[64];
+    if (fgets(line, sizeof line, stdin) == NULL) {
+        fprintf(stderr, "loadgen: stdin closed while holding\n");
+        exit(2);
+    }
+}
+
+/// --hold: see the comment at the top.
+static int hold(int argc, char **argv) {
+    const char *usage = "--hold PORT CONNS SIZE";
+    int port = (int)arg_long(argc, argv, 2, usage);
+    long nconns = arg_long(argc, argv, 3, usage);
+    uint32_t size = (uint32_t)arg_long(argc, argv, 4, usage);
+    if (nconns < 1 || size < 1 || size > sizeof out_buf) {
+        fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+        return 64;
+    }
+    memset(out_buf, 'x', sizeof out_buf);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0, "epoll_create1");
+    conn_t *conns = calloc((size_t)nconns + 1, sizeof *conns);
+    CHECK(conns != NULL, "calloc");
+    for (long i = 0; i <= nconns; i++) {
+        if (i == 1) { // the warm-up connection has made its round trip
+            emit("STEP warm");
+            await_line();
+        }
+        conns[i].fd = connect_loopback(port);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
+        CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == 0, "epoll_ctl");
+        if (i == 0) run_phase(ep, conns, 1, size, 0);
+    }
+    run_phase(ep, conns + 1, nconns, size, 0);
+    emit("STEP held conns=%ld", nconns);
+    await_line();
+    for (long i = 0; i <= nconns; i++) close(conns[i].fd);
+    close(ep);
+    emit("RESULT conns=%ld size=%u", nconns, size);
+    return 0;
+}
+
+/// --profile: see the comment at the top.
+static int profile(int argc, char **argv) {
+    const char *usage = "--profile PORT CONNS SIZE WARMUP_MS DURATION_MS";
+    int port = (int)arg_long(argc, argv, 2, usage);
+    long nconns = arg_long(argc, argv, 3, usage);
+    uint32_t size = (uint32_t)arg_long(argc, argv, 4, usage);
+    long warmup_ms = arg_long(argc, argv, 5, usage);
+    long duration_ms = arg_long(argc, argv, 6, usage);
+    if (nconns < 1 || size < 1 || size > sizeof out_buf || duration_ms < 1) {
+        fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+        return 64;
+    }
+    memset(out_buf, 'x', sizeof out_buf);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0, "epoll_create1");
+    conn_t *conns = calloc((size_t)nconns, sizeof *conns);
+    CHECK(conns != NULL, "calloc");
+    for (long i = 0; i < nconns; i++) {
+        conns[i].fd = connect_loopback(port);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
+        CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == 0, "epoll_ctl");
+    }
+    run_phase(ep, conns, nconns, size, bench_now_ns() + (uint64_t)warmup_ms * 1000000u);
+    emit("MARK start");
+    await_line();
+    long msgs = run_phase(ep, conns, nconns, size, bench_now_ns() + (uint64_t)duration_ms * 1000000u);
+    emit("MARK end msgs=%ld", msgs);
+    await_line();
+    for (long i = 0; i < nconns; i++) close(conns[i].fd);
+    close(ep);
+    emit("RESULT conns=%ld size=%u msgs=%ld", nconns, size, msgs);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    raise_nofile(); // the harness raises it too; a loadgen run by hand needs it as well
+    if (argc > 1 && strcmp(argv[1], "--hold") == 0) return hold(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "--profile") == 0) return profile(argc, argv);
     const char *usage = "PORT CONNS SIZE WARMUP_MS DURATION_MS";
     int port = (int)arg_long(argc, argv, 1, usage);
     long nconns = arg_long(argc, argv, 2, usage);
@@ -83,7 +241,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s %s\n", argv[0], usage);
         return 64;
     }
-    raise_nofile();
     memset(out_buf, 'x', sizeof out_buf);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);

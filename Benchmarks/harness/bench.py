@@ -9,7 +9,13 @@ Usage (normally through ../run.sh, which builds first):
     REPEATS=n  runs per (variant, peer), default 3
     PEERS=a,b  only these peers (names as in PEERS below)
 
-Groups: echo, timers, xthread, loop, hop, allocs. Variants: see VARIANTS.
+Groups: echo, timers, xthread, loop, hop, allocs, memory. Variants: see variants().
+
+The descriptor limit: this script raises its own soft RLIMIT_NOFILE to the
+hard limit (and, as root, the hard limit too) before starting anything, and
+every program inherits it; the programs themselves do not touch it. An echo
+variant that needs more descriptors than the limit allows is not run, with
+the reason in the table.
 
 Peers are data: a peer is a name and a program prefix; its program for a
 workload is "<prefix>-<workload>" (e.g. .build/release/ours-echo) and the
@@ -25,6 +31,7 @@ Markdown) are also written to ../.build-results/<time>/.
 
 import json
 import os
+import resource
 import selectors
 import shutil
 import statistics
@@ -149,6 +156,14 @@ def xthread_metrics(r):
     }
 
 
+def memory_metrics(r):
+    return {
+        "bytes_per_conn": (r["rss_after_kb"] - r["rss_before_kb"]) * 1024.0 / r["conns"],
+        "anon_bytes_per_conn": (r["anon_after_kb"] - r["anon_before_kb"]) * 1024.0 / r["conns"],
+        "rss_before_mb": r["rss_before_kb"] / 1024.0,
+    }
+
+
 def hop_metrics(r):
     return {
         "ns_per_hop": float(r["ns_per_hop"]),
@@ -181,7 +196,7 @@ def variants(quick=QUICK):
     echo = [Metric("msgs_per_s", "msgs/s", "{:,.0f}", True, True),
             Metric("p50_us", "p50 µs"), Metric("p99_us", "p99 µs"),
             Metric("cpu_ns_per_msg", "server CPU ns/msg", "{:,.0f}")]
-    for conns in (1, 50, 500):
+    for conns in (1, 50, 500, 2000, 5000, 10000):
         v.append(Variant(f"echo-{conns}", "echo", "echo", f"{conns} conn", [conns], echo))
     timers = [Metric("schedule_ns", "schedule ns", ratio=True),
               Metric("cancel_ns", "cancel ns", ratio=True),
@@ -213,6 +228,12 @@ def variants(quick=QUICK):
                      [Metric("mallocs_per_op", "allocs/op", "{:.3f}")], True))
     v.append(Variant("allocs-loop", "allocs", "loop", "per loop event", [1000, 100, 300_000],
                      [Metric("mallocs_per_event", "allocs/op", "{:.3f}")], True))
+    # Memory held per idle connection: the echo programs again, driven by
+    # `loadgen --hold` (see run_memory).
+    v.append(Variant("memory-5000", "memory", "echo", "5000 idle conns, after one round trip", [5000],
+                     [Metric("bytes_per_conn", "RSS bytes/conn", "{:,.0f}", ratio=True),
+                      Metric("anon_bytes_per_conn", "anon RSS bytes/conn", "{:,.0f}"),
+                      Metric("rss_before_mb", "RSS before MB", "{:.1f}")]))
     return v
 
 
@@ -223,6 +244,7 @@ GROUP_TITLES = {
     "loop": "Loop overhead: 1,000 socketpairs, 100 tokens circulating, per read event",
     "hop": "Task hop: two tasks on one executor pass a turn through continuations",
     "allocs": "Heap allocations per operation (malloc/calloc/realloc/memalign calls)",
+    "memory": "Memory per connection: echo server RSS with N idle connections, minus before them",
 }
 
 
@@ -259,32 +281,130 @@ def run_once(cmd, env, timeout):
     return out
 
 
+def raise_descriptor_limit():
+    """Soft RLIMIT_NOFILE up to the hard limit (as root, both up to NOFILE_WANTED)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY and hard < NOFILE_WANTED:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE_WANTED, NOFILE_WANTED))
+            return
+        except (ValueError, OSError):
+            pass
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def descriptor_shortfall(conns):
+    """Why an echo run with `conns` connections cannot run here, or None."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    need = conns + 64  # each side: the connections, plus the listener, epoll, stdio...
+    if limit != resource.RLIM_INFINITY and limit < need:
+        return f"not run: descriptor limit {limit} < {need} needed (raise the hard limit: ulimit -Hn)"
+    return None
+
+
+def start_server(program, port, env):
+    """Starts an echo server on CPU 0 and waits (bounded) for "READY port=P"."""
+    server = subprocess.Popen(cpu_prefix(0) + [str(program), str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)
+    first = read_line(server, server.stdout, 30, program.name)
+    if not first.startswith(b"READY"):
+        server.kill()
+        server.communicate()
+        raise RunError(f"{program.name}: expected READY, got {first!r}")
+    return server
+
+
+def read_line(proc, stream, timeout, who):
+    """One line from `stream` (a pipe of `proc`), byte by byte so that nothing
+    after it is buffered away; bounded by `timeout` seconds."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    line = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while not line.endswith(b"\n"):
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                raise RunError(f"{who}: no line within {timeout} s")
+            chunk = os.read(stream.fileno(), 1)
+            if not chunk:
+                raise RunError(f"{who}: exited before its line: "
+                               f"{proc.stderr.read().decode(errors='replace')[-300:]}")
+            line += chunk
+    finally:
+        sel.close()
+    return line
+
+
+def rss_kb(pid):
+    """(VmRSS, RssAnon) of a process, in KiB, from /proc/PID/status."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon"):
+            fields[key] = int(value.split()[0])
+    return fields["VmRSS"], fields["RssAnon"]
+
+
+def next_port():
+    global _next_port
+    port = _next_port
+    _next_port = PORT_BASE + (_next_port - PORT_BASE + 1) % 1000
+    return port
+
+
+def run_memory(program, conns, env):
+    """RSS of an echo server with `conns` idle connections, minus before them.
+
+    `loadgen --hold` makes one warm-up connection do a round trip (so the
+    code paths, the read buffer and the loop's first allocations are in
+    "before"), waits; the harness samples the server's /proc/PID/status;
+    then it opens `conns` more connections, each makes one round trip, and
+    it waits again: the second sample. Then it closes everything and the
+    server exits as in the echo runs."""
+    port = next_port()
+    server = start_server(program, port, env)
+    client = None
+    try:
+        client = subprocess.Popen(cpu_prefix(1) + [str(LOADGEN), "--hold", str(port), str(conns), str(ECHO_SIZE)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=os.environ.copy())
+        samples = []
+        for step in (b"STEP warm", b"STEP held"):
+            line = read_line(client, client.stdout, 120, "loadgen --hold")
+            if not line.startswith(step):
+                raise RunError(f"loadgen --hold: expected {step!r}, got {line!r}")
+            time.sleep(0.2)  # let the server settle back into its wait
+            samples.append(rss_kb(server.pid))
+            client.stdin.write(b"go\n")
+            client.stdin.flush()
+        out, err = client.communicate(timeout=60)
+        if client.returncode != 0:
+            raise RunError(f"loadgen --hold: exit {client.returncode}: {err.decode(errors='replace')[-300:]}")
+        try:
+            server.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise RunError(f"{program.name}: did not exit within 15 s of the last close")
+        if server.returncode != 0:
+            raise RunError(f"{program.name}: exit {server.returncode}")
+        (rss0, anon0), (rss1, anon1) = samples
+        r = {"conns": conns, "rss_before_kb": rss0, "rss_after_kb": rss1,
+             "anon_before_kb": anon0, "anon_after_kb": anon1}
+        return memory_metrics(r), r
+    finally:
+        for proc in (client, server):
+            if proc is not None and proc.poll() is None:
+                proc.kill()  # by PID
+                proc.communicate()
+
+
 _next_port = PORT_BASE
 
 
 def run_echo(program, conns, env, warmup_ms, duration_ms):
-    global _next_port
-    port = _next_port
-    _next_port = PORT_BASE + (_next_port - PORT_BASE + 1) % 1000
-    server = subprocess.Popen(cpu_prefix(0) + [str(program), str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env)
+    port = next_port()
+    server = start_server(program, port, env)
     try:
-        # Wait (bounded) for "READY port=P".
-        sel = selectors.DefaultSelector()
-        sel.register(server.stdout, selectors.EVENT_READ)
-        first = b""
-        deadline = time.monotonic() + 30
-        while not first.endswith(b"\n"):
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                raise RunError(f"{program.name}: no READY line within 30 s")
-            chunk = os.read(server.stdout.fileno(), 1)
-            if not chunk:
-                raise RunError(f"{program.name}: exited before READY: "
-                               f"{server.stderr.read().decode(errors='replace')[-300:]}")
-            first += chunk
-        sel.close()
-        if not first.startswith(b"READY"):
-            raise RunError(f"{program.name}: expected READY, got {first!r}")
         client_out = run_once(cpu_prefix(1) + [str(LOADGEN), str(port), str(conns), str(ECHO_SIZE),
                                                str(warmup_ms), str(duration_ms)],
                               os.environ.copy(), timeout=(warmup_ms + duration_ms) / 1000 + 30)
@@ -309,6 +429,8 @@ def run_variant(variant, peer, program):
     if variant.count_mallocs:
         env["BENCH_COUNT_MALLOCS"] = "1"
     extra = peer.extra.get(variant.workload, [])
+    if variant.group == "memory":
+        return run_memory(program, variant.args[0], env)
     if variant.workload == "echo":
         if variant.count_mallocs:
             return run_echo(program, variant.args[0], env, 300, 1000)
@@ -397,6 +519,8 @@ def medians(metrics, runs):
 
 PIN = (os.cpu_count() or 1) >= 2
 TIMEOUT = 180
+# The most connections a variant opens, plus room for the rest.
+NOFILE_WANTED = 10_000 + 1_024
 
 
 def machine_info():
@@ -466,14 +590,19 @@ def main(argv):
         sys.exit(f"{LOADGEN} is missing: build with run.sh (or make -C c)")
     if not PIN:
         print("note: fewer than 2 CPUs, running unpinned", file=sys.stderr)
+    raise_descriptor_limit()
 
     meta = {"mode": "QUICK" if QUICK else "full", "repeats": REPEATS, "machine": machine_info()}
     raw = []
     plan = []
     for v in vs:
+        short = descriptor_shortfall(v.args[0]) if v.workload == "echo" else None
         for p in peers:
-            if p.program(v.workload) and (v.name, p.name) in SKIP:
-                raw.append({"variant": v.name, "peer": p.name, "skipped": SKIP[(v.name, p.name)]})
+            why = SKIP.get((v.name, p.name)) or short
+            if p.program(v.workload) and why:
+                raw.append({"variant": v.name, "peer": p.name, "skipped": why})
+        if short:
+            continue
         for rep in range(REPEATS):
             for p in peers:  # interleaved: A B C, A B C, ...
                 prog = p.program(v.workload)

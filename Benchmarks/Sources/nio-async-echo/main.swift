@@ -17,7 +17,6 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
-raiseDescriptorLimit()
 
 final class EchoStats: Sendable {
     let open = Atomic<Int>(0)

@@ -15,7 +15,6 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
-raiseDescriptorLimit()
 
 /// Connection counts and bytes echoed. Loop thread only (one loop).
 final class EchoStats {

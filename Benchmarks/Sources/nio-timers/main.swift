@@ -86,7 +86,7 @@ final class TimerRun {
 struct FireTimer: NIOScheduledCallbackHandler {
     let run: TimerRun
     let index: Int
-    func handleScheduledCallback(eventLoop: some IOLoop) { run.fire(index) }
+    func handleScheduledCallback(eventLoop: some EventLoop) { run.fire(index) }
 }
 
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -16,7 +16,6 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
-raiseDescriptorLimit()
 
 /// Connection counts and bytes echoed, from the handlers (all on the loop thread).
 final class EchoStats: Sendable {

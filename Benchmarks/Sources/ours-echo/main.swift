@@ -1,8 +1,10 @@
 // TCP echo server on this package's loop, in the callback style a user would
-// write: a watcher on the listener accepts, a watcher per connection reads
-// into one shared buffer and writes it straight back. A short write keeps the
-// rest and waits for writable (never needed with 64-byte ping-pong, but the
-// server stays correct).
+// write: a watcher on the listener accepts; each connection is an object that
+// serves its own socket, and its watcher's closure captures it (so the loop's
+// registration keeps the connection alive until the watcher is cancelled).
+// A read goes into the server's one shared buffer and is written straight
+// back. A short write keeps the rest and waits for writable (never needed
+// with 64-byte ping-pong, but the server stays correct).
 //
 //   ours-echo PORT
 //
@@ -16,15 +18,6 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
-raiseDescriptorLimit()
-
-/// One accepted connection. Loop thread only.
-final class Connection {
-    let descriptor: Descriptor
-    var watcher: IOWatcher?
-    var pending: [UInt8] = []
-    init(_ descriptor: Descriptor) { self.descriptor = descriptor }
-}
 
 /// The server's state. Loop thread only.
 final class EchoServer {
@@ -38,57 +31,73 @@ final class EchoServer {
 
     func accept(from listener: Descriptor) throws {
         while let socket = try listener.accept().take() {
-            let connection = Connection(socket.release())
+            let connection = Connection(socket.release(), server: self)
             try connection.descriptor.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-            connection.watcher = try loop.watch(connection.descriptor) { [unowned self] events in
-                try self.serve(connection, events)
-            }
+            connection.watcher = try loop.watch(connection.descriptor) { events in try connection.serve(events) }
             open += 1
             served += 1
         }
     }
 
-    func serve(_ connection: Connection, _ events: ReadyEvents) throws {
-        if !connection.pending.isEmpty {
-            let rest = connection.pending
-            connection.pending = []
-            try connection.watcher?.setInterest(.readable)
-            try send(rest.withUnsafeBytes { $0 }, on: connection)
+    /// A connection has closed.
+    func closed() {
+        open -= 1
+        if open == 0 {
+            emit(echoServerReport(connectionsServed: served, bytes: bytes))
+            exit(0)
+        }
+    }
+}
+
+/// One accepted connection. Loop thread only.
+final class Connection {
+    let descriptor: Descriptor
+    let server: EchoServer
+    /// What a short write left, sent once the socket is writable again.
+    var pending: [UInt8] = []
+    var watcher: IOWatcher?
+
+    init(_ descriptor: Descriptor, server: EchoServer) {
+        self.descriptor = descriptor
+        self.server = server
+    }
+
+    func serve(_ events: ReadyEvents) throws {
+        if !pending.isEmpty {
+            let rest = pending
+            pending = []
+            try watcher?.setInterest(.readable)
+            try rest.withUnsafeBytes { (bytes) throws in try send(bytes) }
             return
         }
         let result: IOOutcome<Int>
-        do { result = try connection.descriptor.read(into: buffer) } catch { return close(connection) }
+        do { result = try descriptor.read(into: server.buffer) } catch { return close() }
         guard case .completed(let count) = result else { return } // spurious wake-up
-        if count == 0 { return close(connection) }
-        bytes += count
-        try send(UnsafeRawBufferPointer(rebasing: buffer[..<count]), on: connection)
+        if count == 0 { return close() }
+        server.bytes += count
+        try send(UnsafeRawBufferPointer(rebasing: server.buffer[..<count]))
     }
 
     /// Writes all of `data`, or keeps what the socket refused and waits for writable.
-    func send(_ data: UnsafeRawBufferPointer, on connection: Connection) throws {
+    func send(_ data: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < data.count {
             let result: IOOutcome<Int>
-            do { result = try connection.descriptor.write(UnsafeRawBufferPointer(rebasing: data[offset...])) } catch {
-                return close(connection)
-            }
+            do { result = try descriptor.write(UnsafeRawBufferPointer(rebasing: data[offset...])) } catch { return close() }
             guard case .completed(let n) = result else {
-                connection.pending = Array(data[offset...])
-                try connection.watcher?.setInterest(.writable)
+                pending = Array(data[offset...])
+                try watcher?.setInterest(.writable)
                 return
             }
             offset += n
         }
     }
 
-    func close(_ connection: Connection) {
-        connection.watcher?.cancel()
-        try? OwnedDescriptor(adopting: connection.descriptor).close()
-        open -= 1
-        if open == 0 {
-            emit(echoServerReport(connectionsServed: served, bytes: bytes))
-            exit(0)
-        }
+    func close() {
+        watcher?.cancel() // the loop lets go of this connection once the callback returns
+        watcher = nil
+        try? OwnedDescriptor(adopting: descriptor).close()
+        server.closed()
     }
 }
 

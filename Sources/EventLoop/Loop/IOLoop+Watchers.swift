@@ -52,14 +52,14 @@ extension IOLoop {
     /// Whether the watcher `generation` of `fd` is still installed.
     @inline(__always)
     func isCurrent(_ fd: Descriptor, _ generation: UInt32) -> Bool {
-        !isClosed && selector.slot(fd)?.generation == generation
+        !isClosed && selector.generation(fd) == generation
     }
 
     func changeWatcher(_ fd: Descriptor, _ generation: UInt32, interest: Interest, trigger: Trigger?) throws {
         try refuseIfClosed()
         guard let slot = selector.slot(fd), slot.generation == generation else { throw LoopError.notWatched(fd) }
         // The selector keeps the old registration when it refuses the new one.
-        try selector.modify(fd, interest: interest, trigger: trigger ?? slot.key.trigger, watcher: slot.key.value)
+        try selector.modify(fd, interest: interest, trigger: trigger ?? slot.trigger, watcher: slot.value)
     }
 
     /// Re-arms an edge-triggered watcher so the kernel reports it again if it
@@ -88,8 +88,8 @@ extension IOLoop {
     /// has already checked that the registration is the one the event was for
     /// (cancelled or replaced ones are skipped). Returns false once the loop has closed.
     @inline(__always)
-    func dispatch(_ key: SelectorKey<Watcher>, _ ready: ReadyEvents) -> Bool {
-        invoke { try key.value.callback(ready) }
+    func dispatch(_ slot: LoopSelector.Slot, _ ready: ReadyEvents) -> Bool {
+        invoke { try slot.value.callback(ready) }
         return !closed
     }
 }
@@ -111,7 +111,7 @@ public struct IOWatcher {
     /// The current interest, or nil once cancelled.
     public var interest: Interest? {
         guard let loop, loop.isCurrent(descriptor, generation) else { return nil }
-        return loop.selector.slot(descriptor)?.key.interest
+        return loop.selector.slot(descriptor)?.interest
     }
 
     /// Changes what the watcher waits for (and, optionally, its trigger). A

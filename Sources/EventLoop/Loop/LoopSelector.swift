@@ -19,14 +19,17 @@ enum LoopSelector {
         }
     }
 
+    /// One registration: the watcher, its interest, trigger and generation.
+    typealias Slot = RegistrationTable<Watcher>.Slot
+
     /// Waits, then calls `body` for each ready registration, checked against
     /// the registry when its turn comes, until `body` returns false.
     @inline(__always)
-    func selectEach(timeout: Duration?, _ body: (SelectorKey<Watcher>, ReadyEvents) -> Bool) throws(SelectorError) {
+    func selectEach(timeout: Duration?, _ body: (Slot, ReadyEvents) -> Bool) throws(SelectorError) {
         switch self {
-        case .epoll(let s): try s.selectEach(timeout: timeout, body)
-        case .poll(let s): try s.selectEach(timeout: timeout, body)
-        case .select(let s): try s.selectEach(timeout: timeout, body)
+        case .epoll(let s): try s.selectEach(timeout: timeout) { _, slot, ready in body(slot, ready) }
+        case .poll(let s): try s.selectEach(timeout: timeout) { _, slot, ready in body(slot, ready) }
+        case .select(let s): try s.selectEach(timeout: timeout) { _, slot, ready in body(slot, ready) }
         }
     }
 
@@ -37,7 +40,7 @@ enum LoopSelector {
         case .poll(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
         case .select(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
         }
-        return slot(fd)!.generation
+        return generation(fd)
     }
 
     func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, watcher: Watcher) throws(SelectorError) {
@@ -54,6 +57,7 @@ enum LoopSelector {
     }
 
     /// Unregisters and returns the key, whose watcher the caller releases.
+    @discardableResult
     func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Watcher> {
         switch self {
         case .epoll(let s): try s.unregister(fd)
@@ -62,15 +66,24 @@ enum LoopSelector {
         }
     }
 
-    /// The current registration of `fd` and its generation.
+    /// The current registration of `fd` (a copy).
     @inline(__always)
-    func slot(_ fd: Descriptor) -> (key: SelectorKey<Watcher>, generation: UInt32)? {
-        let slot = switch self {
+    func slot(_ fd: Descriptor) -> Slot? {
+        switch self {
         case .epoll(let s): s.table[fd.rawValue]
         case .poll(let s): s.table[fd.rawValue]
         case .select(let s): s.table[fd.rawValue]
         }
-        return slot.map { ($0.key, $0.generation) }
+    }
+
+    /// The generation of `fd`'s registration, 0 when it has none (nothing copied).
+    @inline(__always)
+    func generation(_ fd: Descriptor) -> UInt32 {
+        switch self {
+        case .epoll(let s): s.table.generation(fd.rawValue)
+        case .poll(let s): s.table.generation(fd.rawValue)
+        case .select(let s): s.table.generation(fd.rawValue)
+        }
     }
 
     /// Whether registrations may be edge-triggered (epoll).

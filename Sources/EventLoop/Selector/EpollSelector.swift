@@ -81,24 +81,24 @@ public final class EpollSelector<Value>: TableBackedSelector {
     /// Starts watching `fd` (see `EventSelector.register`). The C call is `epoll_ctl(ADD)`.
     @discardableResult
     public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
-        let key = try table.newKey(for: self, fd, interest, trigger, value)
+        try table.checkNew(for: self, fd, interest, trigger)
         let data = Self.userData(fd, table.upcomingGeneration)
         try control(fd) { (epoll) throws(SystemError) in try epoll.add(fd, events: Self.flags(interest, trigger), data: data) }
-        table.insert(key)
-        return key
+        table.insert(fd.rawValue, interest, trigger, value)
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
     /// Changes a registration (see `EventSelector.modify`). The C call is `epoll_ctl(MOD)`.
     @discardableResult
     public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
-        let (slot, key) = try table.changedKey(for: self, fd, interest, trigger, value)
-        if interest != slot.key.interest || trigger != slot.key.trigger || trigger.contains(.oneShot) {
-            let data = Self.userData(fd, slot.generation)
+        let current = try table.checkChange(for: self, fd, interest, trigger)
+        if interest != current.interest || trigger != current.trigger || trigger.contains(.oneShot) {
+            let data = Self.userData(fd, current.generation)
             try control(fd) { (epoll) throws(SystemError) in try epoll.modify(fd, events: Self.flags(interest, trigger), data: data) }
         }
-        let old = table.update(key)
+        let old = table.update(fd.rawValue, interest, trigger, value)
         _ = old // the previous value is released here, with the table whole
-        return key
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
     /// Re-arms `fd` as it is (`epoll_ctl(MOD)` with the same events): for an
@@ -108,7 +108,7 @@ public final class EpollSelector<Value>: TableBackedSelector {
     func rearm(_ fd: Descriptor) throws(SelectorError) {
         guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
         let data = Self.userData(fd, slot.generation)
-        let flags = Self.flags(slot.key.interest, slot.key.trigger)
+        let flags = Self.flags(slot.interest, slot.trigger)
         try control(fd) { (epoll) throws(SystemError) in try epoll.modify(fd, events: flags, data: data) }
     }
 
@@ -127,28 +127,36 @@ public final class EpollSelector<Value>: TableBackedSelector {
         } catch {
             throw .system(error)
         }
-        return table.remove(fd.rawValue)!.key
+        return table.remove(fd.rawValue)!.key(fd.rawValue)
     }
 
     /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
     @discardableResult
     public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
         events.removeAll(keepingCapacity: true)
-        return try selectEach(timeout: timeout) { key, got in
-            events.append(SelectorEvent(key: key, events: got))
+        return try selectEach(timeout: timeout) { fd, slot, got in
+            events.append(SelectorEvent(key: slot.key(fd), events: got))
             return true
         }
     }
 
     /// Waits as `select(timeout:into:)` does, then calls `body` for each ready
-    /// registration straight from the kernel's buffer: no array of results.
+    /// registration straight from the kernel's buffer: no array of results,
+    /// and no key made (`body` gets the descriptor and its table slot).
     /// Each event is checked against the registration as it stands when its
     /// turn comes, so `body` may register, modify and unregister freely (a
     /// descriptor it unregisters is not reported afterwards). `body` returns
     /// false to stop early. Must not call `select` itself.
+    ///
+    /// Per event: one read of the kernel's entry, one bounds check and one
+    /// generation compare, and one copy of the slot for `body`, which retains
+    /// the value (a callback that unregisters itself must not free what it is
+    /// running).
     /// - Returns: the number of events passed to `body`.
     @inline(__always) @discardableResult
-    func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) -> Bool) throws(SelectorError) -> Int {
+    func selectEach(
+        timeout: Duration?, _ body: (Int32, RegistrationTable<Value>.Slot, ReadyEvents) -> Bool
+    ) throws(SelectorError) -> Int {
         // The clock is read only for a finite wait, which an unusual batch may resume.
         let deadline = timeout.flatMap { $0 > .zero ? MonotonicInstant.now() + $0 : nil }
         var wait = timeout
@@ -159,14 +167,14 @@ public final class EpollSelector<Value>: TableBackedSelector {
             for index in 0..<ready {
                 let (flags, data) = state.pointee.buffer[index]
                 let fd = Int32(truncatingIfNeeded: data)
-                guard let slot = table[fd], slot.generation == UInt32(truncatingIfNeeded: data >> 32) else {
+                guard let slot = table.slot(fd, ifGeneration: UInt32(truncatingIfNeeded: data >> 32)) else {
                     stale = true
                     continue
                 }
-                let got = Self.readyEvents(flags, slot.key.interest)
+                let got = Self.readyEvents(flags, slot.interest)
                 if got.isEmpty { continue }
-                reported += 1
-                if !body(slot.key, got) { break }
+                reported &+= 1
+                if !body(fd, slot, got) { break }
             }
             if _fastPath(!stale && (reported > 0 || ready == 0) && ready < state.pointee.buffer.capacity) { return reported }
             guard let resume = try afterUnusualBatch(ready: ready, reported: reported, stale: stale, timeout: timeout, deadline: deadline) else {
@@ -236,11 +244,11 @@ public final class EpollSelector<Value>: TableBackedSelector {
     private func rebuild() throws(SelectorError) {
         let fresh: Epoll
         do { fresh = try Epoll() } catch { throw .system(error) }
-        for slot in table.registered {
-            let key = slot.key
+        for (fd, slot) in table.registered {
             // A registration whose number was closed behind our back cannot be
             // re-added (EBADF); it stays in the table until unregistered.
-            try? fresh.add(key.descriptor, events: Self.flags(key.interest, key.trigger), data: Self.userData(key.descriptor, slot.generation))
+            let descriptor = Descriptor(fd)
+            try? fresh.add(descriptor, events: Self.flags(slot.interest, slot.trigger), data: Self.userData(descriptor, slot.generation))
         }
         state.pointee.epoll = .some(consume fresh) // the old instance closes as it is replaced
         state.pointee.suspectOrphans = false
@@ -263,6 +271,8 @@ public final class EpollSelector<Value>: TableBackedSelector {
 
     @inline(__always)
     private static func readyEvents(_ flags: EpollEvents, _ interest: Interest) -> ReadyEvents {
+        // The common case first: readable and nothing else.
+        if flags == .input { return interest.contains(.readable) ? .readable : [] }
         var got: ReadyEvents = []
         if flags.contains(.input) { got.insert(.readable) }
         if flags.contains(.output) { got.insert(.writable) }

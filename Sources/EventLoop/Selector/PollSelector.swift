@@ -15,6 +15,8 @@ public final class PollSelector<Value>: TableBackedSelector {
 
     private(set) var table = RegistrationTable<Value>()
     private var pollList = PollList()
+    /// Each registered descriptor's position in `pollList`, by descriptor.
+    private var positions: [Int] = []
     /// The ready descriptors of the last wait with their events, reused.
     private var readyScratch: [(fd: Int32, generation: UInt32, revents: Int16)] = []
     /// Whether `close()` has been called.
@@ -26,21 +28,24 @@ public final class PollSelector<Value>: TableBackedSelector {
     /// Starts watching `fd` (see `EventSelector.register`).
     @discardableResult
     public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
-        let key = try table.newKey(for: self, fd, interest, trigger, value)
+        try table.checkNew(for: self, fd, interest, trigger)
         try Self.requireOpen(fd)
-        let index = pollList.append(fd.rawValue, events: Self.pollEvents(interest))
-        table.insert(key, index: index)
-        return key
+        let position = pollList.append(fd.rawValue, events: Self.pollEvents(interest))
+        let slot = Int(fd.rawValue)
+        if slot >= positions.count { positions.append(contentsOf: repeatElement(-1, count: slot + 1 - positions.count)) }
+        positions[slot] = position
+        table.insert(fd.rawValue, interest, trigger, value)
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
     /// Changes a registration (see `EventSelector.modify`).
     @discardableResult
     public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
-        let (slot, key) = try table.changedKey(for: self, fd, interest, trigger, value)
-        pollList.setEvents(Self.pollEvents(interest), at: slot.index)
-        let old = table.update(key)
+        _ = try table.checkChange(for: self, fd, interest, trigger)
+        pollList.setEvents(Self.pollEvents(interest), at: positions[Int(fd.rawValue)])
+        let old = table.update(fd.rawValue, interest, trigger, value)
         _ = old // released with the table whole
-        return key
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
     /// Stops watching `fd` (see `EventSelector.unregister`).
@@ -48,16 +53,18 @@ public final class PollSelector<Value>: TableBackedSelector {
     public func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Value> {
         if isClosed { throw .closed }
         guard let slot = table.remove(fd.rawValue) else { throw .notRegistered(fd) }
-        if let moved = pollList.remove(at: slot.index) { table.setIndex(slot.index, for: moved) }
-        return slot.key
+        let position = positions[Int(fd.rawValue)]
+        positions[Int(fd.rawValue)] = -1
+        if let moved = pollList.remove(at: position) { positions[Int(moved)] = position }
+        return slot.key(fd.rawValue)
     }
 
     /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
     @discardableResult
     public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
         events.removeAll(keepingCapacity: true)
-        return try selectEach(timeout: timeout) { key, got in
-            events.append(SelectorEvent(key: key, events: got))
+        return try selectEach(timeout: timeout) { fd, slot, got in
+            events.append(SelectorEvent(key: slot.key(fd), events: got))
             return true
         }
     }
@@ -65,7 +72,9 @@ public final class PollSelector<Value>: TableBackedSelector {
     /// Waits, then calls `body` for each ready registration, checking each
     /// against the table when its turn comes (see `EpollSelector.selectEach`).
     @discardableResult
-    func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) -> Bool) throws(SelectorError) -> Int {
+    func selectEach(
+        timeout: Duration?, _ body: (Int32, RegistrationTable<Value>.Slot, ReadyEvents) -> Bool
+    ) throws(SelectorError) -> Int {
         if isClosed { throw .closed }
         let ready: Int
         do { ready = try pollList.wait(timeout: timeout) } catch { throw .system(error) }
@@ -78,15 +87,16 @@ public final class PollSelector<Value>: TableBackedSelector {
             readyScratch = scratch
         }
         pollList.forEachReady { fd, revents in
-            if let slot = table[fd] { scratch.append((fd, slot.generation, revents)) }
+            let generation = table.generation(fd)
+            if generation != 0 { scratch.append((fd, generation, revents)) }
         }
         var reported = 0
         for (fd, generation, revents) in scratch {
-            guard let slot = table[fd], slot.generation == generation else { continue }
-            let got = Self.readyEvents(revents, slot.key.interest)
+            guard let slot = table.slot(fd, ifGeneration: generation) else { continue }
+            let got = Self.readyEvents(revents, slot.interest)
             if got.isEmpty { continue }
             reported += 1
-            if !body(slot.key, got) { break }
+            if !body(fd, slot, got) { break }
         }
         return reported
     }
@@ -95,6 +105,7 @@ public final class PollSelector<Value>: TableBackedSelector {
     public func close() {
         isClosed = true
         pollList.removeAll()
+        positions = []
         let slots = table.removeAll()
         _ = slots // released with the selector consistent
     }

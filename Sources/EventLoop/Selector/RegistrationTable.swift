@@ -3,18 +3,32 @@
 /// tells a fresh registration from an older one on the same number.
 ///
 /// This is the only registry: the loop keeps its watchers here, as the value
-/// of each key, so one lookup and one generation check serve every event.
+/// of each slot, so one lookup and one generation check serve every event.
+///
+/// Layout: the per-event path reads one slot, so a slot is kept small. It
+/// holds the value, the interest, the trigger and the generation, and not the
+/// descriptor (its index) nor anything only one backend needs (the poll
+/// backend keeps its `pollfd` positions beside the table). For the loop's
+/// watcher (a closure and a flag) a slot is 24 bytes, and an empty one costs
+/// no more: the closure's null function pointer marks `nil`. `SelectorKey`s
+/// are made from a slot when asked for.
 ///
 /// User values may be closures whose captures run user code when released, so
-/// nothing here releases a value while the table is half-changed: `remove`
-/// and `removeAll` hand the removed slots back for the caller to drop.
+/// nothing here releases a value while the table is half-changed: `remove`,
+/// `update` and `removeAll` hand the removed slots back for the caller to drop.
 struct RegistrationTable<Value> {
     struct Slot {
-        var key: SelectorKey<Value>
-        /// Distinguishes registrations of the same number over time.
+        var value: Value
+        var interest: Interest
+        var trigger: Trigger
+        /// Distinguishes registrations of the same number over time; never 0.
         var generation: UInt32
-        /// Backend-private: the poll backend keeps its pollfd index here.
-        var index: Int
+
+        /// The registration as a key of descriptor `fd`.
+        @inline(__always)
+        func key(_ fd: Int32) -> SelectorKey<Value> {
+            SelectorKey(descriptor: Descriptor(fd), interest: interest, trigger: trigger, value: value)
+        }
     }
 
     private var slots: [Slot?] = []
@@ -34,27 +48,43 @@ struct RegistrationTable<Value> {
         if !trigger.isSubset(of: supported) { throw .unsupportedTrigger(trigger, backend: backend) }
     }
 
-    /// The key a `register` would add, after every check but the kernel's.
-    func newKey<S: EventSelector>(
-        for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, _ value: Value
-    ) throws(SelectorError) -> SelectorKey<Value> {
+    /// Every check a `register` makes but the kernel's.
+    func checkNew<S: EventSelector>(
+        for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger
+    ) throws(SelectorError) {
         try Self.validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
         if self[fd.rawValue] != nil { throw .alreadyRegistered(fd) }
-        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
-    /// The current slot and the key a `modify` would store, after every check but the kernel's.
-    func changedKey<S: EventSelector>(
-        for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger, _ value: Value
-    ) throws(SelectorError) -> (current: Slot, key: SelectorKey<Value>) {
+    /// Every check a `modify` makes but the kernel's; returns the current
+    /// interest, trigger and generation.
+    func checkChange<S: EventSelector>(
+        for selector: S, _ fd: Descriptor, _ interest: Interest, _ trigger: Trigger
+    ) throws(SelectorError) -> (interest: Interest, trigger: Trigger, generation: UInt32) {
         try Self.validate(fd, interest, trigger, closed: selector.isClosed, supported: S.supportedTriggers, backend: S.backendName)
-        guard let slot = self[fd.rawValue] else { throw .notRegistered(fd) }
-        return (slot, SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value))
+        guard let current = self[fd.rawValue] else { throw .notRegistered(fd) }
+        return (current.interest, current.trigger, current.generation)
     }
 
+    /// The registration of `fd`, if any (a copy: the value is retained).
     @inline(__always)
     subscript(fd: Int32) -> Slot? {
         fd >= 0 && Int(fd) < slots.count ? slots[Int(fd)] : nil
+    }
+
+    /// `fd`'s registration if it is generation `generation` (a copy), else nil:
+    /// the per-event lookup, one bounds check and one compare.
+    @inline(__always)
+    func slot(_ fd: Int32, ifGeneration generation: UInt32) -> Slot? {
+        guard fd >= 0 && Int(fd) < slots.count, let slot = slots[Int(fd)], slot.generation == generation else { return nil }
+        return slot
+    }
+
+    /// The generation of `fd`'s registration, or 0 when it has none. Reads
+    /// one field: the value is neither copied nor retained.
+    @inline(__always)
+    func generation(_ fd: Int32) -> UInt32 {
+        fd >= 0 && Int(fd) < slots.count ? slots[Int(fd)]?.generation ?? 0 : 0
     }
 
     /// The generation the next `insert` will use.
@@ -62,29 +92,26 @@ struct RegistrationTable<Value> {
 
     /// Adds a registration that the kernel has accepted; returns its generation.
     @discardableResult
-    mutating func insert(_ key: SelectorKey<Value>, index: Int = -1) -> UInt32 {
-        let fd = Int(key.descriptor.rawValue)
-        if fd >= slots.count { slots.append(contentsOf: repeatElement(nil, count: fd + 1 - slots.count)) }
-        precondition(slots[fd] == nil, "RegistrationTable: \(key.descriptor) inserted twice")
+    mutating func insert(_ fd: Int32, _ interest: Interest, _ trigger: Trigger, _ value: Value) -> UInt32 {
+        let index = Int(fd)
+        if index >= slots.count { slots.append(contentsOf: repeatElement(nil, count: index + 1 - slots.count)) }
+        precondition(slots[index] == nil, "RegistrationTable: fd \(fd) inserted twice")
         let generation = nextGeneration
-        slots[fd] = Slot(key: key, generation: generation, index: index)
+        slots[index] = Slot(value: value, interest: interest, trigger: trigger, generation: generation)
         nextGeneration = nextGeneration &+ 1
         if nextGeneration == 0 { nextGeneration = 1 }
         count += 1
-        maxDescriptor = max(maxDescriptor, key.descriptor.rawValue)
+        maxDescriptor = max(maxDescriptor, fd)
         return generation
     }
 
-    /// Replaces a registration's key; returns the old one, for the caller to drop.
-    mutating func update(_ key: SelectorKey<Value>) -> SelectorKey<Value> {
-        let index = Int(key.descriptor.rawValue)
-        let old = slots[index]!.key
-        slots[index]!.key = key
+    /// Replaces a registration's interest, trigger and value (same
+    /// generation); returns the old slot, for the caller to drop.
+    mutating func update(_ fd: Int32, _ interest: Interest, _ trigger: Trigger, _ value: Value) -> Slot {
+        let index = Int(fd)
+        let old = slots[index]!
+        slots[index] = Slot(value: value, interest: interest, trigger: trigger, generation: old.generation)
         return old
-    }
-
-    mutating func setIndex(_ index: Int, for fd: Int32) {
-        slots[Int(fd)]!.index = index
     }
 
     /// Removes a registration and returns it; its value is released when the
@@ -113,12 +140,14 @@ struct RegistrationTable<Value> {
     var keys: [Descriptor: SelectorKey<Value>] {
         var result: [Descriptor: SelectorKey<Value>] = [:]
         result.reserveCapacity(count)
-        for case let slot? in slots { result[slot.key.descriptor] = slot.key }
+        for (fd, slot) in registered { result[Descriptor(fd)] = slot.key(fd) }
         return result
     }
 
-    /// Registered slots, ascending by descriptor.
-    var registered: some Sequence<Slot> { slots.lazy.compactMap { $0 } }
+    /// Registered descriptors and their slots, ascending by descriptor.
+    var registered: some Sequence<(fd: Int32, slot: Slot)> {
+        slots.enumerated().lazy.compactMap { entry in entry.element.map { (Int32(entry.offset), $0) } }
+    }
 }
 
 /// A backend whose registrations live in a `RegistrationTable`: the read-only
@@ -133,8 +162,5 @@ extension TableBackedSelector {
     /// Every registration, by descriptor (a copy).
     public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
     /// The registration of `descriptor`, if any. O(1).
-    public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key }
-
-    /// The generation of the registration of `descriptor`, if any (loop use).
-    func generation(of descriptor: Descriptor) -> UInt32? { table[descriptor.rawValue]?.generation }
+    public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key(descriptor.rawValue) }
 }

@@ -27,22 +27,22 @@ public final class SelectSelector<Value>: TableBackedSelector {
     /// Starts watching `fd` (see `EventSelector.register`).
     @discardableResult
     public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
-        let key = try table.newKey(for: self, fd, interest, trigger, value)
+        try table.checkNew(for: self, fd, interest, trigger)
         if fd.rawValue >= FDSet.capacity { throw .descriptorOutOfRange(fd, limit: FDSet.capacity) }
         try PollSelector<Value>.requireOpen(fd)
         setMembership(fd, interest)
-        table.insert(key)
-        return key
+        table.insert(fd.rawValue, interest, trigger, value)
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
     /// Changes a registration (see `EventSelector.modify`).
     @discardableResult
     public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
-        let (_, key) = try table.changedKey(for: self, fd, interest, trigger, value)
+        _ = try table.checkChange(for: self, fd, interest, trigger)
         setMembership(fd, interest)
-        let old = table.update(key)
+        let old = table.update(fd.rawValue, interest, trigger, value)
         _ = old // released with the table whole
-        return key
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
     }
 
     /// Stops watching `fd` (see `EventSelector.unregister`).
@@ -51,15 +51,15 @@ public final class SelectSelector<Value>: TableBackedSelector {
         if isClosed { throw .closed }
         guard let slot = table.remove(fd.rawValue) else { throw .notRegistered(fd) }
         setMembership(fd, [])
-        return slot.key
+        return slot.key(fd.rawValue)
     }
 
     /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
     @discardableResult
     public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
         events.removeAll(keepingCapacity: true)
-        return try selectEach(timeout: timeout) { key, got in
-            events.append(SelectorEvent(key: key, events: got))
+        return try selectEach(timeout: timeout) { fd, slot, got in
+            events.append(SelectorEvent(key: slot.key(fd), events: got))
             return true
         }
     }
@@ -67,7 +67,9 @@ public final class SelectSelector<Value>: TableBackedSelector {
     /// Waits, then calls `body` for each ready registration, checking each
     /// against the table when its turn comes (see `EpollSelector.selectEach`).
     @discardableResult
-    func selectEach(timeout: Duration?, _ body: (SelectorKey<Value>, ReadyEvents) -> Bool) throws(SelectorError) -> Int {
+    func selectEach(
+        timeout: Duration?, _ body: (Int32, RegistrationTable<Value>.Slot, ReadyEvents) -> Bool
+    ) throws(SelectorError) -> Int {
         if isClosed { throw .closed }
         var readable = readSet
         var writable = writeSet
@@ -80,18 +82,17 @@ public final class SelectSelector<Value>: TableBackedSelector {
         do {
             let ready = try FDSet.select(upTo: Int(table.maxDescriptor) + 1, readable: &readable, writable: &writable, timeout: timeout)
             guard ready > 0 else { return 0 }
-            for slot in table.registered {
-                let fd = slot.key.descriptor
+            for (fd, slot) in table.registered {
                 var got: ReadyEvents = []
-                if readable.contains(fd) { got.insert(.readable) }
-                if writable.contains(fd) { got.insert(.writable) }
-                if !got.isEmpty { scratch.append((fd.rawValue, slot.generation, got)) }
+                if readable.contains(Descriptor(fd)) { got.insert(.readable) }
+                if writable.contains(Descriptor(fd)) { got.insert(.writable) }
+                if !got.isEmpty { scratch.append((fd, slot.generation, got)) }
             }
         } catch let error as SystemError where error.errno == .badFileDescriptor {
             // fcntl(F_GETFD) fails (EBADF) exactly for the numbers that are no longer open.
-            for slot in table.registered where (try? slot.key.descriptor.isCloseOnExec()) == nil {
-                let got = ReadyEvents.error.union(ReadyEvents(rawValue: slot.key.interest.rawValue))
-                scratch.append((slot.key.descriptor.rawValue, slot.generation, got))
+            for (fd, slot) in table.registered where (try? Descriptor(fd).isCloseOnExec()) == nil {
+                let got = ReadyEvents.error.union(ReadyEvents(rawValue: slot.interest.rawValue))
+                scratch.append((fd, slot.generation, got))
             }
         } catch let error as SystemError {
             throw .system(error)
@@ -100,11 +101,11 @@ public final class SelectSelector<Value>: TableBackedSelector {
         }
         var reported = 0
         for (fd, generation, got) in scratch {
-            guard let slot = table[fd], slot.generation == generation else { continue }
-            let masked = got.intersection(ReadyEvents(rawValue: slot.key.interest.rawValue).union(.error))
+            guard let slot = table.slot(fd, ifGeneration: generation) else { continue }
+            let masked = got.intersection(ReadyEvents(rawValue: slot.interest.rawValue).union(.error))
             if masked.isEmpty { continue }
             reported += 1
-            if !body(slot.key, masked) { break }
+            if !body(fd, slot, masked) { break }
         }
         return reported
     }
