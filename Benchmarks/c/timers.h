@@ -11,16 +11,19 @@
 // peer's own timer resolution (`resolution_us`: 1 for ns/us clocks, 1000 for
 // libuv, whose timers take whole milliseconds).
 //
-//   RESULT n=.. schedule_ns=.. cancel_ns=.. fired=.. order_ok=0|1 run_ms=.. cpu_us=.. maxrss_kb=.. mallocs=..
+//   RESULT n=.. schedule_ns=.. cancel_ns=.. fired=.. order_ok=0|1 run_ms=.. late_us=.. cpu_us=.. maxrss_kb=.. mallocs=..
 //
 // schedule_ns and cancel_ns are per operation; run_ms is the wall time from
-// the end of cancelling until the last firing; cpu_us (process CPU time) and
-// mallocs (0 unless BENCH_COUNT_MALLOCS is set) cover the three phases, from
-// just before the first schedule to the last firing.
+// the end of cancelling until the last firing; late_us is how long after its
+// deadline the last firing ran (CLOCK_MONOTONIC at the callback minus base +
+// deadline); cpu_us (process CPU time) and mallocs (0 unless
+// BENCH_COUNT_MALLOCS is set) cover the three phases, from just before the
+// first schedule to the last firing.
 //
-// A peer calls timer_bench_init, then timer_bench_mark before scheduling,
-// after scheduling and after cancelling, then timer_bench_report when the
-// loop has run dry.
+// A peer calls timer_bench_init, sets base_ns (the CLOCK_MONOTONIC time its
+// deadlines count from, in ns), then calls timer_bench_mark before
+// scheduling, after scheduling and after cancelling, then timer_bench_report
+// when the loop has run dry.
 #ifndef BENCH_TIMERS_H
 #define BENCH_TIMERS_H
 
@@ -35,6 +38,8 @@ typedef struct {
     int order_ok;
     int cancelled_fired; // a cancelled timer fired: a failure
     int marks;
+    uint64_t base_ns;    // CLOCK_MONOTONIC ns that the deadlines count from (set by the peer)
+    int64_t late_ns;     // the last firing's lateness
     uint64_t t[3];       // before scheduling, after scheduling, after cancelling
     uint64_t cpu0_us, mallocs0;
 } timer_bench_t;
@@ -50,6 +55,8 @@ static inline void timer_bench_init(timer_bench_t *b, int argc, char **argv,
     b->order_ok = 1;
     b->cancelled_fired = 0;
     b->marks = 0;
+    b->base_ns = 0;
+    b->late_ns = 0;
 }
 
 static inline void timer_bench_mark(timer_bench_t *b) {
@@ -67,6 +74,8 @@ static inline void timer_bench_fired(timer_bench_t *b, long i) {
     if (d < b->last_fired) b->order_ok = 0;
     b->last_fired = d;
     b->fired++;
+    if (b->fired == b->n - b->n / 2)
+        b->late_ns = (int64_t)(bench_now_ns() - b->base_ns) - (int64_t)b->deadline_us[i] * 1000;
 }
 
 /// Prints the result line; returns the process exit status.
@@ -77,10 +86,10 @@ static inline int timer_bench_report(timer_bench_t *b) {
     uint64_t t0 = b->t[0], t1 = b->t[1], t2 = b->t[2];
     long cancelled = b->n / 2;
     emit("RESULT n=%ld schedule_ns=%.1f cancel_ns=%.1f fired=%ld order_ok=%d run_ms=%.1f "
-         "cpu_us=%llu maxrss_kb=%ld mallocs=%llu",
+         "late_us=%.1f cpu_us=%llu maxrss_kb=%ld mallocs=%llu",
          b->n, (double)(t1 - t0) / (double)(b->n ? b->n : 1),
          (double)(t2 - t1) / (double)(cancelled ? cancelled : 1), b->fired,
-         b->order_ok && !b->cancelled_fired, (double)(t3 - t2) / 1e6,
+         b->order_ok && !b->cancelled_fired, (double)(t3 - t2) / 1e6, (double)b->late_ns / 1e3,
          (unsigned long long)cpu_us, bench_maxrss_kb(), (unsigned long long)mallocs);
     if (b->fired != b->n - cancelled || !b->order_ok || b->cancelled_fired) {
         fprintf(stderr, "timers: fired %ld of %ld, order_ok %d, cancelled fired %d\n",
