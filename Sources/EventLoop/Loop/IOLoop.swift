@@ -44,7 +44,7 @@ public final class IOLoop {
     /// The `FaultScript` active where the loop was made: applied while it runs.
     let faultScript: FaultScript?
     /// Shared with every handle this loop gives out.
-    let token = LoopToken()
+    @usableFromInline let token = LoopToken()
     /// The loop as a Swift executor, for tasks and actors (see `LoopExecutor`). Any thread.
     public let executor: LoopExecutor
 
