@@ -134,6 +134,29 @@ extension IOLoop {
         }
     }
 
+    /// How long after a wake-up the loop waits at least before it wakes again
+    /// for a timer that became due since (see `timerWakeDeadline()`).
+    static let timerCoalescing: Int64 = 500_000
+
+    /// The time the loop waits until for its timers: the earliest deadline,
+    /// but not sooner than `timerCoalescing` after the last wake-up. A timer
+    /// due long after the last wake-up wakes the loop at its deadline; timers
+    /// falling due in quick succession (more than one per `timerCoalescing`)
+    /// fire in batches, one wake-up each, instead of a wake-up (a system call
+    /// and clock readings) per timer: like libev's and libuv's whole
+    /// milliseconds, but only under load. Such a timer runs at most that much
+    /// late (plus what the kernel and earlier callbacks add), never early. A
+    /// deadline that had already passed at the last wake-up (a timer scheduled
+    /// or moved since to a past deadline) does not wait: the next iteration
+    /// begins at once. Virtual time (a manual clock) is not coalesced.
+    func timerWakeDeadline() -> Int64? {
+        guard let next = timers.nextDeadline else { return nil }
+        let lastWake = lastWakeNanoseconds
+        if clock.isManual || next <= lastWake { return next }
+        let (earliest, overflow) = lastWake.addingReportingOverflow(Self.timerCoalescing)
+        return overflow ? next : max(next, earliest)
+    }
+
     /// Takes the timers due at the cached `now` off the heap: this iteration's
     /// batch. Timers scheduled or moved by the callbacks that run before the
     /// batch fires are not in it, whatever their deadline.

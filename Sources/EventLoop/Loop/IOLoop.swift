@@ -299,7 +299,7 @@ public final class IOLoop {
     /// the earliest timer or the caller's limit, whichever is sooner.
     private func waitTimeout(callerTimeout: Int64?, realNow: Int64) -> Int64? {
         if !callSoonQueue.isEmpty || !jobs.isEmpty { return 0 }
-        guard let next = timers.nextDeadline else { return callerTimeout }
+        guard let next = timerWakeDeadline() else { return callerTimeout }
         let untilTimer: Int64
         if clock.isManual {
             // Virtual time never passes by waiting: only a timer already due shortens the wait.
