@@ -338,10 +338,7 @@ public final class IOLoop {
         guard !submissionBatch.isEmpty else { return }
         var batch: [SubmissionQueue.Job] = []
         swap(&batch, &submissionBatch)
-        for job in batch {
-            job.run()
-            if closed { break }
-        }
+        SubmissionQueue.run(&batch) { closed }
         batch.removeAll(keepingCapacity: true) // released outside the loop's state: user deinits may call back
         if !closed { submissionBatch = batch } // empty storage, reused by the next take
     }
