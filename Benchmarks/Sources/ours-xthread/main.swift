@@ -2,15 +2,17 @@
 // call `handle.submit`; each submission bumps a counter on the loop; the last
 // one stops it.
 //
-//   ours-xthread THREADS TOTAL [capture|tag]          (same contract as c/xthread.h)
+//   ours-xthread THREADS TOTAL [capture] [tag]          (same contract as c/xthread.h)
 //
 // Default: like the C peers, which pass a function and a pointer to static
 // state, the submitted closure reaches its state through globals, so it
 // captures nothing and needs no allocation of its own. `capture`: what user
 // code writes, a closure that captures a reference and an index (one context
 // allocation per closure; the C peers malloc an item per submission).
-// `tag`: the same work through `submit(tag:_:)`, one handler per producer
-// (capturing the reference) and the index as the tag: no allocation.
+// `tag` (with or without `capture`, which the harness passes to every peer
+// of the capturing variants): the same work through `submit(tag:_:)`, one
+// handler per producer (capturing the reference) and the index as the tag:
+// no allocation.
 import BenchKit
 import EventLoop
 
@@ -36,12 +38,13 @@ final class Run: @unchecked Sendable {
     }
 }
 
-let usage = "THREADS TOTAL [capture|tag]"
+let usage = "THREADS TOTAL [capture] [tag]"
 let arguments = CommandLine.arguments
-if arguments.count > 4 || (arguments.count == 4 && !["capture", "tag"].contains(arguments[3])) {
+let words = Set(arguments.dropFirst(3))
+if arguments.count > 5 || !words.isSubset(of: ["capture", "tag"]) || words.count != arguments.count - 3 {
     fail("usage: \(arguments[0]) \(usage)", status: 64)
 }
-let mode = arguments.count == 4 ? arguments[3] : "plain"
+let mode = words.contains("tag") ? "tag" : words.contains("capture") ? "capture" : "plain"
 let (threads, total) = crossThreadArguments()
 let loop: IOLoop
 do { loop = try IOLoop() } catch { fail("ours-xthread: \(error)") }
