@@ -174,7 +174,7 @@ extension IOLoop {
         while position < timers.dueCount {
             let firing = timers.takeForFiring(position, now: nowNanoseconds)
             position += 1
-            switch firing {
+            switch consume firing {
             case .skip:
                 break
             case .closure(let body):

@@ -153,9 +153,10 @@ struct TimerHeap {
     private var nodeCapacity = 0
     private var freeHead: Int32 = -1
     private var freeCount = 0
-    /// Closures of `schedule(at:_:)` timers, by node; nil until the first one
-    /// (then slots below `nodeCount` are initialized, nil unless a live closure timer's).
-    private var closures: UnsafeMutablePointer<StoredClosure?>? = nil
+    /// Closures of `schedule(at:_:)` timers, by node; nil until the first one.
+    /// A slot is initialized exactly while its node is a live closure timer's
+    /// (not optional: an optional's checks went through value witnesses).
+    private var closures: UnsafeMutablePointer<StoredClosure>? = nil
     /// The batch collected to fire (see `collectDue`).
     private var due: UnsafeMutablePointer<Due>? = nil
     private(set) var dueCount = 0
@@ -209,7 +210,7 @@ struct TimerHeap {
     mutating func schedule(deadline: Int64, interval: Int64 = 0, _ callback: consuming @escaping Closure) -> TimerID {
         if closures == nil { allocateClosures() }
         let index = takeNode()
-        closures.unsafelyUnwrapped[index] = StoredClosure(run: callback)
+        (closures.unsafelyUnwrapped + index).initialize(to: StoredClosure(run: callback))
         if interval > 0 {
             if intervals == nil { allocateIntervals() }
             intervals.unsafelyUnwrapped[index] = interval
@@ -327,7 +328,7 @@ struct TimerHeap {
         let node = nodes.unsafelyUnwrapped[index]
         if node.repeats {
             push(index, Self.nextDeadline(after: due.deadline, interval: intervals.unsafelyUnwrapped[index], now: now))
-            if node.handler < 0 { return .closure(closures.unsafelyUnwrapped[index].unsafelyUnwrapped.run) }
+            if node.handler < 0 { return .closure(closures.unsafelyUnwrapped[index].run) }
             return .shared(slot: Int(node.handler), tag: node.tag)
         }
         freeNode(index)
@@ -422,7 +423,11 @@ struct TimerHeap {
     /// be used afterwards except through `removeAll`.
     mutating func deallocate() {
         if let closures {
-            closures.deinitialize(count: nodeCount)
+            for index in 0..<(liveCount > 0 ? nodeCount : 0) where nodes.unsafelyUnwrapped[index].generation != 0
+                && nodes.unsafelyUnwrapped[index].handler < 0
+            {
+                (closures + index).deinitialize(count: 1)
+            }
             closures.deallocate()
         }
         if let handlers {
@@ -468,7 +473,6 @@ struct TimerHeap {
             if nodeCount == nodeCapacity { growNodes() }
             index = nodeCount
             nodeCount &+= 1
-            if let closures { (closures + index).initialize(to: nil) }
         }
         let generation = nextGeneration
         nextGeneration = generation &+ 1 == 0 ? 1 : generation &+ 1
@@ -495,10 +499,7 @@ struct TimerHeap {
     /// Moves a closure timer's closure out of its slot (no user code runs here).
     @inline(__always)
     private mutating func takeClosure(_ index: Int) -> Closure {
-        let slot = closures.unsafelyUnwrapped + index
-        let body = slot.move()
-        slot.initialize(to: nil)
-        return body.unsafelyUnwrapped.run
+        (closures.unsafelyUnwrapped + index).move().run
     }
 
     private mutating func growDue() {
@@ -515,8 +516,10 @@ struct TimerHeap {
         if let nodes { grown.moveInitialize(from: nodes, count: nodeCount); nodes.deallocate() }
         nodes = grown
         if let closures {
-            let grownClosures = UnsafeMutablePointer<StoredClosure?>.allocate(capacity: capacity)
-            grownClosures.moveInitialize(from: closures, count: nodeCount)
+            // A bitwise move of every slot, initialized or not (closures are bitwise movable).
+            let grownClosures = UnsafeMutablePointer<StoredClosure>.allocate(capacity: capacity)
+            UnsafeMutableRawPointer(grownClosures).copyMemory(
+                from: closures, byteCount: nodeCount * MemoryLayout<StoredClosure>.stride)
             closures.deallocate()
             self.closures = grownClosures
         }
@@ -535,9 +538,7 @@ struct TimerHeap {
     }
 
     private mutating func allocateClosures() {
-        let closures = UnsafeMutablePointer<StoredClosure?>.allocate(capacity: max(nodeCapacity, 1))
-        closures.initialize(repeating: nil, count: nodeCount)
-        self.closures = closures
+        closures = UnsafeMutablePointer<StoredClosure>.allocate(capacity: max(nodeCapacity, 1))
     }
 
     private mutating func allocateIntervals() {
