@@ -502,8 +502,8 @@ struct TimerHeap {
         (closures.unsafelyUnwrapped + index).move().run
     }
 
-    private mutating func growDue() {
-        let capacity = Self.grownCapacity(dueCapacity)
+    private mutating func growDue(to wanted: Int? = nil) {
+        let capacity = wanted ?? Self.grownCapacity(dueCapacity)
         let grown = UnsafeMutablePointer<Due>.allocate(capacity: capacity)
         if let due { grown.moveInitialize(from: due, count: dueCount); due.deallocate() }
         due = grown
@@ -624,6 +624,12 @@ struct TimerHeap {
         heap = grown
         heapBuffer = buffer
         heapCapacity = capacity
+        // The batch can hold every timer in the heap: it never grows while
+        // timers fire. Allocated now, while the heap grows, rather than later:
+        // a large allocation makes glibc's malloc merge every small free chunk
+        // first (the closures of cancelled timers, say), which cost a long
+        // pause in the middle of a batch. Pages never written are never resident.
+        if dueCapacity < capacity { growDue(to: capacity) }
     }
 
     /// Sequence numbers ran out: number the heap's entries 0, 1, ... in their
