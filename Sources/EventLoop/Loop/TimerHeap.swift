@@ -83,6 +83,9 @@ struct TimerHeap {
     struct Due {
         var id: TimerID
         var deadline: Int64
+        /// A word of a closure timer's closure, read when it was collected and
+        /// kept only so that the read happens then (see `collectDue`).
+        var warm: UInt = 0
     }
 
     /// One heap entry: the deadline (offset to compare unsigned), the
@@ -295,9 +298,16 @@ struct TimerHeap {
             let node = top.node
             nodes.unsafelyUnwrapped[node].link = Self.collected
             let generation = nodes.unsafelyUnwrapped[node].generation
+            // A closure timer: read its closure's slot now, while the heap's own
+            // memory accesses are in flight, rather than when it runs, with nothing
+            // to overlap the miss (the slot is cold: other timers do not touch it).
+            // Measured: a tenth of the CPU per firing of 1M closure timers.
+            let warm = nodes.unsafelyUnwrapped[node].handler < 0
+                ? UnsafeRawPointer(closures.unsafelyUnwrapped + node).load(as: UInt.self) : 0
             if dueCount == dueCapacity { growDue() }
             due.unsafelyUnwrapped[dueCount] = Due(
-                id: TimerID(index: Int32(truncatingIfNeeded: node), generation: generation), deadline: top.deadline)
+                id: TimerID(index: Int32(truncatingIfNeeded: node), generation: generation), deadline: top.deadline,
+                warm: warm)
             dueCount &+= 1
         }
     }
