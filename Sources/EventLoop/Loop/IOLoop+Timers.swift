@@ -10,6 +10,11 @@ extension IOLoop {
     /// with timers). Any duration is accepted: a huge one saturates at
     /// `MonotonicInstant.distantFuture`. Ties with timers already due at the
     /// same deadline come after them. Loop thread.
+    ///
+    /// A timer due long after the loop last woke wakes it at its deadline.
+    /// Timers falling due in quick succession share wake-ups, at most one per
+    /// millisecond: such a timer runs up to about 1 ms late (as libev's and
+    /// libuv's do), never early.
     /// - Throws: `LoopError.closed`.
     @inlinable @discardableResult
     public func schedule(after delay: Duration, _ callback: consuming @escaping () throws -> Void) throws -> TimerHandle {
@@ -135,8 +140,12 @@ extension IOLoop {
     }
 
     /// How long after a wake-up the loop waits at least before it wakes again
-    /// for a timer that became due since (see `timerWakeDeadline()`).
-    static let timerCoalescing: Int64 = 500_000
+    /// for a timer that became due since (see `timerWakeDeadline()`): 1 ms,
+    /// the granularity libev and libuv give every timer. A wake-up costs
+    /// several microseconds of CPU (measured on a KVM guest: about 17 µs per
+    /// iteration at 1M timers), so 1M timers over a second took about 30,000
+    /// wake-ups uncoalesced, 1,700 at 0.5 ms, 900 at 1 ms (libev: about 1,000).
+    static let timerCoalescing: Int64 = 1_000_000
 
     /// The time the loop waits until for its timers: the earliest deadline,
     /// but not sooner than `timerCoalescing` after the last wake-up. A timer
