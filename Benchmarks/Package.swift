@@ -48,4 +48,12 @@ let package = Package(
         + programs(peer: "nio", workloads: workloads, dependencies: nio)
         + programs(peer: "ours", workloads: workloads,
                    dependencies: [.product(name: "EventLoop", package: rootFolder)])
+        + [
+            // Not a peer program: per-operation instruction counts of ours
+            // for callgrind (harness/callgrind.sh).
+            .executableTarget(
+                name: "profile-timers",
+                dependencies: ["BenchKit", .product(name: "EventLoop", package: rootFolder)]
+            ),
+        ]
 )
