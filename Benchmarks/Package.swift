@@ -56,4 +56,12 @@ let package = Package(
                    dependencies: [.product(name: "EventLoop", package: rootFolder)])
         + programs(peer: "nio", workloads: ["hop"], dependencies: nio)
         + programs(peer: "global", workloads: ["hop"], dependencies: [])
+        + [
+            // Not a peer program: per-operation instruction counts of ours
+            // for callgrind (harness/callgrind.sh).
+            .executableTarget(
+                name: "profile-timers",
+                dependencies: ["BenchKit", .product(name: "EventLoop", package: rootFolder)]
+            ),
+        ]
 )

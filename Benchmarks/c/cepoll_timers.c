@@ -87,6 +87,7 @@ int main(int argc, char **argv) {
     CHECK(ep >= 0, "epoll_create1");
 
     uint64_t base = bench_now_ns(); // the loop's cached "now"
+    b.base_ns = base;
     timer_bench_mark(&b);
     for (long i = 0; i < b.n; i++)
         timer_start((uint32_t)i, base + (uint64_t)b.deadline_us[i] * 1000u, (uint32_t)i);

@@ -1,6 +1,6 @@
 // The cross-thread submission workload's shared frame.
 //
-//   <peer>-xthread THREADS TOTAL
+//   <peer>-xthread THREADS TOTAL [capture]
 //
 // THREADS producer threads (not the loop thread) each submit TOTAL/THREADS
 // callbacks to the loop; each callback adds one to a counter on the loop
@@ -73,7 +73,9 @@ static inline void job_queue_drain(job_queue_t *q) {
 
 typedef struct {
     long threads, total;
+    int capture;  // 1: a malloc'd {reference, index} item per submission
     long ran;     // loop thread only
+    long index_sum; // loop thread only: the captured indexes, summed
     void (*stop)(void *);
     void *stop_ctx;
     uint64_t t0, t_end, cpu0_us, mallocs0;
@@ -92,20 +94,47 @@ static inline void xthread_job(void *arg) {
     }
 }
 
+/// A capturing callback's data: a reference and an index.
+typedef struct {
+    xthread_bench_t *bench;
+    long index;
+} xthread_item_t;
+
+/// The capturing variant's work: use the item, free it, count.
+static inline void xthread_item_job(void *arg) {
+    xthread_item_t *item = arg;
+    xthread_bench_t *b = item->bench;
+    b->index_sum += item->index;
+    free(item);
+    xthread_job(b);
+}
+
 static void *xthread_producer(void *arg) {
     xthread_bench_t *b = arg;
     long share = b->total / b->threads;
     pthread_barrier_wait(&b->go);
+    if (b->capture) {
+        for (long i = 0; i < share; i++) {
+            xthread_item_t *item = malloc(sizeof *item);
+            CHECK(item != NULL, "malloc");
+            item->bench = b;
+            item->index = i;
+            b->submit(b->submit_ctx, xthread_item_job, item);
+        }
+        return NULL;
+    }
     for (long i = 0; i < share; i++) b->submit(b->submit_ctx, xthread_job, b);
     return NULL;
 }
 
 static inline void xthread_bench_init(xthread_bench_t *b, int argc, char **argv) {
     memset(b, 0, sizeof *b);
-    b->threads = arg_long(argc, argv, 1, "THREADS TOTAL");
-    b->total = arg_long(argc, argv, 2, "THREADS TOTAL");
-    if (b->threads < 1 || b->total < b->threads || b->total % b->threads != 0) {
-        fprintf(stderr, "usage: %s THREADS TOTAL (TOTAL a multiple of THREADS)\n", argv[0]);
+    b->threads = arg_long(argc, argv, 1, "THREADS TOTAL [capture]");
+    b->total = arg_long(argc, argv, 2, "THREADS TOTAL [capture]");
+    b->capture = argc > 3 && strcmp(argv[3], "capture") == 0;
+    if (b->threads < 1 || b->total < b->threads || b->total % b->threads != 0
+        || (argc > 3 && !b->capture) || argc > 4) {
+        fprintf(stderr, "usage: %s THREADS TOTAL [capture] (TOTAL a multiple of THREADS)\n", argv[0]);
         exit(64);
     }
 }
@@ -135,6 +164,12 @@ static inline int xthread_bench_report(xthread_bench_t *b) {
     emit("RESULT threads=%ld total=%ld ran=%ld ns_per_op=%.1f elapsed_ms=%.1f cpu_us=%llu mallocs=%llu",
          b->threads, b->total, b->ran, (double)elapsed / (double)b->total, elapsed / 1e6,
          (unsigned long long)cpu, (unsigned long long)mallocs);
+    long share = b->total / b->threads;
+    long expected_sum = b->capture ? b->threads * (share * (share - 1) / 2) : 0;
+    if (b->index_sum != expected_sum) {
+        fprintf(stderr, "xthread: captured indexes sum to %ld, expected %ld\n", b->index_sum, expected_sum);
+        return 1;
+    }
     return b->ran == b->total ? 0 : 1;
 }
 

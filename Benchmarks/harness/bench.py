@@ -68,9 +68,12 @@ class Peer:
     only: frozenset = frozenset()  # workloads it takes part in (empty: all)
     extra: dict = field(default_factory=dict)  # workload -> extra arguments
     note: str = ""
+    variants: object = None  # a predicate on variant names it takes part in (None: all)
 
-    def program(self, workload):
+    def program(self, workload, variant=None):
         if self.only and workload not in self.only:
+            return None
+        if variant is not None and self.variants is not None and not self.variants(variant):
             return None
         path = Path(f"{self.prefix}-{workload}")
         return path if path.exists() else None
@@ -95,6 +98,14 @@ PEERS = [
          note="SwiftNIO's NIOAsyncChannel, a child task per connection"),
     Peer("global", SWIFT_BIN / "global", only=frozenset({"hop"}),
          note="Swift's default global executor (hop workload only)"),
+    # Ours in the other forms user code takes: timers with a capturing
+    # closure each (`schedule(at:_:)`), cross-thread work through the
+    # handler-and-tag submission (`submit(tag:_:)`, capturing variants only).
+    Peer("ours-closure", SWIFT_BIN / "ours", only=frozenset({"timers"}), extra={"timers": ["closure"]},
+         note="this package, schedule(at:_:) with a capturing closure per timer"),
+    Peer("ours-tag", SWIFT_BIN / "ours", only=frozenset({"xthread"}), extra={"xthread": ["tag"]},
+         variants=lambda name: "-cap" in name,
+         note="this package, LoopHandle.submit(tag:_:): one shared handler, the index as the tag"),
 ]
 
 # A second build of ours to compare against in the same run (e.g. the commit
@@ -143,6 +154,8 @@ def timer_metrics(r):
         "schedule_ns": float(r["schedule_ns"]),
         "cancel_ns": float(r["cancel_ns"]),
         "cpu_ms": int(r["cpu_us"]) / 1000.0,
+        "late_ms": float(r["late_us"]) / 1000.0 if "late_us" in r else float("nan"),
+        "fire_cpu_ns": float(r["fire_cpu_ns"]) if "fire_cpu_ns" in r else float("nan"),
         "maxrss_mb": int(r["maxrss_kb"]) / 1024.0,
         "mallocs_per_timer": per(int(r["mallocs"]), int(r["n"])),
     }
@@ -189,6 +202,7 @@ class Variant:
     args: list
     metrics: list
     count_mallocs: bool = False
+    peers: frozenset = frozenset()  # the only peers that run it (empty: all)
 
 
 def variants(quick=QUICK):
@@ -200,16 +214,29 @@ def variants(quick=QUICK):
         v.append(Variant(f"echo-{conns}", "echo", "echo", f"{conns} conn", [conns], echo))
     timers = [Metric("schedule_ns", "schedule ns", ratio=True),
               Metric("cancel_ns", "cancel ns", ratio=True),
-              Metric("cpu_ms", "CPU ms", "{:,.0f}"), Metric("maxrss_mb", "peak RSS MB")]
+              Metric("fire_cpu_ns", "fire CPU ns", "{:,.0f}"),
+              Metric("cpu_ms", "CPU ms", "{:,.0f}", ratio=True), Metric("late_ms", "last late ms", "{:.2f}"),
+              Metric("maxrss_mb", "peak RSS MB", ratio=True)]
     for n, label in ((100_000, "100k"), (1_000_000, "1M")):
         if quick and n > 100_000:
             continue
         v.append(Variant(f"timers-{label}", "timers", "timers", f"{label} timers", [n, SEED], timers))
+    # Repeating timers (ours only: closures): the 1M run's N/2 kept timers as
+    # `scheduleRepeating(every: 1 s)`, each firing twice; compare fire CPU ns
+    # with the one-shot rows.
+    if not quick:
+        v.append(Variant("timers-repeat-1M", "timers", "timers", "1M: 500k repeating, 2 firings each",
+                         [1_000_000, SEED, "repeat"], timers, peers=frozenset({"ours-closure"})))
     xthread = [Metric("ns_per_op", "ns/closure", ratio=True),
                Metric("cpu_ns_per_op", "CPU ns/closure")]
-    for threads in (1, 4):
+    for threads in (1, 4, 8):
         v.append(Variant(f"xthread-{threads}", "xthread", "xthread", f"{threads} thread(s)",
                          [threads, 1_000_000], xthread))
+    # Capturing: each closure captures a reference and an index (one
+    # allocation per closure); the C peers malloc an item per submission.
+    for threads in (1, 4, 8):
+        v.append(Variant(f"xthread-cap-{threads}", "xthread", "xthread",
+                         f"{threads} thread(s), capturing", [threads, 1_000_000, "capture"], xthread))
     loop = [Metric("ns_per_event", "ns/event", ratio=True),
             Metric("cpu_ns_per_event", "CPU ns/event")]
     v.append(Variant("loop", "loop", "loop", "1000 pairs, 100 active",
@@ -226,6 +253,9 @@ def variants(quick=QUICK):
     v.append(Variant("allocs-xthread", "allocs", "xthread", "per submitted closure (1 thread)",
                      [1, 1_000_000],
                      [Metric("mallocs_per_op", "allocs/op", "{:.3f}")], True))
+    v.append(Variant("allocs-xthread-cap", "allocs", "xthread",
+                     "per submitted capturing closure (1 thread)", [1, 1_000_000, "capture"],
+                     [Metric("mallocs_per_op", "allocs/op", "{:.3f}")], True))
     v.append(Variant("allocs-loop", "allocs", "loop", "per loop event", [1000, 100, 300_000],
                      [Metric("mallocs_per_event", "allocs/op", "{:.3f}")], True))
     # Memory held per idle connection: the echo programs again, driven by
@@ -240,7 +270,8 @@ def variants(quick=QUICK):
 GROUP_TITLES = {
     "echo": "TCP echo ping-pong, 64-byte messages, loopback (server on CPU 0, load generator on CPU 1)",
     "timers": "Timers: schedule N one-shot timers (deadlines over 1 s), cancel every other, fire the rest",
-    "xthread": "Cross-thread submission: 1,000,000 closures from other threads until the last has run",
+    "xthread": "Cross-thread submission: 1,000,000 closures from other threads until the last has run "
+               "(capturing: each captures a reference and an index; C: a malloc'd item each)",
     "loop": "Loop overhead: 1,000 socketpairs, 100 tokens circulating, per read event",
     "hop": "Task hop: two tasks on one executor pass a turn through continuations",
     "allocs": "Heap allocations per operation (malloc/calloc/realloc/memalign calls)",
@@ -599,13 +630,15 @@ def main(argv):
         short = descriptor_shortfall(v.args[0]) if v.workload == "echo" else None
         for p in peers:
             why = SKIP.get((v.name, p.name)) or short
-            if p.program(v.workload) and why:
+            if p.program(v.workload, v.name) and why:
                 raw.append({"variant": v.name, "peer": p.name, "skipped": why})
         if short:
             continue
         for rep in range(REPEATS):
             for p in peers:  # interleaved: A B C, A B C, ...
-                prog = p.program(v.workload)
+                prog = p.program(v.workload, v.name)
+                if v.peers and p.name not in v.peers:
+                    prog = None
                 if prog is not None and (v.name, p.name) not in SKIP:
                     plan.append((v, rep, p, prog))
     failed = set()

@@ -2,11 +2,21 @@
 // pseudo-random deadlines, cancel every other one, run the loop until the
 // rest have fired, and check they fired in deadline order.
 //
-// Like libev's ev_timer (a callback and the watcher's own data), every timer
-// shares one handler and carries its index as a tag, and the program keeps
-// the TimerIDs (8 bytes each) to cancel with.
+//   ours-timers N SEED [tag|closure] [repeat]          (same contract and RESULT line as c/timers.h)
 //
-//   ours-timers N SEED          (same contract and RESULT line as c/timers.h)
+// `tag` (default), like libev's ev_timer (a callback and the watcher's own
+// data): every timer shares one handler and carries its index as a tag
+// (`schedule(at:tag:_:)`, no allocation per timer). `closure`: what most code
+// writes, `schedule(at:_:)` with a closure that captures a reference and the
+// index (one context allocation per timer). Both keep the TimerIDs (8 bytes
+// each) to cancel with.
+//
+// `repeat` (closures: repeating timers take one): the N/2 timers that the
+// one-shot run keeps, as `scheduleRepeating(every: 1 s)` from the same
+// deadlines, none cancelled, run until each has fired twice (N firings over
+// 2 s; the order check is the loop's own tests' job here): fire_cpu_ns, the
+// CPU per firing, compares with the one-shot runs' (schedule_ns is per
+// repeating timer, cancel_ns is 0).
 import BenchKit
 import EventLoop
 
@@ -14,10 +24,20 @@ import EventLoop
 import Glibc
 #endif
 
-let numbers = integerArguments(2, usage: "N SEED")
+let usage = "N SEED [tag|closure] [repeat]"
+let numbers = integerArguments(2, usage: usage)
+let arguments = CommandLine.arguments
+let words = Set(arguments.dropFirst(3))
+if arguments.count > 5 || !words.isSubset(of: ["tag", "closure", "repeat"]) || words.count != arguments.count - 3
+    || words.isSuperset(of: ["tag", "closure"])
+{
+    fail("usage: \(arguments[0]) \(usage)", status: 64)
+}
+let repeating = words.contains("repeat")
+let useClosures = words.contains("closure")
 let deadlines = timerDeadlines(count: numbers[0], seed: UInt64(numbers[1]))
 let count = deadlines.count
-let expected = count - count / 2
+let expected = repeating ? 2 * (count - count / 2) : count - count / 2
 
 /// The run's bookkeeping. Loop thread only.
 final class TimerRun {
@@ -25,43 +45,95 @@ final class TimerRun {
     var lastFired: UInt32 = 0
     var orderOK = true
     var cancelledFired = false
+    var base: Int64 = 0
+    var lateNs: Int64 = 0
+    var loop: IOLoop?
+    /// Repeating runs: how often each timer fired.
+    var rounds: [UInt8] = []
+    var timersDone = 0
+
+    /// Timer i fired.
+    func fire(_ i: Int) {
+        let deadline = deadlines[i]
+        if i & 1 == 1 { cancelledFired = true }
+        if deadline < lastFired { orderOK = false }
+        lastFired = deadline
+        fired += 1
+        if fired == expected { finish(deadlineMicroseconds: Int64(deadline)) }
+    }
+
+    /// Repeating timer i fired: its second firing (at deadline + 1 s) ends
+    /// its part. (A loaded machine may make a timer skip a missed period;
+    /// every firing counts for the CPU per firing.)
+    func fireRepeating(_ i: Int) {
+        let round = rounds[i]
+        if round < 2 { rounds[i] = round + 1 }
+        if i & 1 == 1 { cancelledFired = true }
+        fired += 1
+        if round == 1 {
+            timersDone += 1
+            if timersDone == count - count / 2 { finish(deadlineMicroseconds: Int64(deadlines[i]) + 1_000_000) }
+        }
+    }
+
+    private func finish(deadlineMicroseconds: Int64) {
+        lateNs = Int64(bench_now_ns()) - base - deadlineMicroseconds * 1_000
+        loop?.stop()
+    }
 }
 
 do {
     let loop = try IOLoop()
     let run = TimerRun()
+    run.loop = loop
     var ids: [TimerID] = []
     ids.reserveCapacity(count)
-    let handler: (Int) throws -> Void = { i in
-        let deadline = deadlines[i]
-        if i & 1 == 1 { run.cancelledFired = true }
-        if deadline < run.lastFired { run.orderOK = false }
-        run.lastFired = deadline
-        run.fired += 1
-        if run.fired == expected { loop.stop() }
-    }
+    let handler: (Int) throws -> Void = { i in run.fire(i) }
     let cpu0 = bench_cpu_us()
     let mallocs0 = bench_mallocs()
     let t0 = bench_now_ns()
     let base = MonotonicInstant.now().nanoseconds
-    for i in 0..<count {
-        let at = MonotonicInstant(nanoseconds: base + Int64(deadlines[i]) * 1_000)
-        ids.append(try loop.schedule(at: at, tag: i, handler).id)
+    run.base = base
+    if repeating {
+        run.rounds = [UInt8](repeating: 0, count: count)
+        for i in stride(from: 0, to: count, by: 2) {
+            let first = base + Int64(deadlines[i]) * 1_000 - MonotonicInstant.now().nanoseconds
+            ids.append(try loop.scheduleRepeating(every: .seconds(1), after: .nanoseconds(first)) {
+                run.fireRepeating(i)
+            }.id)
+        }
+    } else if useClosures {
+        for i in 0..<count {
+            let at = MonotonicInstant(nanoseconds: base + Int64(deadlines[i]) * 1_000)
+            ids.append(try loop.schedule(at: at) { run.fire(i) }.id)
+        }
+    } else {
+        for i in 0..<count {
+            let at = MonotonicInstant(nanoseconds: base + Int64(deadlines[i]) * 1_000)
+            ids.append(try loop.schedule(at: at, tag: i, handler).id)
+        }
     }
     let t1 = bench_now_ns()
-    for i in stride(from: 1, to: count, by: 2) { loop.cancelTimer(ids[i]) }
+    if !repeating { for i in stride(from: 1, to: count, by: 2) { loop.cancelTimer(ids[i]) } }
     let t2 = bench_now_ns()
+    let cpu2 = bench_cpu_us()
+    let iterations0 = loop.metrics.iterations
     if expected > 0 { try loop.run() }
     let t3 = bench_now_ns()
-    let cpu = bench_cpu_us() - cpu0
+    let cpu3 = bench_cpu_us()
+    let cpu = cpu3 - cpu0
     let mallocs = bench_mallocs() - mallocs0
-    let ok = run.orderOK && !run.cancelledFired && run.fired == expected
+    if repeating { for id in ids { loop.cancelTimer(id) } }
+    let ok = run.orderOK && !run.cancelledFired && (repeating ? run.fired >= expected : run.fired == expected)
+    let scheduled = repeating ? ids.count : count
     emit("RESULT n=\(count)"
-        + " schedule_ns=\(fixed1(Double(t1 - t0) / Double(max(count, 1))))"
-        + " cancel_ns=\(fixed1(Double(t2 - t1) / Double(max(count / 2, 1))))"
+        + " schedule_ns=\(fixed1(Double(t1 - t0) / Double(max(scheduled, 1))))"
+        + " cancel_ns=\(repeating ? "0.0" : fixed1(Double(t2 - t1) / Double(max(count / 2, 1))))"
         + " fired=\(run.fired) order_ok=\(ok ? 1 : 0)"
-        + " run_ms=\(fixed1(Double(t3 - t2) / 1e6))"
-        + " cpu_us=\(cpu) maxrss_kb=\(bench_maxrss_kb()) mallocs=\(mallocs)")
+        + " run_ms=\(fixed1(Double(t3 - t2) / 1e6)) late_us=\(fixed1(Double(run.lateNs) / 1e3))"
+        + " fire_cpu_ns=\(fixed1(Double(cpu3 - cpu2) * 1e3 / Double(max(run.fired, 1))))"
+        + " cpu_us=\(cpu) maxrss_kb=\(bench_maxrss_kb()) mallocs=\(mallocs)"
+        + " iterations=\(loop.metrics.iterations - iterations0)")
     exit(ok ? 0 : 1)
 } catch {
     fail("ours-timers: \(error)")

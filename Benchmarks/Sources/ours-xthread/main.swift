@@ -1,12 +1,18 @@
 // Cross-thread submission into this package's loop: THREADS producer threads
-// call `handle.submit { }`; each closure bumps a counter on the loop; the last
+// call `handle.submit`; each submission bumps a counter on the loop; the last
 // one stops it.
 //
-//   ours-xthread THREADS TOTAL          (same contract as c/xthread.h)
+//   ours-xthread THREADS TOTAL [capture] [tag]          (same contract as c/xthread.h)
 //
-// Like the C peers, which pass a function and a pointer to static state, the
-// submitted closure reaches its state through globals, so it captures nothing
-// and needs no allocation of its own.
+// Default: like the C peers, which pass a function and a pointer to static
+// state, the submitted closure reaches its state through globals, so it
+// captures nothing and needs no allocation of its own. `capture`: what user
+// code writes, a closure that captures a reference and an index (one context
+// allocation per closure; the C peers malloc an item per submission).
+// `tag` (with or without `capture`, which the harness passes to every peer
+// of the capturing variants): the same work through `submit(tag:_:)`, one
+// handler per producer (capturing the reference) and the index as the tag:
+// no allocation.
 import BenchKit
 import EventLoop
 
@@ -14,14 +20,31 @@ import EventLoop
 import Glibc
 #endif
 
-/// Touched only by submitted closures, which run on the loop thread.
+/// Touched only by submitted closures, which run on the loop thread. The
+/// counters skip Swift's run-time exclusivity checks (a C peer's `++b->ran`
+/// has none), so the job costs what the C peers' does.
 final class Run: @unchecked Sendable {
     let total: Int
-    var ran = 0
-    var endNs: UInt64 = 0
+    @exclusivity(unchecked) var ran = 0
+    @exclusivity(unchecked) var indexSum = 0
+    @exclusivity(unchecked) var endNs: UInt64 = 0
     init(total: Int) { self.total = total }
+
+    /// A capturing closure's work: use the index, count.
+    @inline(never)
+    func take(_ index: Int) {
+        indexSum &+= index
+        job()
+    }
 }
 
+let usage = "THREADS TOTAL [capture] [tag]"
+let arguments = CommandLine.arguments
+let words = Set(arguments.dropFirst(3))
+if arguments.count > 5 || !words.isSubset(of: ["capture", "tag"]) || words.count != arguments.count - 3 {
+    fail("usage: \(arguments[0]) \(usage)", status: 64)
+}
+let mode = words.contains("tag") ? "tag" : words.contains("capture") ? "capture" : "plain"
 let (threads, total) = crossThreadArguments()
 let loop: IOLoop
 do { loop = try IOLoop() } catch { fail("ours-xthread: \(error)") }
@@ -41,8 +64,16 @@ let barrier = StartBarrier(parties: threads + 1)
 let share = total / threads
 let producers = (0..<threads).map { _ in
     spawnThread {
+        let target = run // a local: the closures below capture it
+        let handler: @Sendable (Int) -> Void = { i in target.take(i) }
         barrier.wait()
-        for _ in 0..<share { try? handle.submit(job) }
+        if mode == "capture" {
+            for i in 0..<share { try? handle.submit { target.take(i) } }
+        } else if mode == "tag" {
+            for i in 0..<share { try? handle.submit(tag: i, handler) }
+        } else {
+            for _ in 0..<share { try? handle.submit(job) }
+        }
     }
 }
 let cpu0 = bench_cpu_us()
@@ -53,6 +84,8 @@ do { try loop.run() } catch { fail("ours-xthread: \(error)") }
 let cpu = bench_cpu_us() - cpu0
 let mallocs = bench_mallocs() - mallocs0
 producers.forEach(joinThread)
+let expectedSum = mode != "plain" ? threads * (share * (share - 1) / 2) : 0
+if run.indexSum != expectedSum { fail("ours-xthread: captured indexes sum to \(run.indexSum), expected \(expectedSum)") }
 emit(crossThreadReport(
     threads: threads, total: total, ran: run.ran, elapsedNs: run.endNs - start, cpuUs: cpu, mallocs: mallocs))
 exit(run.ran == total ? 0 : 1)

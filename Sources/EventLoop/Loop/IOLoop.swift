@@ -44,7 +44,7 @@ public final class IOLoop {
     /// The `FaultScript` active where the loop was made: applied while it runs.
     let faultScript: FaultScript?
     /// Shared with every handle this loop gives out.
-    let token = LoopToken()
+    @usableFromInline let token = LoopToken()
     /// The loop as a Swift executor, for tasks and actors (see `LoopExecutor`). Any thread.
     public let executor: LoopExecutor
 
@@ -299,7 +299,7 @@ public final class IOLoop {
     /// the earliest timer or the caller's limit, whichever is sooner.
     private func waitTimeout(callerTimeout: Int64?, realNow: Int64) -> Int64? {
         if !callSoonQueue.isEmpty || !jobs.isEmpty { return 0 }
-        guard let next = timers.nextDeadline else { return callerTimeout }
+        guard let next = timerWakeDeadline() else { return callerTimeout }
         let untilTimer: Int64
         if clock.isManual {
             // Virtual time never passes by waiting: only a timer already due shortens the wait.
@@ -338,10 +338,7 @@ public final class IOLoop {
         guard !submissionBatch.isEmpty else { return }
         var batch: [SubmissionQueue.Job] = []
         swap(&batch, &submissionBatch)
-        for job in batch {
-            job.run()
-            if closed { break }
-        }
+        SubmissionQueue.run(&batch) { closed }
         batch.removeAll(keepingCapacity: true) // released outside the loop's state: user deinits may call back
         if !closed { submissionBatch = batch } // empty storage, reused by the next take
     }

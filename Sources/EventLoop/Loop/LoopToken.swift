@@ -6,7 +6,7 @@
 /// of scheduling a timer). A handle retains this token instead, and the loop
 /// clears the token's cell when it goes away. The cell lives behind a pointer,
 /// so reading it skips Swift's run-time exclusivity checks. Loop thread only.
-final class LoopToken {
+@usableFromInline final class LoopToken {
     private let cell: UnsafeMutablePointer<Unmanaged<IOLoop>?>
 
     /// A token for a loop still being initialized; `attach` completes it.

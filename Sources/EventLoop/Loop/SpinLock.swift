@@ -7,7 +7,11 @@ import Synchronization
 /// kernel; with more submitting threads than cores, cross-thread submission
 /// became over 100 times slower in our measurements. Spinning suits a lock held
 /// for an array append; a waiter that spins too long yields the core, so a
-/// preempted holder gets it back. Any thread.
+/// preempted holder gets it back. Its users make no system call while they
+/// hold it (the submission queue writes its eventfd after unlocking), so a
+/// holder preempted in the kernel is not left holding everyone up: with 8
+/// producers on 2 cores, a submission costs about what it does with one.
+/// Any thread.
 struct SpinLock: ~Copyable {
     private let held = Atomic<Bool>(false)
 

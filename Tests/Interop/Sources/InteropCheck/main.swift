@@ -127,6 +127,17 @@ func sideBySide() throws {
     try loop.schedule(after: .milliseconds(5)) { fired = true }
     clock.advance(by: .milliseconds(5))
     precondition(fired)
+    // The handler-and-tag forms: a timer, and a submission from any thread.
+    var tags: [Int] = []
+    let handler: (Int) throws -> Void = { tags.append($0) }
+    try loop.schedule(at: clock.now + .milliseconds(1), tag: 7, handler)
+    clock.advance(by: .milliseconds(1))
+    precondition(tags == [7])
+    final class Submitted: @unchecked Sendable { var tags: [Int] = [] } // touched on the loop thread only
+    let submitted = Submitted()
+    try loop.handle.submit(tag: 8) { tag in submitted.tags.append(tag) }
+    try loop.runOnce(timeout: .zero)
+    precondition(submitted.tags == [8])
     try loop.close()
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
