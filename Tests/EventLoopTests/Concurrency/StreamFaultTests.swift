@@ -90,7 +90,7 @@ struct StreamFaultTests {
                 try await client.write("warm")
                 _ = try await server.readExactly(4)
             }
-            let before = openDescriptorCount()
+            let before = openSocketCount()
             let pattern = (0..<((1 << 20) + 256)).map { UInt8(truncatingIfNeeded: $0) }
             do {
                 let loop = try IOLoop()
@@ -149,7 +149,7 @@ struct StreamFaultTests {
             } catch {
                 exit(2)
             }
-            exit(openDescriptorCount() == before ? 0 : 3)
+            exit(openSocketCount() == before ? 0 : 3)
         }
     }
 

@@ -35,6 +35,23 @@ func openDescriptorTargets() -> Set<DescriptorTarget> {
     return entries
 }
 
+/// How many of this process's open descriptors are sockets (from /proc/self/fd):
+/// a count that the runtime's own descriptors (eventfds, epoll) do not blur.
+func openSocketCount() -> Int {
+    guard let dir = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(dir) }
+    var count = 0
+    var target = [CChar](repeating: 0, count: 64)
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let length = readlink("/proc/self/fd/" + name, &target, target.count - 1)
+        if length > 0 && String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self).hasPrefix("socket:") {
+            count += 1
+        }
+    }
+    return count
+}
+
 /// Whether `fd` is an open descriptor.
 func isOpen(_ fd: Descriptor) -> Bool { cevent_get_cloexec(fd.rawValue) >= 0 }
 
