@@ -182,8 +182,9 @@ struct StreamFaultTests {
                 }
                 try loop.close()
                 // AddressSanitizer's allocator keeps freed memory in quarantine, so
-                // resident memory says nothing there: only the bytes are checked.
-                if dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil { exit(0) }
+                // resident memory says nothing there: .ci/run sets this for that run,
+                // and only the bytes are checked.
+                if getenv("EVENTLOOP_NO_MEMORY_CHECKS") != nil { exit(0) }
                 exit(peak - start < 32 << 20 ? 0 : 1)
             } catch {
                 exit(2)
@@ -221,3 +222,4 @@ final class PeakValue: Sendable {
     func observe(_ value: Int) { _ = peak.max(value, ordering: .relaxed) }
     var value: Int { peak.load(ordering: .relaxed) }
 }
+
