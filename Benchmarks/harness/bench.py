@@ -412,10 +412,11 @@ def run_memory(program, conns, env):
         out, err = client.communicate(timeout=60)
         if client.returncode != 0:
             raise RunError(f"loadgen --hold: exit {client.returncode}: {err.decode(errors='replace')[-300:]}")
+        wait_s = 15 + conns // 1000
         try:
-            server.communicate(timeout=15)
+            server.communicate(timeout=wait_s)
         except subprocess.TimeoutExpired:
-            raise RunError(f"{program.name}: did not exit within 15 s of the last close")
+            raise RunError(f"{program.name}: did not exit within {wait_s} s of the last close")
         if server.returncode != 0:
             raise RunError(f"{program.name}: exit {server.returncode}")
         (rss0, anon0), (rss1, anon1) = samples
@@ -440,11 +441,13 @@ def run_echo(program, conns, env, warmup_ms, duration_ms):
                                                str(warmup_ms), str(duration_ms)],
                               os.environ.copy(), timeout=(warmup_ms + duration_ms) / 1000 + 30)
         client = parse_result(client_out, "loadgen")
-        # The server exits by itself once the last connection has closed.
+        # The server exits by itself once the last connection has closed
+        # (15 s, and 1 s more per 1,000 connections to close).
+        wait_s = 15 + conns // 1000
         try:
-            out, err = server.communicate(timeout=15)
+            out, err = server.communicate(timeout=wait_s)
         except subprocess.TimeoutExpired:
-            raise RunError(f"{program.name}: did not exit within 15 s of the last close")
+            raise RunError(f"{program.name}: did not exit within {wait_s} s of the last close")
         if server.returncode != 0:
             raise RunError(f"{program.name}: exit {server.returncode}: {err.decode(errors='replace')[-300:]}")
         return echo_metrics(parse_result(out.decode(), program.name), client), {"client": client}

@@ -40,11 +40,17 @@ do {
                 }
             }
             var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let count = try await connection.read(into: &buffer)
-                if count == 0 { break }
-                stats.bytes.add(count, ordering: .relaxed)
-                try await connection.write(buffer[0..<count])
+            do {
+                while true {
+                    let count = try await connection.read(into: &buffer)
+                    if count == 0 { break }
+                    stats.bytes.add(count, ordering: .relaxed)
+                    try await connection.write(buffer[0..<count])
+                }
+            } catch {
+                // A reset ends the connection as a close does (loadgen closes
+                // with echoes unread at thousands of connections: the kernel
+                // sends RST), and it must still be counted out.
             }
         }
         emit("READY port=\(port)")
