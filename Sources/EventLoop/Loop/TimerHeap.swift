@@ -24,11 +24,13 @@
 ///   list threaded through the nodes themselves; ids carry a generation from
 ///   one counter, so a stale `TimerID` never matches a later timer.
 /// - Firing is two steps, so callbacks may change any timer while a batch
-///   runs: `collectDue` takes the due timers off the heap and marks them
-///   collected; `takeForFiring` hands out each one's work, in order, only if it
-///   is still collected. A timer cancelled or rescheduled in between is no
-///   longer collected (rescheduling puts it back in the heap), so it does not
-///   run in this batch, and no heap entry ever outlives its node.
+///   runs: `collectDue` takes the due one-shot timers off the heap and marks
+///   them collected, and re-arms the due repeating ones in place (noting the
+///   sequence number they got); `takeForFiring` hands out each one's work, in
+///   order, only if it is still collected, or still armed under that number.
+///   A timer cancelled or rescheduled in between is neither (rescheduling
+///   puts it back in the heap under a new number), so it does not run in this
+///   batch, and no heap entry ever outlives its node.
 /// - The heap's children of a position share one 64-byte cache line (the
 ///   array starts 16 bytes before a line boundary), and a few slots past the
 ///   last entry always hold the largest key, so the smallest of four children
@@ -45,20 +47,6 @@
 struct TimerHeap {
     typealias Closure = () throws -> Void
     typealias Handler = (Int) throws -> Void
-
-    /// What a timer runs, as handed out to fire or release it.
-    enum Work {
-        case closure(Closure)
-        case tagged(Handler, Int)
-
-        @inline(__always)
-        func run() throws {
-            switch self {
-            case .closure(let body): try body()
-            case .tagged(let handler, let tag): try handler(tag)
-            }
-        }
-    }
 
     /// 24 bytes: what the heap needs to find an entry, and what the timer runs.
     struct Node {
