@@ -181,7 +181,7 @@ extension IOLoop {
         guard timers.dueCount > 0 else { return }
         var position = 0
         while position < timers.dueCount {
-            let firing = timers.takeForFiring(position, now: nowNanoseconds)
+            let firing = timers.takeForFiring(position)
             position += 1
             switch consume firing {
             case .skip:
@@ -201,7 +201,7 @@ extension IOLoop {
                     do { try handler(tag) } catch { report(error) }
                     if closed || timers.handlerIdentity(slot) != identity { break }
                     guard position < timers.dueCount,
-                        let next = timers.takeShared(position, slot: slot, identity: identity, now: nowNanoseconds)
+                        let next = timers.takeShared(position, slot: slot, identity: identity)
                     else { break }
                     position += 1
                     tag = next

@@ -24,11 +24,13 @@
 ///   list threaded through the nodes themselves; ids carry a generation from
 ///   one counter, so a stale `TimerID` never matches a later timer.
 /// - Firing is two steps, so callbacks may change any timer while a batch
-///   runs: `collectDue` takes the due timers off the heap and marks them
-///   collected; `takeForFiring` hands out each one's work, in order, only if it
-///   is still collected. A timer cancelled or rescheduled in between is no
-///   longer collected (rescheduling puts it back in the heap), so it does not
-///   run in this batch, and no heap entry ever outlives its node.
+///   runs: `collectDue` takes the due one-shot timers off the heap and marks
+///   them collected, and re-arms the due repeating ones in place (noting the
+///   sequence number they got); `takeForFiring` hands out each one's work, in
+///   order, only if it is still collected, or still armed under that number.
+///   A timer cancelled or rescheduled in between is neither (rescheduling
+///   puts it back in the heap under a new number), so it does not run in this
+///   batch, and no heap entry ever outlives its node.
 /// - The heap's children of a position share one 64-byte cache line (the
 ///   array starts 16 bytes before a line boundary), and a few slots past the
 ///   last entry always hold the largest key, so the smallest of four children
@@ -45,20 +47,6 @@
 struct TimerHeap {
     typealias Closure = () throws -> Void
     typealias Handler = (Int) throws -> Void
-
-    /// What a timer runs, as handed out to fire or release it.
-    enum Work {
-        case closure(Closure)
-        case tagged(Handler, Int)
-
-        @inline(__always)
-        func run() throws {
-            switch self {
-            case .closure(let body): try body()
-            case .tagged(let handler, let tag): try handler(tag)
-            }
-        }
-    }
 
     /// 24 bytes: what the heap needs to find an entry, and what the timer runs.
     struct Node {
@@ -78,11 +66,14 @@ struct TimerHeap {
     /// `Node.link` of a timer that `collectDue` took off the heap to fire in the current batch.
     static let collected: Int32 = -2
 
-    /// A timer taken off the heap to fire, with the deadline it had (a
-    /// repeating timer's next deadline follows from it).
+    /// A timer collected to fire. A one-shot timer is taken off the heap
+    /// (its node's link is `collected`); a repeating one stays in it, re-armed
+    /// in place for its next period, under the sequence number kept here.
     struct Due {
         var id: TimerID
-        var deadline: Int64
+        /// A repeating timer's sequence number in the heap since it was re-armed:
+        /// it fires only if it is still there under that number (not moved or cancelled).
+        var sequence: UInt32
         /// A word of a closure timer's closure, read when it was collected and
         /// kept only so that the read happens then (see `collectDue`).
         var warm: UInt = 0
@@ -172,6 +163,11 @@ struct TimerHeap {
     private(set) var count = 0
     private var heapCapacity = 0
     var nextSequence: UInt32 = 0
+    /// How many entries `push` has added, and how many it had when the batch
+    /// was collected: a repeating timer re-armed then is scheduled anew when
+    /// it fires if any timer was scheduled or moved in between (see `rearmed`).
+    private var pushes: UInt = 0
+    private var pushesAtCollection: UInt = 0
     private var nextGeneration: UInt32 = 1
     private var handlers: UnsafeMutablePointer<HandlerSlot>? = nil
     private var handlerCount = 0
@@ -288,16 +284,33 @@ struct TimerHeap {
 
     // MARK: - Firing
 
-    /// Takes every timer due at `now` off the heap, in firing order, into the
-    /// batch (`dueCount` of them), and marks each collected. The batch must be empty.
+    /// Takes every timer due at `now` into the batch (`dueCount` of them), in
+    /// firing order: a one-shot timer off the heap, marked collected; a
+    /// repeating one re-armed in place at its next period after `now` (fixed
+    /// rate: missed periods are skipped, not replayed), which replaces the
+    /// root and sinks once, where taking it off and putting it back would
+    /// sift twice. The batch must be empty.
     mutating func collectDue(now: Int64) {
+        pushesAtCollection = pushes
         while count > 0 {
             let top = heap.unsafelyUnwrapped[0]
             if top.deadline > now { break }
-            popRoot()
             let node = top.node
-            nodes.unsafelyUnwrapped[node].link = Self.collected
             let generation = nodes.unsafelyUnwrapped[node].generation
+            var sequence: UInt32 = 0
+            let next = nodes.unsafelyUnwrapped[node].repeats
+                ? Self.nextDeadline(after: top.deadline, interval: intervals.unsafelyUnwrapped[node], now: now) : now
+            if next > now {
+                sequence = nextSequence
+                nextSequence = sequence &+ 1
+                replaceRoot(Entry(deadline: next, sequence: sequence, node: Int32(truncatingIfNeeded: node)))
+            } else {
+                // One-shot; or repeating at the end of time (its next period
+                // saturated at `Int64.max`, which is `now`): re-armed as it fires,
+                // or it would be collected again at once.
+                popRoot()
+                nodes.unsafelyUnwrapped[node].link = Self.collected
+            }
             // A closure timer: read its closure's slot now, while the heap's own
             // memory accesses are in flight, rather than when it runs, with nothing
             // to overlap the miss (the slot is cold: other timers do not touch it).
@@ -306,9 +319,10 @@ struct TimerHeap {
                 ? UnsafeRawPointer(closures.unsafelyUnwrapped + node).load(as: UInt.self) : 0
             if dueCount == dueCapacity { growDue() }
             due.unsafelyUnwrapped[dueCount] = Due(
-                id: TimerID(index: Int32(truncatingIfNeeded: node), generation: generation), deadline: top.deadline,
+                id: TimerID(index: Int32(truncatingIfNeeded: node), generation: generation), sequence: sequence,
                 warm: warm)
             dueCount &+= 1
+            if sequence == .max { renumber() } // after the batch entry: renumbering updates it
         }
     }
 
@@ -328,19 +342,20 @@ struct TimerHeap {
 
     /// What to run for the `position`th collected timer. A one-shot timer is
     /// released here, before its work runs, so cancelling it from inside is a
-    /// harmless no-op; a repeating one goes back in the heap at its next
-    /// period after `now` (fixed rate: missed periods are skipped, not replayed).
+    /// harmless no-op; a repeating one (re-armed when collected) runs if it is
+    /// still armed as it was then.
     @inline(__always)
-    mutating func takeForFiring(_ position: Int, now: Int64) -> Firing {
+    mutating func takeForFiring(_ position: Int) -> Firing {
         let due = due.unsafelyUnwrapped[position]
         let index = Int(due.id.index)
-        guard isLive(due.id), nodes.unsafelyUnwrapped[index].link == Self.collected else { return .skip }
+        guard isLive(due.id) else { return .skip }
         let node = nodes.unsafelyUnwrapped[index]
         if node.repeats {
-            push(index, Self.nextDeadline(after: due.deadline, interval: intervals.unsafelyUnwrapped[index], now: now))
+            guard rearmed(index, node, due) else { return .skip }
             if node.handler < 0 { return .closure(closures.unsafelyUnwrapped[index].run) }
             return .shared(slot: Int(node.handler), tag: node.tag)
         }
+        guard node.link == Self.collected else { return .skip }
         freeNode(index)
         if node.handler < 0 { return .closure(takeClosure(index)) }
         let slot = Int(node.handler)
@@ -355,23 +370,54 @@ struct TimerHeap {
     /// (another timer uses it, or the timer repeats): then returns its tag.
     /// Otherwise nil, and the timer is left for `takeForFiring`.
     @inline(__always)
-    mutating func takeShared(_ position: Int, slot: Int, identity: (UInt, UInt), now: Int64) -> Int? {
+    mutating func takeShared(_ position: Int, slot: Int, identity: (UInt, UInt)) -> Int? {
         let due = due.unsafelyUnwrapped[position]
         let index = Int(due.id.index)
         guard isLive(due.id) else { return nil }
         let node = nodes.unsafelyUnwrapped[index]
-        guard node.link == Self.collected, Int(node.handler) == slot,
-            handlers.unsafelyUnwrapped[slot].identity == identity
-        else { return nil }
-        if node.repeats {
-            push(index, Self.nextDeadline(after: due.deadline, interval: intervals.unsafelyUnwrapped[index], now: now))
-            return node.tag
-        }
+        guard Int(node.handler) == slot, handlers.unsafelyUnwrapped[slot].identity == identity else { return nil }
+        if node.repeats { return rearmed(index, node, due) ? node.tag : nil }
+        guard node.link == Self.collected else { return nil }
         let users = handlers.unsafelyUnwrapped[slot].users
         guard users > 1 else { return nil }
         handlers.unsafelyUnwrapped[slot].users = users &- 1
         freeNode(index)
         return node.tag
+    }
+
+    /// As a repeating timer collected as `due` fires: whether it is still armed
+    /// as it was re-armed then (a callback may have moved it since: it left
+    /// the batch). Its place among timers with the same next deadline is that
+    /// of a re-arm now, as it fires: if any timer was scheduled or moved since
+    /// the collection, it is given a new sequence number and sinks past them.
+    @inline(__always)
+    private mutating func rearmed(_ index: Int, _ node: Node, _ due: Due) -> Bool {
+        if node.link == Self.collected {
+            push(index, .max) // at the end of time: see `collectDue`
+            return true
+        }
+        guard stillArmed(node, due) else { return false }
+        if pushes != pushesAtCollection { renew(Int(node.link)) }
+        return true
+    }
+
+    /// Gives the entry at `position` a new sequence number: it ties after
+    /// every timer scheduled so far, so it may only move down.
+    private mutating func renew(_ position: Int) {
+        let heap = heap.unsafelyUnwrapped
+        let old = heap[position]
+        let sequence = nextSequence
+        nextSequence = sequence &+ 1
+        Self.siftDown(heap, nodes.unsafelyUnwrapped, count, position,
+                      Entry(deadline: old.deadline, sequence: sequence, node: Int32(truncatingIfNeeded: old.node)))
+        if sequence == .max { renumber() }
+    }
+
+    /// Whether a repeating timer collected as `due` is still in the heap as it
+    /// was re-armed then (a callback may have moved it since: it left the batch).
+    @inline(__always)
+    private func stillArmed(_ node: Node, _ due: Due) -> Bool {
+        node.link >= 0 && heap.unsafelyUnwrapped[Int(node.link)].sequence == due.sequence
     }
 
     /// The identity of the handler in `slot`, (0, 0) when it holds none: read
@@ -611,6 +657,7 @@ struct TimerHeap {
         if count &+ Self.sentinelSlots >= heapCapacity { growHeap() }
         let sequence = nextSequence
         nextSequence = sequence &+ 1
+        pushes &+= 1
         let heap = heap.unsafelyUnwrapped
         let position = count
         count = position &+ 1
@@ -646,6 +693,22 @@ struct TimerHeap {
     /// order, which keeps every comparison as it was, and continue after them.
     private mutating func renumber() {
         let heap = heap.unsafelyUnwrapped
+        // Repeating timers of the batch still armed as collected keep being so.
+        var armed: [Int] = []
+        for position in 0..<dueCount {
+            let due = due.unsafelyUnwrapped[position]
+            if isLive(due.id) && nodes.unsafelyUnwrapped[Int(due.id.index)].repeats
+                && stillArmed(nodes.unsafelyUnwrapped[Int(due.id.index)], due)
+            {
+                armed.append(position)
+            }
+        }
+        defer {
+            for position in armed {
+                let link = Int(nodes.unsafelyUnwrapped[Int(due.unsafelyUnwrapped[position].id.index)].link)
+                due.unsafelyUnwrapped[position].sequence = heap[link].sequence
+            }
+        }
         var order = Array(0..<count)
         order.sort { heap[$0].sequence < heap[$1].sequence }
         for (rank, position) in order.enumerated() {
@@ -677,6 +740,26 @@ struct TimerHeap {
             hole = child
         }
         siftUp(hole, moved)
+    }
+
+    /// Puts `entry` in the root's place (the root leaves the heap; the count
+    /// stays): the hole goes down along the smallest children, as in
+    /// `popRoot`, and `entry` fills it from there.
+    @inline(__always)
+    private mutating func replaceRoot(_ entry: Entry) {
+        let heap = heap.unsafelyUnwrapped
+        let nodes = nodes.unsafelyUnwrapped
+        let count = count
+        var hole = 0
+        while true {
+            let first = hole &* 4 &+ 1
+            if first >= count { break }
+            let (child, smallest) = Self.smallestChild(heap, first)
+            heap[hole] = smallest
+            nodes[smallest.node].link = Int32(truncatingIfNeeded: hole)
+            hole = child
+        }
+        siftUp(hole, entry)
     }
 
     /// The smallest of the four children starting at `first`, which is below

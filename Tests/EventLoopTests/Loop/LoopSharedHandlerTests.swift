@@ -175,6 +175,33 @@ struct LoopSharedHandlerTests {
         #expect(fired.suffix(2) == [-1, 99], "the old timer, renumbered, still ties first")
     }
 
+    /// Repeating timers are re-armed in place when their batch is collected;
+    /// among timers with the same next deadline they still take the place of
+    /// a re-arm as they fire, also across the sequence wrap.
+    @Test func repeatingTimersReArmedInTheirBatchKeepTheOrderOfAReArmAsTheyFire() throws {
+        let (loop, clock) = try manualLoop()
+        var log: [String] = []
+        var first: TimerHandle?
+        loop.timers.nextSequence = UInt32.max - 3
+        first = try loop.scheduleRepeating(every: .milliseconds(10)) { log.append("a") }
+        try loop.scheduleRepeating(every: .milliseconds(10)) { log.append("b") }
+        try loop.schedule(after: .milliseconds(10)) {
+            log.append("one-shot")
+            // Due with the repeating timers' next period: scheduled after b re-armed
+            // (b fired before this callback) and before d re-arms (d fires after it).
+            _ = try? loop.schedule(after: .milliseconds(10)) { log.append("c") }
+            first?.cancel()
+        }
+        try loop.scheduleRepeating(every: .milliseconds(10)) { log.append("d") }
+        clock.advance(by: .milliseconds(10))
+        #expect(log == ["a", "b", "one-shot", "d"])
+        clock.advance(by: .milliseconds(10))
+        #expect(log == ["a", "b", "one-shot", "d", "b", "c", "d"], "c ties after b's re-arm and before d's")
+        #expect(loop.timers.nextSequence < 100, "renumbered on the way")
+        clock.advance(by: .milliseconds(10))
+        #expect(log.suffix(2) == ["b", "d"])
+    }
+
     @Test func repeatingTimersRunOncePerPeriodWithoutADivision() throws {
         let (loop, clock) = try manualLoop()
         var ticks = 0
