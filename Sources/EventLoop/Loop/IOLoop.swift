@@ -185,7 +185,6 @@ public final class IOLoop {
         waiters.failAll(LoopError.closed) // async waits end with an error; their tasks go on
         var droppedTimers = TimerHeap()
         swap(&droppedTimers, &timers)
-        dueTimers.removeAll()
         let droppedCalls = callSoonQueue.takeAll()
         var droppedBatch: [SubmissionQueue.Job] = []
         swap(&droppedBatch, &submissionBatch)

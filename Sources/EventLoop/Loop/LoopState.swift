@@ -11,8 +11,6 @@ struct LoopState {
     /// Watchers the loop installed for itself (wake-up, signals).
     var internalWatcherCount: Int = 0
     var timers: TimerHeap = TimerHeap()
-    /// The timers this iteration fires, collected when its wait ended.
-    var dueTimers: [TimerHeap.Due] = []
     var callSoonQueue: CallSoonQueue = CallSoonQueue()
     /// Executor jobs enqueued on the loop thread (and taken from other threads).
     var jobs: [LoopJob] = []
@@ -46,10 +44,6 @@ extension IOLoop {
     var timers: TimerHeap {
         @inline(__always) _read { yield state.pointee.timers }
         @inline(__always) _modify { yield &state.pointee.timers }
-    }
-    var dueTimers: [TimerHeap.Due] {
-        @inline(__always) _read { yield state.pointee.dueTimers }
-        @inline(__always) _modify { yield &state.pointee.dueTimers }
     }
     var jobs: [LoopJob] {
         @inline(__always) _read { yield state.pointee.jobs }
