@@ -4,7 +4,7 @@
 Usage (normally through ../run.sh, which builds first):
 
     bench.py [GROUP-OR-VARIANT ...]      default: every group
-    bench.py --render DIR                print a saved run's table again
+    bench.py --render DIR [DIR ...]      print saved runs' table again (several: pooled)
     QUICK=1    shorter runs (echo 1 s, loop 300k events, no 1M-timer variant)
     REPEATS=n  runs per (variant, peer), default 3
     PEERS=a,b  only these peers (names as in PEERS below)
@@ -106,6 +106,14 @@ PEERS = [
     Peer("ours-tag", SWIFT_BIN / "ours", only=frozenset({"xthread"}), extra={"xthread": ["tag"]},
          variants=lambda name: "-cap" in name,
          note="this package, LoopHandle.submit(tag:_:): one shared handler, the index as the tag"),
+    # A diagnostic, not a way to write code: the capturing closure with its
+    # reference captured `unowned(unsafe)`, so the closure still allocates a
+    # context but nobody counts references to the object the producers and
+    # the loop share. The difference from `ours` is what Swift's reference
+    # counting of a captured, shared object costs across threads.
+    Peer("ours-unretained", SWIFT_BIN / "ours", only=frozenset({"xthread"}),
+         extra={"xthread": ["unretained"]}, variants=lambda name: "-cap" in name,
+         note="this package, the capturing closure with its reference unowned(unsafe) (diagnostic)"),
 ]
 
 # A second build of ours to compare against in the same run (e.g. the commit
@@ -209,7 +217,7 @@ def variants(quick=QUICK):
     v = []
     echo = [Metric("msgs_per_s", "msgs/s", "{:,.0f}", True, True),
             Metric("p50_us", "p50 µs"), Metric("p99_us", "p99 µs"),
-            Metric("cpu_ns_per_msg", "server CPU ns/msg", "{:,.0f}")]
+            Metric("cpu_ns_per_msg", "server CPU ns/msg", "{:,.0f}", ratio=True)]
     for conns in (1, 50, 500, 2000, 5000, 10000):
         v.append(Variant(f"echo-{conns}", "echo", "echo", f"{conns} conn", [conns], echo))
     timers = [Metric("schedule_ns", "schedule ns", ratio=True),
@@ -539,11 +547,27 @@ def table(vs, peers, results):
                         if ref is None or p.name == REFERENCE or not med[m.key]:
                             row.append("")
                         else:
-                            r = ref[m.key] / med[m.key]
-                            row.append(f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×")
+                            row.append(paired_ratio(m.key, results[(v.name, REFERENCE)], runs))
                 lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def paired_ratio(key, ours, theirs):
+    """Ours ÷ peer as the median of the per-repeat ratios, with their range.
+
+    The peers of one repeat run back to back (interleaved), so they share
+    the machine's state of the moment; a ratio within a repeat is steadier
+    on a shared machine than the ratio of two medians taken minutes apart."""
+    ratios = [a[key] / b[key] for a, b in zip(ours, theirs) if b[key]]
+    if not ratios:
+        return ""
+    def show(r):
+        return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
+    middle = statistics.median(ratios)
+    if len(ratios) == 1:
+        return f"{show(middle)}×"
+    return f"{show(middle)}× ({show(min(ratios))}–{show(max(ratios))})"
 
 
 def medians(metrics, runs):
@@ -575,11 +599,13 @@ def machine_info():
 
 def heading(meta):
     m = meta.get("machine", {})
-    return (f"Medians of {meta.get('repeats', '?')} interleaved runs ({meta.get('mode', '?')} mode, "
+    pooled = f"{meta['pooled']} runs pooled, " if meta.get("pooled") else ""
+    return (f"Medians of {meta.get('repeats', '?')} interleaved runs ({meta.get('mode', '?')} mode, {pooled}"
             f"{meta.get('elapsed_s', 0):.0f} s) on {m.get('nproc', '?')} CPUs ({m.get('cpu', '?')}), "
             f"Linux {m.get('kernel', '?')}; 1-min load average {m.get('loadavg_before', 0):.2f} before, "
             f"{m.get('loadavg_after', 0):.2f} after. spread = ± half the range of the first "
-            "column over the runs.\n\n")
+            "column over the runs; ours ÷ peer = the median of the ratios within each "
+            "repeat (their range in brackets).\n\n")
 
 
 def rebuild(raw):
@@ -596,10 +622,22 @@ def rebuild(raw):
     return results
 
 
-def render(path):
-    """bench.py --render DIR: print the table of a saved run again."""
-    saved = json.loads((Path(path) / "runs.json").read_text())
-    raw, meta = saved["runs"], saved["meta"]
+def render(paths):
+    """bench.py --render DIR [DIR ...]: print the table of saved runs again.
+
+    Several runs of the same variants and peers are rendered as one, their
+    repeats pooled (each run's repeats stay paired for the ratios)."""
+    raw, metas = [], []
+    for path in paths:
+        saved = json.loads((Path(path) / "runs.json").read_text())
+        raw += saved["runs"]
+        metas.append(saved["meta"])
+    meta = dict(metas[0])
+    if len(metas) > 1:
+        meta["repeats"] = sum(m.get("repeats", 0) for m in metas)
+        meta["elapsed_s"] = sum(m.get("elapsed_s", 0) for m in metas)
+        meta["pooled"] = len(metas)
+        meta.setdefault("machine", {})["loadavg_after"] = metas[-1].get("machine", {}).get("loadavg_after", 0)
     names = {r["variant"] for r in raw}
     vs = [v for v in variants(quick=False) if v.name in names]
     peer_names = {r["peer"] for r in raw}
@@ -608,8 +646,8 @@ def render(path):
 
 
 def main(argv):
-    if len(argv) == 3 and argv[1] == "--render":
-        return render(argv[2])
+    if len(argv) >= 3 and argv[1] == "--render":
+        return render(argv[2:])
     all_variants = variants()
     wanted = argv[1:]
     groups = {v.group for v in all_variants}

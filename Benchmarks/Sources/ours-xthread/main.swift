@@ -2,7 +2,7 @@
 // call `handle.submit`; each submission bumps a counter on the loop; the last
 // one stops it.
 //
-//   ours-xthread THREADS TOTAL [capture] [tag]          (same contract as c/xthread.h)
+//   ours-xthread THREADS TOTAL [capture] [tag|unretained]   (same contract as c/xthread.h)
 //
 // Default: like the C peers, which pass a function and a pointer to static
 // state, the submitted closure reaches its state through globals, so it
@@ -12,7 +12,10 @@
 // `tag` (with or without `capture`, which the harness passes to every peer
 // of the capturing variants): the same work through `submit(tag:_:)`, one
 // handler per producer (capturing the reference) and the index as the tag:
-// no allocation.
+// no allocation. `unretained` (a diagnostic): the capturing closure with the
+// reference captured `unowned(unsafe)`, so it allocates its context but no
+// thread counts references to the shared object; the difference from
+// `capture` is what that reference counting costs across threads.
 import BenchKit
 import EventLoop
 
@@ -38,13 +41,13 @@ final class Run: @unchecked Sendable {
     }
 }
 
-let usage = "THREADS TOTAL [capture] [tag]"
+let usage = "THREADS TOTAL [capture] [tag|unretained]"
 let arguments = CommandLine.arguments
 let words = Set(arguments.dropFirst(3))
-if arguments.count > 5 || !words.isSubset(of: ["capture", "tag"]) || words.count != arguments.count - 3 {
+if arguments.count > 5 || !words.isSubset(of: ["capture", "tag", "unretained"]) || words.count != arguments.count - 3 {
     fail("usage: \(arguments[0]) \(usage)", status: 64)
 }
-let mode = words.contains("tag") ? "tag" : words.contains("capture") ? "capture" : "plain"
+let mode = words.contains("tag") ? "tag" : words.contains("unretained") ? "unretained" : words.contains("capture") ? "capture" : "plain"
 let (threads, total) = crossThreadArguments()
 let loop: IOLoop
 do { loop = try IOLoop() } catch { fail("ours-xthread: \(error)") }
@@ -67,7 +70,10 @@ let producers = (0..<threads).map { _ in
         let target = run // a local: the closures below capture it
         let handler: @Sendable (Int) -> Void = { i in target.take(i) }
         barrier.wait()
-        if mode == "capture" {
+        if mode == "unretained" {
+            unowned(unsafe) let bare = target
+            for i in 0..<share { try? handle.submit { bare.take(i) } }
+        } else if mode == "capture" {
             for i in 0..<share { try? handle.submit { target.take(i) } }
         } else if mode == "tag" {
             for i in 0..<share { try? handle.submit(tag: i, handler) }
