@@ -80,16 +80,7 @@ extension TimerHeap {
         let moved = heap[last]
         heap[last] = .sentinel
         if last == 0 { return }
-        var hole = 0
-        while true {
-            let first = hole &* 4 &+ 1
-            if first >= last { break }
-            let (child, entry) = Self.smallestChild(heap, first)
-            heap[hole] = entry
-            nodes[entry.node].link = Int32(truncatingIfNeeded: hole)
-            hole = child
-        }
-        siftUp(hole, moved)
+        siftUp(Self.sinkRootHole(heap, nodes, count: last), moved)
     }
 
     /// Puts `entry` in the root's place (the root leaves the heap; the count
@@ -97,19 +88,25 @@ extension TimerHeap {
     /// `popRoot`, and `entry` fills it from there.
     @inline(__always)
     mutating func replaceRoot(_ entry: Entry) {
-        let heap = heap.unsafelyUnwrapped
-        let nodes = nodes.unsafelyUnwrapped
-        let count = count
+        siftUp(Self.sinkRootHole(heap.unsafelyUnwrapped, nodes.unsafelyUnwrapped, count: count), entry)
+    }
+
+    /// Moves a hole at the root down to the bottom of the first `count`
+    /// entries, each step pulling up the smallest child, and returns where it
+    /// ended: the caller fills it (and sifts the filler up from there).
+    @inline(__always)
+    static func sinkRootHole(
+        _ heap: UnsafeMutablePointer<Entry>, _ nodes: UnsafeMutablePointer<Node>, count: Int
+    ) -> Int {
         var hole = 0
         while true {
             let first = hole &* 4 &+ 1
-            if first >= count { break }
-            let (child, smallest) = Self.smallestChild(heap, first)
+            if first >= count { return hole }
+            let (child, smallest) = smallestChild(heap, first)
             heap[hole] = smallest
             nodes[smallest.node].link = Int32(truncatingIfNeeded: hole)
             hole = child
         }
-        siftUp(hole, entry)
     }
 
     /// The smallest of the four children starting at `first`, which is below
