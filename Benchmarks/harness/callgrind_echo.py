@@ -29,7 +29,7 @@ only user space, so the kernel's instructions and misses are not in these
 numbers.
 
 Prints the per-message figures and the functions with the most
-instructions and D1 read misses:
+instructions and D1 read misses (CALLGRIND_KEEP=<file> keeps the dump):
 
     PER-MSG conns=.. msgs=.. Ir=.. Dr=.. Dw=.. D1mr=.. D1mw=.. LLmr=.. LLmw=..
 """
@@ -145,6 +145,8 @@ def main(argv):
                     proc.kill()  # by PID
                     proc.communicate()
         names, totals, functions = parse(f"{out}.1")
+        if os.environ.get("CALLGRIND_KEEP"):  # keep the dump, e.g. for callgrind_annotate --tree=caller
+            shutil.copy(f"{out}.1", os.environ["CALLGRIND_KEEP"])
     wanted = ["Ir", "Dr", "Dw", "D1mr", "D1mw", "DLmr", "DLmw"]
     print(f"PER-MSG conns={conns} msgs={msgs} "
           + " ".join(f"{NAMES.get(k, k)}={totals[k] / msgs:.2f}" for k in wanted if k in totals))

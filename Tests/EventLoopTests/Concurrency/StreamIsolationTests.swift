@@ -1,0 +1,130 @@
+import EventLoop
+import Testing
+
+/// An actor on the default executor that talks through a stream: its calls
+/// start off the loop, the stream's methods hop there and come back.
+actor DefaultExecutorPeer {
+    let connection: StreamConnection
+    init(_ connection: StreamConnection) { self.connection = connection }
+
+    /// Reads one line (waiting for it), writes it back, and says how many
+    /// bytes went each way; `received` counts what this actor saw, so the
+    /// actor's own state is touched after every await.
+    private(set) var received = 0
+    func echoOneLine() async throws -> Int {
+        let line = try await connection.readLine()
+        received += line.count
+        try await connection.write(line)
+        return line.count
+    }
+}
+
+/// An actor on the loop's serial executor: on the loop thread, but its
+/// tasks need not prefer the loop.
+actor LoopExecutorPeer {
+    nonisolated let executor: LoopExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    let connection: StreamConnection
+    private(set) var received = 0
+    init(_ connection: StreamConnection, executor: LoopExecutor) {
+        self.connection = connection
+        self.executor = executor
+    }
+
+    func echoOneLine() async throws -> (count: Int, stayedOnLoop: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = try await connection.read(into: &buffer)
+        received += count
+        try await connection.write(buffer[..<count])
+        return (count, executor.isOnLoopThread)
+    }
+}
+
+/// Runs `body` in `loop.run` on a thread of its own and awaits its result
+/// without blocking a pool thread: the callers under test are tasks on the
+/// global pool (two threads on two cores), which `loop.run` on a pool thread
+/// would starve when other tests block the rest.
+func runOnOwnThread<T: Sendable>(
+    _ loop: IOLoop, _ body: @escaping @Sendable (LoopExecutor) async throws -> T
+) async throws -> T {
+    nonisolated(unsafe) let loop = loop // handed to the one thread that runs it
+    let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+        _ = TestThread {
+            continuation.resume(returning: Result { try loop.run(body) })
+        }
+    }
+    return try result.get()
+}
+
+/// The streams' methods do their work on the loop whoever calls them: an
+/// actor elsewhere, an actor on the loop itself, a task with no executor
+/// preference; the caller's own state is its own again after each await.
+/// (Kept from an attempt to make the internal steps `nonisolated(nonsending)`,
+/// which these tests caught hanging in 3 runs of 10: see Benchmarks/README.md.)
+@Suite("Stream calls from other isolations")
+struct StreamIsolationTests {
+    @Test func anActorOnTheDefaultExecutorReadsAndWritesThroughTheLoop() async throws {
+        let loop = try IOLoop()
+        let echoed = try await runOnOwnThread(loop) { executor in
+            let (server, client) = try await connectedPair(on: executor)
+            let peer = DefaultExecutorPeer(server)
+            let serving = Task.detached { try await peer.echoOneLine() }
+            try await client.write("from an actor elsewhere\n")
+            let answer = try await executor.withDeadline(after: .seconds(10)) { try await client.readLine() }
+            #expect(try await serving.value == answer.count)
+            #expect(await peer.received == answer.count)
+            await server.close()
+            await client.close()
+            return String(decoding: answer, as: UTF8.self)
+        }
+        #expect(echoed == "from an actor elsewhere\n")
+        try loop.close()
+    }
+
+    @Test func anActorOnTheLoopsSerialExecutorCalledFromATaskWithoutPreferenceStaysOnTheLoop() async throws {
+        let loop = try IOLoop()
+        let result = try await runOnOwnThread(loop) { executor in
+            let (server, client) = try await connectedPair(on: executor)
+            let peer = LoopExecutorPeer(server, executor: executor)
+            // Detached: the task prefers no executor; only the actor puts it on the loop.
+            let serving = Task.detached { try await peer.echoOneLine() }
+            try await client.write("ping")
+            let reply = try await executor.withDeadline(after: .seconds(10)) { try await client.readExactly(4) }
+            let count = reply.count
+            let served = try await serving.value
+            #expect(await peer.received == 4)
+            await server.close()
+            await client.close()
+            return (String(decoding: reply[..<count], as: UTF8.self), served)
+        }
+        #expect(result.0 == "ping")
+        #expect(result.1.count == 4)
+        #expect(result.1.stayedOnLoop, "after the stream's awaits the actor still runs on the loop thread")
+        try loop.close()
+    }
+
+    @Test func aTaskWithNoExecutorPreferenceWaitsForDataThroughTheLoop() async throws {
+        let loop = try IOLoop()
+        let received = try await runOnOwnThread(loop) { executor in
+            let (server, client) = try await connectedPair(on: executor)
+            let reader = Task.detached { () async throws -> [UInt8] in
+                var collected: [UInt8] = []
+                while collected.count < 3000 {
+                    let chunk = try await server.read(upTo: 1000)
+                    if chunk.isEmpty { break }
+                    collected += chunk
+                }
+                return collected
+            }
+            for part in 0..<3 { try await client.write([UInt8](repeating: UInt8(part), count: 1000)) }
+            let bytes = try await executor.withDeadline(after: .seconds(10)) { try await reader.value }
+            await server.close()
+            await client.close()
+            return bytes
+        }
+        #expect(received.count == 3000)
+        #expect(received == [UInt8](repeating: 0, count: 1000) + [UInt8](repeating: 1, count: 1000)
+            + [UInt8](repeating: 2, count: 1000))
+        try loop.close()
+    }
+}
