@@ -361,4 +361,24 @@ struct PeerBehaviourLoopTests {
             try loop.close()
         }
     }
+
+    @Test(arguments: Backend.allCases)
+    func aWatcherLeftOnAClosedNumberDoesNotHideTheOtherWatchersEvents(backend: Backend) throws {
+        let loop = try makeLoop(backend)
+        let pipe = try DescriptorPair.pipe()
+        let stale = try pipe.first.descriptor.duplicate()
+        let staleNumber = stale.descriptor
+        var staleEvents: [ReadyEvents] = []
+        let staleWatcher = try loop.watch(staleNumber) { events in staleEvents.append(events) }
+        let other = try DescriptorPair.pipe() // made first: it must not take the number closed next
+        try stale.close() // closed without cancelling its watcher first
+        var otherRuns = 0
+        let otherWatcher = try loop.watch(other.first.descriptor) { _ in otherRuns += 1 }
+        try put(other.second.descriptor)
+        try spin(loop, iterations: 20) { otherRuns > 0 }
+        #expect(otherRuns > 0, "the closed number's error hid the ready descriptor")
+        staleWatcher.cancel()
+        otherWatcher.cancel()
+        try loop.close()
+    }
 }

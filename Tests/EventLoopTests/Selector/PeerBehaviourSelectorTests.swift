@@ -235,4 +235,95 @@ struct PeerBehaviourSelectorTests {
         try put(pipe.second.descriptor)
         #expect(try selector.select(timeout: .seconds(2)).map(\.key.value) == [1])
     }
+
+    // MARK: The kernel refusing (CPython rolls its bookkeeping back; so must we)
+
+    @Test func aRegisterTheKernelRefusesLeavesNoKeyAndTheNumberCanBeRegisteredLater() throws {
+        let selector = try EpollSelector<Int>()
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        let script = FaultScript()
+        try script.inject(.fail(.noMemory), into: .epollCtl, when: .nth(1))
+        _ = script.run {
+            #expect(throws: SelectorError.self) { try selector.register(fd, interest: .readable, value: 1) }
+        }
+        #expect(selector.key(for: fd) == nil)
+        #expect(selector.count == 0)
+        try selector.register(fd, interest: .readable, value: 2)
+        try put(pipe.second.descriptor)
+        #expect(try selector.select(timeout: .seconds(2)).map(\.key.value) == [2])
+    }
+
+    @Test func aModifyTheKernelRefusesKeepsTheOldRegistrationWorking() throws {
+        let selector = try EpollSelector<Int>()
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        try selector.register(fd, interest: .readable, value: 1)
+        let script = FaultScript()
+        try script.inject(.fail(.noMemory), into: .epollCtl, when: .nth(1))
+        _ = script.run {
+            #expect(throws: SelectorError.self) { try selector.modify(fd, interest: .writable, value: 2) }
+        }
+        #expect(selector.key(for: fd)?.interest == .readable)
+        #expect(selector.key(for: fd)?.value == 1)
+        try put(pipe.second.descriptor)
+        #expect(try selector.select(timeout: .seconds(2)).map(\.key.value) == [1])
+    }
+
+    @Test func aCloseTheKernelRefusesStillClosesTheSelector() throws {
+        let selector = try EpollSelector<Int>()
+        let script = FaultScript()
+        try script.inject(.fail(.inputOutput), into: .close, descriptor: selector.descriptor, when: .nth(1))
+        _ = script.run {
+            #expect(throws: SelectorError.self) { try selector.close() }
+        }
+        #expect(selector.isClosed)
+        try selector.close() // and again: harmless
+        #expect(throws: SelectorError.closed) { try selector.select(timeout: .zero) }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anInterruptedWaitResumesWithTheTimeLeftAndNeverEndsEarly(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        try selector.register(pipe.first.descriptor, interest: .readable, value: 1)
+        let call: SystemCall = switch backend {
+        case .epoll: .epollWait
+        case .poll: .poll
+        case .select: .select
+        }
+        let script = FaultScript()
+        try script.inject(.fail(.interrupted), into: call, when: .first(3))
+        let start = MonotonicInstant.now()
+        let events = try script.run { try selector.select(timeout: .milliseconds(40)) }
+        #expect(events.isEmpty)
+        #expect(millisecondsSince(start) >= 40)
+        #expect(script.records(of: call).count >= 4)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aHugeTimeoutIsAcceptedAndAReadyDescriptorEndsTheWait(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pair = try DescriptorPair.socketPair()
+        try selector.register(pair.first.descriptor, interest: .writable, value: 1)
+        #expect(try selector.select(timeout: .seconds(Int64.max)).map(\.key.value) == [1])
+        #expect(try selector.select(timeout: .seconds(86_400 * 365 * 100)).map(\.key.value) == [1])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aClosedRegisteredNumberDoesNotHideTheOtherRegistrationsReadiness(backend: Backend) throws {
+        let selector = try backend.make(Int.self)
+        let pipe = try DescriptorPair.pipe()
+        let stale = try pipe.first.descriptor.duplicate()
+        let staleNumber = stale.descriptor
+        try selector.register(staleNumber, interest: .readable, value: 1)
+        let other = try DescriptorPair.pipe() // made first: it must not take the number closed next
+        try stale.close()
+        try selector.register(other.first.descriptor, interest: .readable, value: 2)
+        try put(other.second.descriptor)
+        let events = try selector.select(timeout: .seconds(2))
+        #expect(events.contains { $0.key.value == 2 && $0.events.contains(.readable) })
+        for event in events where event.key.value == 1 { #expect(event.events.contains(.error)) }
+        try selector.unregister(staleNumber)
+    }
 }
