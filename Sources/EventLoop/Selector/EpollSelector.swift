@@ -16,8 +16,12 @@
 ///   number, and an event whose generation is not the current one is dropped.
 /// - Regular files and directories are always ready; epoll refuses them with
 ///   `EPERM`, reported as `SelectorError.notPollable`.
-/// - The events buffer is full when as many descriptors were ready as it
-///   holds; it then doubles, so the rest are reported by the following waits.
+/// - One wait reports at most as many events as its buffer holds. So that a
+///   `select` reports every ready registration at once (CPython's selector
+///   sizes its wait by its map for the same reason: a fixed size silently cut
+///   large batches short), `select` first grows the buffer to one entry per
+///   registration, up to 65,536. Beyond that, a full buffer doubles, and the
+///   rest are reported by the following waits.
 ///
 /// The corresponding C calls are `epoll_create1(2)`, `epoll_ctl(2)` and
 /// `epoll_pwait2(2)` (falling back to `epoll_pwait` on older kernels), all
@@ -51,7 +55,8 @@ public final class EpollSelector<Value>: TableBackedSelector {
     public convenience init() throws(SelectorError) { try self.init(initialCapacity: 64) }
 
     /// - Parameter initialCapacity: how many events one wait can report at
-    ///   first (1...65,536); it doubles as needed up to 65,536.
+    ///   first (1...65,536). `select` grows it to the number of registrations,
+    ///   and a full wait doubles it, up to 65,536 (see the type's notes).
     /// - Throws: `SelectorError.invalidArgument` out of range, `.system` (`EMFILE`…).
     public init(initialCapacity: Int) throws(SelectorError) {
         guard (1...Self.maximumCapacity).contains(initialCapacity) else {
@@ -130,10 +135,18 @@ public final class EpollSelector<Value>: TableBackedSelector {
         return table.remove(fd.rawValue)!.key(fd.rawValue)
     }
 
-    /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
+    /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`):
+    /// every ready registration, up to 65,536, in one call. Allocates only when
+    /// the registrations outgrow the events buffer or `events`.
     @discardableResult
     public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
         events.removeAll(keepingCapacity: true)
+        // Room for every registration (and one more, so a wait that reports
+        // them all is not taken for a full buffer): no ready one is left out.
+        let wanted = min(table.count + 1, Self.maximumCapacity)
+        if wanted > state.pointee.buffer.capacity {
+            state.pointee.buffer = try! EpollEventBuffer(capacity: wanted) // within 1...65,536
+        }
         return try selectEach(timeout: timeout) { fd, slot, got in
             events.append(SelectorEvent(key: slot.key(fd), events: got))
             return true

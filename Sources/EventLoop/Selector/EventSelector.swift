@@ -31,7 +31,8 @@ public protocol EventSelector<Value>: AnyObject {
     /// Changes a registration's interest, trigger and value. A one-shot
     /// registration is re-armed even when nothing changes. On failure the old
     /// registration stays.
-    /// - Throws: `SelectorError.notRegistered`, `.emptyInterest`, `.unsupportedTrigger`, `.closed`, `.system`.
+    /// - Throws: `SelectorError.notRegistered`, `.invalidDescriptor` (a negative
+    ///   number), `.emptyInterest`, `.unsupportedTrigger`, `.closed`, `.system`.
     @discardableResult
     func modify(_ descriptor: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value>
 

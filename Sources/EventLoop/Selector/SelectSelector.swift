@@ -4,7 +4,9 @@
 /// `select(2)` cannot tell a hang-up from readable: a closed peer shows as
 /// readable, and the read returns 0. A descriptor closed while registered makes
 /// the kernel refuse the whole wait with `EBADF`; this backend then finds the
-/// closed ones and reports them as `.error` until they are unregistered.
+/// closed ones and reports them as `.error` until they are unregistered, with
+/// the readiness of the open ones, polled at once (so a closed number does not
+/// hide the others).
 /// `register` checks that the number is open (`fcntl(F_GETFD)`). Its timeout
 /// is rounded up to whole microseconds.
 public final class SelectSelector<Value>: TableBackedSelector {
@@ -82,18 +84,22 @@ public final class SelectSelector<Value>: TableBackedSelector {
         do {
             let ready = try FDSet.select(upTo: Int(table.maxDescriptor) + 1, readable: &readable, writable: &writable, timeout: timeout)
             guard ready > 0 else { return 0 }
-            for (fd, slot) in table.registered {
-                var got: ReadyEvents = []
-                if readable.contains(Descriptor(fd)) { got.insert(.readable) }
-                if writable.contains(Descriptor(fd)) { got.insert(.writable) }
-                if !got.isEmpty { scratch.append((fd, slot.generation, got)) }
-            }
+            collect(readable, writable, into: &scratch)
         } catch let error as SystemError where error.errno == .badFileDescriptor {
             // fcntl(F_GETFD) fails (EBADF) exactly for the numbers that are no longer open.
+            readable = readSet
+            writable = writeSet
             for (fd, slot) in table.registered where (try? Descriptor(fd).isCloseOnExec()) == nil {
                 let got = ReadyEvents.error.union(ReadyEvents(rawValue: slot.interest.rawValue))
                 scratch.append((fd, slot.generation, got))
+                try! readable.remove(Descriptor(fd)) // registered, so in range
+                try! writable.remove(Descriptor(fd))
             }
+            // The kernel refused the whole wait: poll the open ones at once, or
+            // a closed number would hide their readiness until it is unregistered.
+            // A number closed since (EBADF again) is found by the next wait.
+            let ready = (try? FDSet.select(upTo: Int(table.maxDescriptor) + 1, readable: &readable, writable: &writable, timeout: .zero)) ?? 0
+            if ready > 0 { collect(readable, writable, into: &scratch) }
         } catch let error as SystemError {
             throw .system(error)
         } catch {
@@ -117,6 +123,16 @@ public final class SelectSelector<Value>: TableBackedSelector {
         writeSet.removeAll()
         let slots = table.removeAll()
         _ = slots // released with the selector consistent
+    }
+
+    /// Appends each registration found in `readable` or `writable` after a wait.
+    private func collect(_ readable: FDSet, _ writable: FDSet, into scratch: inout [(fd: Int32, generation: UInt32, events: ReadyEvents)]) {
+        for (fd, slot) in table.registered {
+            var got: ReadyEvents = []
+            if readable.contains(Descriptor(fd)) { got.insert(.readable) }
+            if writable.contains(Descriptor(fd)) { got.insert(.writable) }
+            if !got.isEmpty { scratch.append((fd, slot.generation, got)) }
+        }
     }
 
     /// Puts `fd` in exactly the sets `interest` names. `fd` is known to be in range.
