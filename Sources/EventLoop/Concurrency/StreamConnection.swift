@@ -333,7 +333,12 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// Shuts down the writing side (the peer reads end of stream) once the
     /// writes already started have gone out; reading goes on (half-close).
-    /// The C call is `shutdown(SHUT_WR)`.
+    /// Calling it again does nothing, and so does calling it once the peer
+    /// has reset the connection (there is no writing side left to shut: the
+    /// kernel's `ENOTCONN` is not an error here, as in tokio). Later writes
+    /// throw `StreamError.closed`. The C call is `shutdown(SHUT_WR)`.
+    /// - Throws: `StreamError.closed` after `close()`, another `StreamError`
+    ///   from the kernel, `CancellationError` while waiting for earlier writes.
     public func shutdownWriting() async throws {
         try await executor.onLoop {
             try await self.takeWriterTurn()
@@ -341,7 +346,12 @@ public final class StreamConnection: @unchecked Sendable {
             guard self.core.isOpen else { throw StreamError(.closed, operation: "shutdown") }
             if self.writingShutDown { return }
             self.writingShutDown = true
-            do throws(SystemError) { try self.core.descriptor.shutdown(writing: true) } catch { throw StreamError(error) }
+            do throws(SystemError) { try self.core.descriptor.shutdown(writing: true) } catch {
+                // ENOTCONN: the peer's reset already ended both directions; what
+                // was asked for holds, and the next read reports the reset.
+                if error.errno == .notConnected { return }
+                throw StreamError(error)
+            }
         }
     }
 

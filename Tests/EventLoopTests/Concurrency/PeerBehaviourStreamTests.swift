@@ -80,6 +80,24 @@ struct PeerBehaviourStreamTests {
         try loop.close()
     }
 
+    @Test func shuttingDownWritingAfterThePeersResetSucceedsAndSoDoRepeatedShutdowns() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            try await client.write("unread") // the server closes with this unread: a reset
+            try await server.write("x")
+            #expect(try await client.readExactly(1) == [UInt8(ascii: "x")]) // so "unread" has reached the server
+            await server.close()
+            try await executor.withDeadline(after: .seconds(5)) { try await client.waitUntilPeerCloses() }
+            try await client.shutdownWriting()
+            try await client.shutdownWriting()
+            let late = await #expect(throws: StreamError.self) { try await client.write("x") }
+            #expect(late?.kind == .closed)
+            await client.close()
+        }
+        try loop.close()
+    }
+
     @Test func readingAfterThePeerClosedIsTheEndThenItStaysTheEnd() throws {
         let loop = try IOLoop()
         try loop.run { executor in
@@ -483,6 +501,138 @@ struct PeerBehaviourStreamTests {
             await client.close()
         }
         try loop.close()
+    }
+
+    // MARK: More cancellation, addresses in use, Unix streams
+
+    @Test func aCancelledAcceptLeavesThePendingConnectionQueuedForTheNextAccept() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let listener = try await StreamListener.bind(port: 0, on: executor)
+            let waiting = Task(executorPreference: executor) { try await listener.accept() }
+            try await executor.sleep(for: .milliseconds(5))
+            waiting.cancel()
+            await #expect(throws: CancellationError.self) { try await waiting.value }
+            let client = try await StreamConnection.connect(host: "127.0.0.1", port: listener.port, on: executor)
+            let server = try await executor.withDeadline(after: .seconds(5)) { try await listener.accept() }
+            try await client.write("hi")
+            #expect(try await server.readExactly(2) == Array("hi".utf8))
+            await client.close()
+            await server.close()
+            await listener.close()
+        }
+        try loop.close()
+    }
+
+    @Test func aWriteCancelledUnderBackpressureLetsTheNextWriteGoOut() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            let big = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 1, count: 64 << 20)) }
+            let queued = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 2, count: 10)) }
+            try await executor.sleep(for: .milliseconds(10)) // the first is stuck on a full buffer, the second waits its turn
+            queued.cancel()
+            await #expect(throws: CancellationError.self) { try await queued.value }
+            big.cancel()
+            await #expect(throws: CancellationError.self) { try await big.value }
+            let tail = Task(executorPreference: executor) {
+                try await client.write("tail")
+                try await client.shutdownWriting()
+            }
+            let all = try await executor.withDeadline(after: .seconds(30)) { try await server.readToEnd(limit: 64 << 20) }
+            try await tail.value
+            #expect(all.suffix(4) == ArraySlice("tail".utf8))
+            #expect(all.dropLast(4).allSatisfy { $0 == 1 } && all.count < (64 << 20) + 4, "nothing of the cancelled writes after the cancel")
+        }
+        try loop.close()
+    }
+
+    @Test func bindingATCPOrUDPPortThatIsInUseIsAddressInUse() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let listener = try await StreamListener.bind(port: 0, on: executor)
+            let tcp = await #expect(throws: StreamError.self) { try await StreamListener.bind(port: listener.port, on: executor) }
+            #expect(tcp?.kind == .addressInUse && tcp?.errno == .addressInUse)
+            let udp = try await DatagramSocket.bind(on: executor)
+            let taken = await #expect(throws: StreamError.self) { try await DatagramSocket.bind(port: udp.localAddress.port, on: executor) }
+            #expect(taken?.kind == .addressInUse)
+            await listener.close()
+            await udp.close()
+        }
+        try loop.close()
+    }
+
+    @Test func aDatagramTooLargeToSendIsAClearErrorAndTheSocketGoesOn() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let a = try await DatagramSocket.bind(on: executor)
+            let b = try await DatagramSocket.bind(on: executor)
+            let error = await #expect(throws: StreamError.self) { try await a.send([UInt8](repeating: 0, count: 70_000), to: b.localAddress) }
+            #expect(error?.errno == ErrnoCode(rawValue: EMSGSIZE))
+            try await a.send([1], to: b.localAddress)
+            let got = try await executor.withDeadline(after: .seconds(5)) { () async throws -> DatagramSocket.Datagram in
+                var none: [UInt8] = []
+                return try await b.receive(into: &none)
+            }
+            #expect(got.count == 0 && got.truncated && got.sender == a.localAddress, "a buffer of no room takes the datagram and says it was cut")
+            await a.close()
+            await b.close()
+        }
+        try loop.close()
+    }
+
+    @Test func aUnixStreamHalfClosesEachWayAndAMissingPathIsRefused() throws {
+        let path = "/tmp/eventloop-peer-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let missing = await #expect(throws: StreamError.self) { try await StreamConnection.connect(unixPath: path, on: executor) }
+            #expect(missing?.kind == .connectionRefused)
+            let listener = try await StreamListener.bind(unixPath: path, on: executor)
+            async let accepted = listener.accept()
+            let client = try await StreamConnection.connect(unixPath: path, on: executor)
+            let server = try await accepted
+            try await client.write("ask")
+            try await client.shutdownWriting()
+            #expect(try await server.readToEnd() == Array("ask".utf8))
+            #expect(try await server.read(upTo: 4) == [])
+            try await server.write("told")
+            await server.close()
+            #expect(try await client.readToEnd() == Array("told".utf8))
+            await client.close()
+            await listener.close()
+        }
+        try loop.close()
+    }
+
+    @Test func closingTheLoopEndsWaitingStreamCallsAndClosesEverySocket() async {
+        await #expect(processExitsWith: .success) {
+            _ = try? IOLoop().run { executor in
+                let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+                await server.close()
+                await client.close()
+            }
+            let before = openSocketCount()
+            do {
+                let loop = try IOLoop()
+                let (kept, pending) = try loop.run { executor in
+                    let listener = try await StreamListener.bind(port: 0, on: executor)
+                    let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+                    let udp = try await DatagramSocket.bind(on: executor)
+                    let reading = Task(executorPreference: executor) { _ = try await server.read(upTo: 8) }
+                    let accepting = Task(executorPreference: executor) { _ = try await listener.accept() }
+                    return ((listener, server, client, udp), [reading, accepting])
+                }
+                try loop.close()
+                guard openSocketCount() == before else { exit(3) }
+                for task in pending {
+                    guard case .failure = await task.result else { exit(4) }
+                }
+                withExtendedLifetime(kept) {}
+            } catch {
+                exit(2)
+            }
+            exit(0)
+        }
     }
 
     // MARK: Descriptors
