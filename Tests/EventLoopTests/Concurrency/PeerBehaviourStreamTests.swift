@@ -98,6 +98,24 @@ struct PeerBehaviourStreamTests {
         try loop.close()
     }
 
+    @Test(arguments: LoopBackend.allCases)
+    func aWriteBlockedOnAFullBufferFailsWithAResetWhenThePeerCloses(backend: LoopBackend) throws {
+        let loop = try IOLoop(backend: backend)
+        try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            let writing = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 1, count: 64 << 20)) }
+            _ = try await server.readExactly(1_000) // the writer is under way; the rest stays unread
+            try await executor.sleep(for: .milliseconds(10)) // and now stuck on a full buffer
+            await server.close() // unread bytes: a reset
+            let error = await #expect(throws: StreamError.self) {
+                try await executor.withDeadline(after: .seconds(5)) { try await writing.value }
+            }
+            #expect(error?.kind == .connectionReset)
+            await client.close()
+        }
+        try loop.close()
+    }
+
     @Test func readingAfterThePeerClosedIsTheEndThenItStaysTheEnd() throws {
         let loop = try IOLoop()
         try loop.run { executor in
@@ -291,11 +309,13 @@ struct PeerBehaviourStreamTests {
             let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
             let reading = Task(executorPreference: executor) { try await client.read(upTo: 8) }
             let writing = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 0, count: 32 << 20)) }
+            let queued = Task(executorPreference: executor) { try await client.write("waiting for its turn") }
             try await executor.sleep(for: .milliseconds(10))
             await client.close()
             let read = await #expect(throws: StreamError.self) { try await executor.withDeadline(after: .seconds(5)) { try await reading.value } }
             let write = await #expect(throws: StreamError.self) { try await executor.withDeadline(after: .seconds(5)) { try await writing.value } }
-            #expect(read?.kind == .closed && write?.kind == .closed)
+            let next = await #expect(throws: StreamError.self) { try await executor.withDeadline(after: .seconds(5)) { try await queued.value } }
+            #expect(read?.kind == .closed && write?.kind == .closed && next?.kind == .closed)
             await server.close()
         }
         try loop.close()
@@ -318,9 +338,9 @@ struct PeerBehaviourStreamTests {
 
     // MARK: Listening
 
-    @Test(arguments: ["127.0.0.1", "::1"])
-    func aListenerOnPortZeroReportsItsRealPortAndAcceptsManyConnections(host: String) throws {
-        let loop = try IOLoop()
+    @Test(arguments: LoopBackend.allCases, ["127.0.0.1", "::1"])
+    func aListenerOnPortZeroReportsItsRealPortAndAcceptsManyConnections(backend: LoopBackend, host: String) throws {
+        let loop = try IOLoop(backend: backend)
         try loop.run { executor in
             let listener = try await StreamListener.bind(host: host, port: 0, on: executor)
             #expect(listener.port != 0 && listener.localAddress.port == listener.port && listener.localAddress.ip == host)
@@ -371,8 +391,9 @@ struct PeerBehaviourStreamTests {
         try loop.close()
     }
 
-    @Test func severalTasksAcceptingOnOneListenerEachGetAConnection() throws {
-        let loop = try IOLoop()
+    @Test(arguments: LoopBackend.allCases)
+    func severalTasksAcceptingOnOneListenerEachGetAConnection(backend: LoopBackend) throws {
+        let loop = try IOLoop(backend: backend)
         try loop.run { executor in
             let listener = try await StreamListener.bind(port: 0, on: executor)
             var acceptors: [Task<StreamConnection, any Error>] = []
@@ -581,6 +602,19 @@ struct PeerBehaviourStreamTests {
         try loop.close()
     }
 
+    @Test func aDatagramToAnAddressOfTheOtherFamilyIsAClearErrorAndTheSocketGoesOn() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let v4 = try await DatagramSocket.bind(on: executor)
+            let error = await #expect(throws: StreamError.self) { try await v4.send([1], to: try SocketEndpoint(ip: "::1", port: 9)) }
+            #expect(error?.kind == .system && error?.errno != nil)
+            try await v4.send([2], to: v4.localAddress)
+            #expect(try await executor.withDeadline(after: .seconds(5)) { try await v4.receive() }.bytes == [2])
+            await v4.close()
+        }
+        try loop.close()
+    }
+
     @Test func aUnixStreamHalfClosesEachWayAndAMissingPathIsRefused() throws {
         let path = "/tmp/eventloop-peer-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         let loop = try IOLoop()
@@ -633,6 +667,10 @@ struct PeerBehaviourStreamTests {
             }
             exit(0)
         }
+    }
+
+    @Test func callsOnAClosedLoopsStreamsFromAnotherThreadAreClearClosedErrorsNotACrash() async {
+        await #expect(processExitsWith: .success) { exit(await callEveryStreamOperationAfterItsLoopClosed()) }
     }
 
     // MARK: Descriptors
@@ -696,4 +734,54 @@ private func connectedPair(host: String, on executor: LoopExecutor) async throws
     let server = try await accepted
     await listener.close()
     return (server, client)
+}
+
+/// Runs a loop on a thread of its own and closes it there with a connection,
+/// a listener and a datagram socket open, then calls each kind of operation
+/// from this task (so never on the loop's thread): the exit status is 0 when
+/// every one throws a "closed" error.
+private func callEveryStreamOperationAfterItsLoopClosed() async -> Int32 {
+    typealias Made = (server: StreamConnection, client: StreamConnection, udp: DatagramSocket, listener: StreamListener, executor: LoopExecutor)
+    let made = Mutex<Made?>(nil)
+    let thread = TestThread {
+        guard let loop = try? IOLoop() else { return }
+        let objects = try? loop.run { executor -> Made in
+            let listener = try await StreamListener.bind(port: 0, on: executor)
+            async let accepted = listener.accept()
+            let client = try await StreamConnection.connect(host: "127.0.0.1", port: listener.port, on: executor)
+            return (try await accepted, client, try await DatagramSocket.bind(on: executor), listener, executor)
+        }
+        guard (try? loop.close()) != nil else { return }
+        made.withLock { $0 = objects }
+    }
+    thread.join()
+    guard let (server, client, udp, listener, executor) = made.withLock({ $0 }) else { return 3 }
+    let serving = StreamServer(listener: listener) { _ in }
+    let operations: [@Sendable () async throws -> Void] = [
+        { _ = try await client.read(upTo: 4) },
+        { try await client.write("x") },
+        { _ = try await listener.accept() },
+        { try await udp.send([1], to: udp.localAddress) },
+        { _ = try await StreamConnection.connect(host: "127.0.0.1", port: 9, on: executor) },
+        { _ = try await StreamListener.bind(port: 0, on: executor) },
+        { _ = try await DatagramSocket.bind(on: executor) },
+        { try await executor.sleep(for: .milliseconds(1)) },
+    ]
+    for (index, operation) in operations.enumerated() {
+        do {
+            try await operation()
+            return 10 + Int32(index)
+        } catch let error as StreamError where error.kind == .closed {
+        } catch is LoopError {
+        } catch {
+            return 30 + Int32(index)
+        }
+    }
+    serving.shutdown(gracePeriod: .seconds(1))
+    try? await Task.sleep(for: .milliseconds(20)) // the shutdown's task has run by now
+    await client.close()
+    await server.close()
+    await udp.close()
+    await listener.close()
+    return 0
 }
