@@ -109,7 +109,8 @@ public final class StreamListener: @unchecked Sendable {
     }
 
     /// Waits for the next connection and returns it (non-blocking, close-on-exec, TCP_NODELAY set).
-    /// - Throws: `StreamError.closed` once the listener is closed,
+    /// Several tasks may accept at once: each connection goes to one of them.
+    /// - Throws: `StreamError.closed` once the listener (or its loop) is closed,
     ///   `CancellationError` (no connection is taken: it stays queued).
     public func accept() async throws -> StreamConnection {
         try await executor.onLoop {

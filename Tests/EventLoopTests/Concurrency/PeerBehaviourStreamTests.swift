@@ -132,9 +132,9 @@ struct PeerBehaviourStreamTests {
 
     // MARK: Connecting
 
-    @Test(arguments: ["127.0.0.1", "::1"])
-    func connectingToAPortNobodyListensOnIsRefusedQuickly(host: String) throws {
-        let loop = try IOLoop()
+    @Test(arguments: LoopBackend.allCases, ["127.0.0.1", "::1"])
+    func connectingToAPortNobodyListensOnIsRefusedQuickly(backend: LoopBackend, host: String) throws {
+        let loop = try IOLoop(backend: backend)
         try loop.run { executor in
             let listener = try await StreamListener.bind(host: host, port: 0, on: executor)
             let port = listener.port
@@ -220,6 +220,52 @@ struct PeerBehaviourStreamTests {
             }
             try await client.write("abcdef")
             #expect(try await first.value == Array("abcdef".utf8))
+        }
+        try loop.close()
+    }
+
+    @Test(arguments: LoopBackend.allCases)
+    func aReaderAndAWriterInTwoTasksOnOneConnectionRunAtOnce(backend: LoopBackend) throws {
+        let loop = try IOLoop(backend: backend)
+        try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            let echo = Task(executorPreference: executor) { // full duplex on the server: reads and writes interleave
+                var buffer = [UInt8](repeating: 0, count: 16_384)
+                while true {
+                    let count = try await server.read(into: &buffer)
+                    if count == 0 { break }
+                    try await server.write(buffer[0..<count])
+                }
+                try await server.shutdownWriting()
+            }
+            let total = 8 << 20 // far more than both socket buffers: a writer that waited for its reader would deadlock
+            let pattern = (0..<total).map { UInt8(truncatingIfNeeded: $0 >> 3) }
+            let writer = Task(executorPreference: executor) {
+                try await client.write(pattern)
+                try await client.shutdownWriting()
+            }
+            let back = try await executor.withDeadline(after: .seconds(30)) { try await client.readToEnd(limit: total) }
+            try await writer.value
+            try await echo.value
+            #expect(back == pattern)
+        }
+        try loop.close()
+    }
+
+    @Test(arguments: LoopBackend.allCases)
+    func aDatagramSocketReceivesInOneTaskWhileAnotherSends(backend: LoopBackend) throws {
+        let loop = try IOLoop(backend: backend)
+        try loop.run { executor in
+            let socket = try await DatagramSocket.bind(on: executor)
+            let peer = try await DatagramSocket.bind(on: executor)
+            let receiving = Task(executorPreference: executor) { try await socket.receive() }
+            try await executor.sleep(for: .milliseconds(5))
+            try await socket.send([1], to: peer.localAddress) // the same socket, while its receive waits
+            #expect(try await executor.withDeadline(after: .seconds(5)) { try await peer.receive() }.bytes == [1])
+            try await peer.send([2], to: socket.localAddress)
+            #expect(try await executor.withDeadline(after: .seconds(5)) { try await receiving.value }.bytes == [2])
+            await socket.close()
+            await peer.close()
         }
         try loop.close()
     }
@@ -508,7 +554,8 @@ struct PeerBehaviourStreamTests {
             }
             let running = Task(executorPreference: executor) { try await server.run() }
             let client = try await StreamConnection.connect(host: "127.0.0.1", port: server.port, on: executor)
-            while started.count == 0 { try await executor.sleep(for: .milliseconds(1)) }
+            for _ in 0..<5_000 where started.count == 0 { try await executor.sleep(for: .milliseconds(1)) } // the handler runs
+            #expect(started.count == 1)
             server.shutdown(gracePeriod: .seconds(10))
             try await executor.sleep(for: .milliseconds(5))
             await #expect(throws: StreamError.self) {
@@ -671,6 +718,41 @@ struct PeerBehaviourStreamTests {
 
     @Test func callsOnAClosedLoopsStreamsFromAnotherThreadAreClearClosedErrorsNotACrash() async {
         await #expect(processExitsWith: .success) { exit(await callEveryStreamOperationAfterItsLoopClosed()) }
+    }
+
+    @Test func streamsDrivenFromTasksOffTheLoopThreadBehaveTheSame() async throws {
+        let handOut = Mutex<(LoopExecutor, LoopHandle)?>(nil)
+        let ready = Flag()
+        let thread = TestThread {
+            guard let loop = try? IOLoop() else { ready.set(); return }
+            handOut.withLock { $0 = (loop.executor, loop.handle) }
+            ready.set()
+            try? loop.run() // until stop()
+            try? loop.close()
+        }
+        defer { thread.join() }
+        for _ in 0..<5_000 where ready.count == 0 { try await Task.sleep(for: .milliseconds(1)) } // the thread's start
+        let (executor, handle) = try #require(handOut.withLock { $0 })
+        defer { handle.stop() }
+        let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try await client.write("ping\n")
+        #expect(try await server.readLine() == Array("ping\n".utf8))
+        let reading = Task { try await server.read(upTo: 8) } // a task of the global executor
+        try await Task.sleep(for: .milliseconds(5))
+        reading.cancel() // from off the loop thread
+        await #expect(throws: CancellationError.self) { try await reading.value }
+        await #expect(throws: DeadlineExceeded.self) {
+            try await executor.withDeadline(after: .milliseconds(20)) { try await server.readExactly(1) }
+        }
+        async let written: Void = client.write([UInt8](repeating: 4, count: 3 << 20)) // needs the peer to read meanwhile
+        let got = try await server.readExactly(3 << 20)
+        try await written
+        #expect(got.count == 3 << 20 && got.allSatisfy { $0 == 4 })
+        try await server.write("bye")
+        try await server.shutdownWriting()
+        #expect(try await client.readToEnd() == Array("bye".utf8))
+        await client.close()
+        await server.close()
     }
 
     // MARK: Descriptors
