@@ -685,6 +685,17 @@ struct PeerBehaviourStreamTests {
         try loop.close()
     }
 
+    @Test func aUnixListenerClosedAfterItsLoopClosedStillRemovesItsFile() async throws {
+        let path = "/tmp/eventloop-peer-late-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let loop = try IOLoop()
+        let listener = try loop.run { executor in try await StreamListener.bind(unixPath: path, on: executor) }
+        try loop.close()
+        #expect(access(path, F_OK) == 0)
+        await listener.close()
+        #expect(access(path, F_OK) != 0, "the listener's file went with it")
+        await listener.close()
+    }
+
     @Test func closingTheLoopEndsWaitingStreamCallsAndClosesEverySocket() async {
         await #expect(processExitsWith: .success) {
             _ = try? IOLoop().run { executor in
@@ -753,6 +764,31 @@ struct PeerBehaviourStreamTests {
         #expect(try await client.readToEnd() == Array("bye".utf8))
         await client.close()
         await server.close()
+    }
+
+    @Test func aGracefulShutdownCancelsAHandlerThatOutlivesTheGracePeriodAndThenReturns() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let cancelled = Flag()
+            let server = try await StreamServer.listening(port: 0, on: executor, errorHandler: { error in
+                if error is CancellationError { cancelled.set() }
+            }) { connection in
+                _ = try await connection.readExactly(1_000) // never comes
+            }
+            let running = Task(executorPreference: executor) { try await server.run() }
+            let client = try await StreamConnection.connect(host: "127.0.0.1", port: server.port, on: executor)
+            try await client.write("x")
+            try await executor.sleep(for: .milliseconds(5))
+            let start = MonotonicInstant.now()
+            server.shutdown(gracePeriod: .milliseconds(50))
+            try await executor.withDeadline(after: .seconds(5)) { try await running.value }
+            let elapsed = millisecondsSince(start)
+            #expect(elapsed >= 45 && elapsed < 4_000, "run() returned once the grace period had cut the handler short")
+            #expect(cancelled.count == 1)
+            #expect(try await client.readToEnd() == [], "the cancelled handler's connection was closed")
+            await client.close()
+        }
+        try loop.close()
     }
 
     // MARK: Descriptors
