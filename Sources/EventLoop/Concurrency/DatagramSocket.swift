@@ -54,7 +54,9 @@ public final class DatagramSocket: @unchecked Sendable {
         }
     }
 
-    /// Sends `bytes` as one datagram to `address`, waiting while the socket's buffer is full.
+    /// Sends `bytes` as one datagram to `address`, waiting while the socket's
+    /// buffer is full. Several tasks may send at once, and one may receive
+    /// meanwhile. An empty `bytes` sends an empty datagram.
     /// - Throws: `StreamError` (`.closed`, `.system` with `EMSGSIZE` for one too large…).
     public func send(_ bytes: [UInt8], to address: SocketEndpoint) async throws {
         try await executor.onLoop {

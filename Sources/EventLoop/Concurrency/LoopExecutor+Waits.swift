@@ -33,9 +33,12 @@ extension LoopExecutor {
         return withUnsafeCurrentTask { $0?.unownedTaskExecutor == face }
     }
 
-    /// The loop, for a call made on its thread.
+    /// The loop, for a call made on its thread (or, once the loop has closed,
+    /// on Swift's global executor, where `LoopJob.enqueue` sends the jobs a
+    /// closed loop can no longer run).
     /// - Throws: `StreamError.closed` when the loop has closed or is gone.
     func loopForCall(_ operation: @autoclosure () -> String) throws -> IOLoop {
+        if !queue.mayTouchLoop && queue.isClosed { throw StreamError(.closed, operation: operation() + ": the loop is closed") }
         precondition(queue.mayTouchLoop, "loop state touched off the loop thread")
         guard let loop = token.loop, !loop.isClosed else { throw StreamError(.closed, operation: operation() + ": the loop is closed") }
         return loop

@@ -36,9 +36,15 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     /// The connection is gone both ways (hang-up or error): writes fail at once.
     private(set) var hangUp = false
 
-    private var readWaiter: Waiting?
-    private var writeWaiter: Waiting?
-    private var hangUpWaiter: Waiting?
+    /// The tasks waiting in each direction, in arrival order. Usually one (a
+    /// stream reads one at a time and takes turns to write); several when
+    /// tasks accept on one listener, send on one datagram socket, or wait for
+    /// the peer's close at once. All are resumed when the direction is ready
+    /// (those that find it drained wait again). Capacity is kept: waiting
+    /// allocates nothing in steady state.
+    private var readWaiters: [Waiting] = []
+    private var writeWaiters: [Waiting] = []
+    private var hangUpWaiters: [Waiting] = []
     private var nextID: UInt64 = 1
     var registryID = 0
     var isFinished: Bool { socket == nil }
@@ -99,12 +105,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                let waiting = Waiting(continuation: continuation, id: id)
-                switch direction {
-                case .read: readWaiter = waiting
-                case .write: writeWaiter = waiting
-                case .hangUp: hangUpWaiter = waiting
-                }
+                withWaiters(direction) { $0.append(Waiting(continuation: continuation, id: id)) }
                 updateInterest()
             }
         } onCancel: {
@@ -114,21 +115,24 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     /// Resumes the waiter of `direction` if it is still the one numbered `id`.
     private func resume(_ direction: Direction, _ id: UInt64, with error: (any Error)?) {
-        let waiting: Waiting?
-        switch direction {
-        case .read:
-            waiting = readWaiter?.id == id ? readWaiter : nil
-            if waiting != nil { readWaiter = nil }
-        case .write:
-            waiting = writeWaiter?.id == id ? writeWaiter : nil
-            if waiting != nil { writeWaiter = nil }
-        case .hangUp:
-            waiting = hangUpWaiter?.id == id ? hangUpWaiter : nil
-            if waiting != nil { hangUpWaiter = nil }
-        }
+        let waiting = withWaiters(direction) { list in list.firstIndex { $0.id == id }.map { list.remove(at: $0) } }
         guard let waiting else { return }
         updateInterest()
         if let error { waiting.continuation.resume(throwing: error) } else { waiting.continuation.resume() }
+    }
+
+    /// Resumes every task waiting in `direction` (the direction is ready).
+    private func resumeAll(_ direction: Direction) {
+        while let waiting = withWaiters(direction, { $0.first }) { resume(direction, waiting.id, with: nil) }
+    }
+
+    /// Runs `body` on the waiting list of `direction`.
+    private func withWaiters<R>(_ direction: Direction, _ body: (inout [Waiting]) -> R) -> R {
+        switch direction {
+        case .read: body(&readWaiters)
+        case .write: body(&writeWaiters)
+        case .hangUp: body(&hangUpWaiters)
+        }
     }
 
     /// The loop's report for this socket.
@@ -137,7 +141,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
             readReady = true
             // Level-triggered backends (select has no read hang-up at all): ask
             // the socket whether the readable is its end, for a hang-up waiter.
-            if !edge && hangUpWaiter != nil && !readHangUp { checkForEnd() }
+            if !edge && !hangUpWaiters.isEmpty && !readHangUp { checkForEnd() }
         }
         if events.contains(.writable) { writeReady = true }
         if events.contains(.readHangUp) { readHangUp = true }
@@ -147,9 +151,9 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
             readReady = true
             writeReady = true
         }
-        if readReady, let waiting = readWaiter { resume(.read, waiting.id, with: nil) }
-        if writeReady, let waiting = writeWaiter { resume(.write, waiting.id, with: nil) }
-        if readHangUp, let waiting = hangUpWaiter { resume(.hangUp, waiting.id, with: nil) }
+        if readReady { resumeAll(.read) }
+        if writeReady { resumeAll(.write) }
+        if readHangUp { resumeAll(.hangUp) }
     }
 
     /// Level-triggered backends: watch exactly the directions someone waits
@@ -159,8 +163,8 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         var needed: Interest = []
         // A hang-up waiter watches only while nothing is unread: unread bytes
         // keep a level-triggered socket readable, and the end shows after them.
-        if (readWaiter != nil && !readReady) || (hangUpWaiter != nil && !readHangUp && !readReady) { needed.insert(.readable) }
-        if writeWaiter != nil && !writeReady { needed.insert(.writable) }
+        if (!readWaiters.isEmpty && !readReady) || (!hangUpWaiters.isEmpty && !readHangUp && !readReady) { needed.insert(.readable) }
+        if !writeWaiters.isEmpty && !writeReady { needed.insert(.writable) }
         if needed == watchedInterest { return }
         do {
             if needed.isEmpty {
@@ -179,11 +183,11 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     /// Resumes every waiter with `error`.
     private func failAll(_ error: any Error) {
-        let waiting = [readWaiter, writeWaiter, hangUpWaiter]
-        readWaiter = nil
-        writeWaiter = nil
-        hangUpWaiter = nil
-        for case let waiting? in waiting { waiting.continuation.resume(throwing: error) }
+        let waiting = readWaiters + writeWaiters + hangUpWaiters
+        readWaiters.removeAll()
+        writeWaiters.removeAll()
+        hangUpWaiters.removeAll()
+        for waiting in waiting { waiting.continuation.resume(throwing: error) }
     }
 
     /// Level-triggered backends: peeks at the socket, and records the peer's
@@ -201,7 +205,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     func sawEnd() {
         readHangUp = true
         readReady = true
-        if let waiting = hangUpWaiter { resume(.hangUp, waiting.id, with: nil) }
+        resumeAll(.hangUp)
     }
 
     // MARK: Closing

@@ -246,9 +246,11 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// Writes all of `bytes`, waiting while the socket's buffer is full.
     /// Concurrent writes go out whole, in call order. Never raises `SIGPIPE`.
+    /// An empty write sends nothing (it still fails on a closed connection).
     /// - Throws: `StreamError` (`.connectionReset` once the peer has gone,
-    ///   `.closed`), `CancellationError`: the bytes the kernel took before it
-    ///   are sent, the rest are not (the stream is then mid-message).
+    ///   `.closed` after `close()` or `shutdownWriting()`), `CancellationError`:
+    ///   the bytes the kernel took before it are sent, the rest are not (the
+    ///   stream is then mid-message).
     public func write(_ bytes: [UInt8]) async throws {
         try await executor.onLoop { try await self.writeAll(bytes[...]) }
     }
@@ -268,6 +270,7 @@ public final class StreamConnection: @unchecked Sendable {
         // Built only for an error: a string per write would allocate on the hot path.
         let peer = peerAddress
         func operation() -> String { "write(\(peer), \(bytes.count) bytes)" }
+        guard core.isOpen else { throw StreamError(.closed, operation: operation()) } // an empty write too
         if writingShutDown { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
         try await takeWriterTurn()
         defer { passWriterTurn() }
@@ -330,7 +333,12 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// Shuts down the writing side (the peer reads end of stream) once the
     /// writes already started have gone out; reading goes on (half-close).
-    /// The C call is `shutdown(SHUT_WR)`.
+    /// Calling it again does nothing, and so does calling it once the peer
+    /// has reset the connection (there is no writing side left to shut: the
+    /// kernel's `ENOTCONN` is not an error here, as in tokio). Later writes
+    /// throw `StreamError.closed`. The C call is `shutdown(SHUT_WR)`.
+    /// - Throws: `StreamError.closed` after `close()`, another `StreamError`
+    ///   from the kernel, `CancellationError` while waiting for earlier writes.
     public func shutdownWriting() async throws {
         try await executor.onLoop {
             try await self.takeWriterTurn()
@@ -338,7 +346,12 @@ public final class StreamConnection: @unchecked Sendable {
             guard self.core.isOpen else { throw StreamError(.closed, operation: "shutdown") }
             if self.writingShutDown { return }
             self.writingShutDown = true
-            do throws(SystemError) { try self.core.descriptor.shutdown(writing: true) } catch { throw StreamError(error) }
+            do throws(SystemError) { try self.core.descriptor.shutdown(writing: true) } catch {
+                // ENOTCONN: the peer's reset already ended both directions; what
+                // was asked for holds, and the next read reports the reset.
+                if error.errno == .notConnected { return }
+                throw StreamError(error)
+            }
         }
     }
 
@@ -346,8 +359,12 @@ public final class StreamConnection: @unchecked Sendable {
     /// is gone (read hang-up, hang-up), without reading: a task that only
     /// writes can stop early. On epoll this needs no read; on poll and select
     /// the peer's close shows only once the bytes before it are read.
+    /// Several tasks may wait at once; each returns.
+    /// - Throws: `StreamError.closed` when this side is (or gets) closed,
+    ///   `CancellationError`.
     public func waitUntilPeerCloses() async throws {
         try await executor.onLoop {
+            guard self.core.isOpen else { throw StreamError(.closed, operation: "waitUntilPeerCloses(\(self.peerAddress))") }
             if !self.core.readHangUp && !self.atEnd && !self.core.isEdgeTriggered { self.core.checkForEnd() }
             while !self.core.readHangUp && !self.atEnd {
                 try await self.core.wait(for: .hangUp, operation: "waitUntilPeerCloses(\(self.peerAddress))")
@@ -356,8 +373,13 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Sets `TCP_NODELAY` (on by default: small writes go out at once). TCP only.
+    /// The corresponding C call is `setsockopt(2)`.
+    /// - Throws: `StreamError.closed` after `close()` (the descriptor's number
+    ///   may name another file by then: it is never touched), or the kernel's
+    ///   error as a `StreamError` (`EOPNOTSUPP` on a Unix socket).
     public func setNoDelay(_ on: Bool) async throws {
         try await executor.onLoop {
+            guard self.core.isOpen else { throw StreamError(.closed, operation: "setNoDelay(\(self.peerAddress))") }
             do throws(SystemError) { try self.core.descriptor.setOption(Socket.tcpLevel, Socket.noDelayOption, on ? 1 : 0) } catch {
                 throw StreamError(error)
             }

@@ -35,7 +35,12 @@ public final class StreamListener: @unchecked Sendable {
         let path = unixPath
         let file = unixFile
         let close: @Sendable () -> Void = { core.close(operation: "deinit"); if let path { StreamListener.removeSocketFile(path, ifStill: file) } }
-        if executor.queue.mayTouchLoop { close() } else { executor.perform { _ in close() } }
+        if executor.queue.mayTouchLoop {
+            close()
+        } else if !executor.perform({ _ in close() }), let path {
+            // The loop has closed (and closed the socket with it): the file is all that is left.
+            StreamListener.removeSocketFile(path, ifStill: file)
+        }
     }
 
     /// The port it listens on (0 for a Unix socket).
@@ -109,7 +114,8 @@ public final class StreamListener: @unchecked Sendable {
     }
 
     /// Waits for the next connection and returns it (non-blocking, close-on-exec, TCP_NODELAY set).
-    /// - Throws: `StreamError.closed` once the listener is closed,
+    /// Several tasks may accept at once: each connection goes to one of them.
+    /// - Throws: `StreamError.closed` once the listener (or its loop) is closed,
     ///   `CancellationError` (no connection is taken: it stays queued).
     public func accept() async throws -> StreamConnection {
         try await executor.onLoop {
@@ -151,10 +157,13 @@ public final class StreamListener: @unchecked Sendable {
 
     /// Stops listening: unregisters, closes, removes a Unix socket's file,
     /// and ends a waiting `accept()` with `StreamError.closed`. Idempotent.
+    /// After the loop has closed (which closed the socket), it still removes
+    /// the file. Any thread.
     public func close() async {
         _ = try? await executor.onLoop {
-            guard self.core.isOpen else { return }
-            self.core.close(operation: "accept(\(self.localAddress))")
+            self.core.close(operation: "accept(\(self.localAddress))") // does nothing once closed
+            // Only while the file is still the one this listener made: a second
+            // call, or a file someone else has put there since, is left alone.
             if let path = self.unixPath { StreamListener.removeSocketFile(path, ifStill: self.unixFile) }
         }
     }

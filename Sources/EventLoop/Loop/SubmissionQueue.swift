@@ -89,6 +89,13 @@ final class SubmissionQueue: @unchecked Sendable {
         state.deallocate()
     }
 
+    /// Whether the loop has closed (its queue refuses submissions). Any thread.
+    var isClosed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return state.pointee.isClosed
+    }
+
     /// Queues `work`; false when the loop has closed (then `work` is released
     /// here, after the lock).
     func submit(_ work: consuming @escaping Work) -> Bool {
