@@ -11,9 +11,7 @@ struct PeerBehaviourStreamTests {
 
     @Test(arguments: LoopBackend.allCases)
     func afterThePeersHalfCloseEveryReadIsEndOfStreamAndWritingStillWorks(backend: LoopBackend) throws {
-        let loop = try IOLoop(backend: backend)
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair(backend) { executor, server, client in
             try await client.write("question")
             try await client.shutdownWriting()
             #expect(try await server.readExactly(8) == Array("question".utf8))
@@ -32,14 +30,11 @@ struct PeerBehaviourStreamTests {
             #expect(try await client.read(upTo: 8) == [], "and the end repeats")
             await client.close()
         }
-        try loop.close()
     }
 
     @Test(arguments: LoopBackend.allCases)
     func afterOurOwnWriteShutdownTheReplyIsStillReadable(backend: LoopBackend) throws {
-        let loop = try IOLoop(backend: backend)
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair(backend) { executor, server, client in
             let serving = Task(executorPreference: executor) {
                 let request = try await server.readToEnd()
                 try await server.write(Array(request.reversed()))
@@ -55,16 +50,13 @@ struct PeerBehaviourStreamTests {
             #expect(late?.kind == .closed)
             await client.close()
         }
-        try loop.close()
     }
 
     // MARK: The peer gone
 
     @Test(arguments: LoopBackend.allCases)
     func writingAfterThePeerClosedFailsWithAResetWithinAFewWrites(backend: LoopBackend) throws {
-        let loop = try IOLoop(backend: backend)
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair(backend) { executor, server, client in
             await server.close()
             let failure = try await executor.withDeadline(after: .seconds(5)) { () async throws -> StreamError? in
                 for _ in 0..<1_000 {
@@ -77,13 +69,10 @@ struct PeerBehaviourStreamTests {
             #expect(failure?.errno == .brokenPipe || failure?.errno == .connectionReset || failure?.errno == nil)
             await client.close()
         }
-        try loop.close()
     }
 
     @Test func shuttingDownWritingAfterThePeersResetSucceedsAndSoDoRepeatedShutdowns() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             try await client.write("unread") // the server closes with this unread: a reset
             try await server.write("x")
             #expect(try await client.readExactly(1) == [UInt8(ascii: "x")]) // so "unread" has reached the server
@@ -95,14 +84,11 @@ struct PeerBehaviourStreamTests {
             #expect(late?.kind == .closed)
             await client.close()
         }
-        try loop.close()
     }
 
     @Test(arguments: LoopBackend.allCases)
     func aWriteBlockedOnAFullBufferFailsWithAResetWhenThePeerCloses(backend: LoopBackend) throws {
-        let loop = try IOLoop(backend: backend)
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair(backend) { executor, server, client in
             let writing = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 1, count: 64 << 20)) }
             _ = try await server.readExactly(1_000) // the writer is under way; the rest stays unread
             try await executor.sleep(for: .milliseconds(10)) // and now stuck on a full buffer
@@ -113,13 +99,10 @@ struct PeerBehaviourStreamTests {
             #expect(error?.kind == .connectionReset)
             await client.close()
         }
-        try loop.close()
     }
 
     @Test func readingAfterThePeerClosedIsTheEndThenItStaysTheEnd() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             try await server.write("bye")
             await server.close()
             #expect(try await client.readToEnd() == Array("bye".utf8))
@@ -127,7 +110,6 @@ struct PeerBehaviourStreamTests {
             #expect(try await client.read(upTo: 4) == [])
             await client.close()
         }
-        try loop.close()
     }
 
     // MARK: Connecting
@@ -168,9 +150,7 @@ struct PeerBehaviourStreamTests {
     // MARK: Cancellation and deadlines
 
     @Test func aPlainReadCancelledWhileWaitingLeavesTheConnectionUsable() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             let waiting = Task(executorPreference: executor) { try await server.read(upTo: 64) }
             try await executor.sleep(for: .milliseconds(5))
             waiting.cancel()
@@ -180,14 +160,11 @@ struct PeerBehaviourStreamTests {
             try await server.write("back")
             #expect(try await client.readExactly(4) == Array("back".utf8))
         }
-        try loop.close()
     }
 
     @Test(arguments: LoopBackend.allCases)
     func aDeadlineAroundAReadThatNeverCompletesEndsAtTheDeadline(backend: LoopBackend) throws {
-        let loop = try IOLoop(backend: backend)
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair(backend) { executor, server, client in
             let start = MonotonicInstant.now()
             await #expect(throws: DeadlineExceeded.self) {
                 try await executor.withDeadline(after: .milliseconds(50)) { try await server.readLine() }
@@ -197,13 +174,10 @@ struct PeerBehaviourStreamTests {
             try await client.write("line\n")
             #expect(try await server.readLine() == Array("line\n".utf8), "the stream is still usable")
         }
-        try loop.close()
     }
 
     @Test func aReadStartedConcurrentlyInAnyShapeIsRefusedAndTheFirstGetsEveryByte() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             let first = Task(executorPreference: executor) { try await server.readExactly(6) }
             try await executor.sleep(for: .milliseconds(5))
             var buffer = [UInt8](repeating: 0, count: 4)
@@ -221,14 +195,11 @@ struct PeerBehaviourStreamTests {
             try await client.write("abcdef")
             #expect(try await first.value == Array("abcdef".utf8))
         }
-        try loop.close()
     }
 
     @Test(arguments: LoopBackend.allCases)
     func aReaderAndAWriterInTwoTasksOnOneConnectionRunAtOnce(backend: LoopBackend) throws {
-        let loop = try IOLoop(backend: backend)
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair(backend) { executor, server, client in
             let echo = Task(executorPreference: executor) { // full duplex on the server: reads and writes interleave
                 var buffer = [UInt8](repeating: 0, count: 16_384)
                 while true {
@@ -249,7 +220,6 @@ struct PeerBehaviourStreamTests {
             try await echo.value
             #expect(back == pattern)
         }
-        try loop.close()
     }
 
     @Test(arguments: LoopBackend.allCases)
@@ -273,9 +243,7 @@ struct PeerBehaviourStreamTests {
     // MARK: Large writes and zero lengths
 
     @Test func aSeveralMegabyteWriteCompletesWhileThePeerReadsSlowlyInSmallPieces() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             let total = 6 << 20
             let pattern = (0..<total).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
             let writer = Task(executorPreference: executor) { try await client.write(pattern) }
@@ -294,13 +262,10 @@ struct PeerBehaviourStreamTests {
             try await executor.withDeadline(after: .seconds(10)) { try await writer.value }
             #expect(received == pattern)
         }
-        try loop.close()
     }
 
     @Test func zeroLengthWritesSendNothingAndAZeroCountReadIsRefusedClearly() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             try await client.write([UInt8]())
             try await client.write("")
             try await client.write([UInt8](repeating: 1, count: 4)[4...])
@@ -314,7 +279,6 @@ struct PeerBehaviourStreamTests {
             #expect(empty.bytes == [] && !empty.truncated && empty.sender == udp.localAddress, "an empty datagram is a datagram")
             await udp.close()
         }
-        try loop.close()
     }
 
     // MARK: Closing
@@ -350,9 +314,7 @@ struct PeerBehaviourStreamTests {
     }
 
     @Test func aReadOrWriteWaitingWhenTheConnectionClosesEndsWithClosed() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             let reading = Task(executorPreference: executor) { try await client.read(upTo: 8) }
             let writing = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 0, count: 32 << 20)) }
             let queued = Task(executorPreference: executor) { try await client.write("waiting for its turn") }
@@ -364,13 +326,10 @@ struct PeerBehaviourStreamTests {
             #expect(read?.kind == .closed && write?.kind == .closed && next?.kind == .closed)
             await server.close()
         }
-        try loop.close()
     }
 
     @Test func twoTasksWaitingForThePeerToCloseBothWake() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             let first = Task(executorPreference: executor) { try await client.waitUntilPeerCloses() }
             let second = Task(executorPreference: executor) { try await client.waitUntilPeerCloses() }
             try await executor.sleep(for: .milliseconds(5))
@@ -379,7 +338,6 @@ struct PeerBehaviourStreamTests {
             try await executor.withDeadline(after: .seconds(5)) { try await second.value }
             await client.close()
         }
-        try loop.close()
     }
 
     // MARK: Listening
@@ -593,9 +551,7 @@ struct PeerBehaviourStreamTests {
     }
 
     @Test func aWriteCancelledUnderBackpressureLetsTheNextWriteGoOut() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try withConnectedPair() { executor, server, client in
             let big = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 1, count: 64 << 20)) }
             let queued = Task(executorPreference: executor) { try await client.write([UInt8](repeating: 2, count: 10)) }
             try await executor.sleep(for: .milliseconds(10)) // the first is stuck on a full buffer, the second waits its turn
@@ -612,7 +568,6 @@ struct PeerBehaviourStreamTests {
             #expect(all.suffix(4) == ArraySlice("tail".utf8))
             #expect(all.dropLast(4).allSatisfy { $0 == 1 } && all.count < (64 << 20) + 4, "nothing of the cancelled writes after the cancel")
         }
-        try loop.close()
     }
 
     @Test func bindingATCPOrUDPPortThatIsInUseIsAddressInUse() throws {
@@ -852,6 +807,23 @@ private func connectedPair(host: String, on executor: LoopExecutor) async throws
     let server = try await accepted
     await listener.close()
     return (server, client)
+}
+
+/// Runs `body` in a fresh loop of `backend` with a connected TCP pair over
+/// 127.0.0.1 (the accepted side, the connecting side), then closes both ends
+/// (again: closing is idempotent) and the loop.
+private func withConnectedPair(
+    _ backend: LoopBackend = .epoll,
+    _ body: sending @escaping (LoopExecutor, StreamConnection, StreamConnection) async throws -> Void
+) throws {
+    let loop = try IOLoop(backend: backend)
+    try loop.run { executor in
+        let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+        try await body(executor, server, client)
+        await server.close()
+        await client.close()
+    }
+    try loop.close()
 }
 
 /// Runs a loop on a thread of its own and closes it there with a connection,
