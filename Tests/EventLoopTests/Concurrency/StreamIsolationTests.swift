@@ -1,11 +1,17 @@
 import EventLoop
 import Testing
 
-/// An actor on the default executor that talks through a stream: its calls
-/// start off the loop, the stream's methods hop there and come back.
-actor DefaultExecutorPeer {
+/// An actor on another executor (a second loop's) that talks through a
+/// stream: its calls start off the stream's loop, the stream's methods hop
+/// there and come back.
+actor ElsewherePeer {
+    nonisolated let executor: LoopExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let connection: StreamConnection
-    init(_ connection: StreamConnection) { self.connection = connection }
+    init(_ connection: StreamConnection, executor: LoopExecutor) {
+        self.connection = connection
+        self.executor = executor
+    }
 
     /// Reads one line (waiting for it), writes it back, and says how many
     /// bytes went each way; `received` counts what this actor saw, so the
@@ -40,35 +46,45 @@ actor LoopExecutorPeer {
     }
 }
 
-/// Runs `body` in `loop.run` on a thread of its own and awaits its result
-/// without blocking a pool thread: the callers under test are tasks on the
-/// global pool (two threads on two cores), which `loop.run` on a pool thread
-/// would starve when other tests block the rest.
-func runOnOwnThread<T: Sendable>(
-    _ loop: IOLoop, _ body: @escaping @Sendable (LoopExecutor) async throws -> T
+/// Runs `body` in `loop.run` on a thread of its own, with a second loop
+/// running on another thread for the callers under test ("elsewhere"), and
+/// awaits the result without blocking a pool thread. The callers never run
+/// on Swift's global pool: a full test suite keeps its two threads (two
+/// cores) busy with other tests, and a caller queued there could wait for
+/// most of the run.
+func runWithElsewhere<T: Sendable>(
+    _ loop: IOLoop, _ body: @escaping @Sendable (LoopExecutor, LoopExecutor) async throws -> T
 ) async throws -> T {
-    nonisolated(unsafe) let loop = loop // handed to the one thread that runs it
+    let other = try IOLoop()
+    let elsewhere = other.executor
+    let stopOther = other.handle
+    nonisolated(unsafe) let (loop, otherLoop) = (loop, other) // each handed to the one thread that runs it
+    let otherThread = TestThread { try? otherLoop.run() }
     let result: Result<T, any Error> = await withCheckedContinuation { continuation in
         _ = TestThread {
-            continuation.resume(returning: Result { try loop.run(body) })
+            continuation.resume(returning: Result { try loop.run { executor in try await body(executor, elsewhere) } })
         }
     }
+    stopOther.stop()
+    otherThread.join()
+    try otherLoop.close()
     return try result.get()
 }
 
 /// The streams' methods do their work on the loop whoever calls them: an
-/// actor elsewhere, an actor on the loop itself, a task with no executor
-/// preference; the caller's own state is its own again after each await.
+/// actor on another executor, an actor on the loop itself called from a task
+/// that prefers another executor, such a task itself; the caller's own state
+/// is its own again after each await.
 /// (Kept from an attempt to make the internal steps `nonisolated(nonsending)`,
 /// which these tests caught hanging in 3 runs of 10: see Benchmarks/README.md.)
 @Suite("Stream calls from other isolations")
 struct StreamIsolationTests {
-    @Test func anActorOnTheDefaultExecutorReadsAndWritesThroughTheLoop() async throws {
+    @Test func anActorOnAnotherExecutorReadsAndWritesThroughTheLoop() async throws {
         let loop = try IOLoop()
-        let echoed = try await runOnOwnThread(loop) { executor in
+        let echoed = try await runWithElsewhere(loop) { executor, elsewhere in
             let (server, client) = try await connectedPair(on: executor)
-            let peer = DefaultExecutorPeer(server)
-            let serving = Task.detached { try await peer.echoOneLine() }
+            let peer = ElsewherePeer(server, executor: elsewhere)
+            let serving = Task(executorPreference: elsewhere) { try await peer.echoOneLine() }
             try await client.write("from an actor elsewhere\n")
             let answer = try await executor.withDeadline(after: .seconds(10)) { try await client.readLine() }
             #expect(try await serving.value == answer.count)
@@ -81,13 +97,13 @@ struct StreamIsolationTests {
         try loop.close()
     }
 
-    @Test func anActorOnTheLoopsSerialExecutorCalledFromATaskWithoutPreferenceStaysOnTheLoop() async throws {
+    @Test func anActorOnTheLoopsSerialExecutorCalledFromATaskPreferringElsewhereStaysOnTheLoop() async throws {
         let loop = try IOLoop()
-        let result = try await runOnOwnThread(loop) { executor in
+        let result = try await runWithElsewhere(loop) { executor, elsewhere in
             let (server, client) = try await connectedPair(on: executor)
             let peer = LoopExecutorPeer(server, executor: executor)
-            // Detached: the task prefers no executor; only the actor puts it on the loop.
-            let serving = Task.detached { try await peer.echoOneLine() }
+            // The task prefers the other loop; only the actor puts it on this one.
+            let serving = Task(executorPreference: elsewhere) { try await peer.echoOneLine() }
             try await client.write("ping")
             let reply = try await executor.withDeadline(after: .seconds(10)) { try await client.readExactly(4) }
             let count = reply.count
@@ -103,11 +119,11 @@ struct StreamIsolationTests {
         try loop.close()
     }
 
-    @Test func aTaskWithNoExecutorPreferenceWaitsForDataThroughTheLoop() async throws {
+    @Test func aTaskPreferringAnotherExecutorWaitsForDataThroughTheLoop() async throws {
         let loop = try IOLoop()
-        let received = try await runOnOwnThread(loop) { executor in
+        let received = try await runWithElsewhere(loop) { executor, elsewhere in
             let (server, client) = try await connectedPair(on: executor)
-            let reader = Task.detached { () async throws -> [UInt8] in
+            let reader = Task(executorPreference: elsewhere) { () async throws -> [UInt8] in
                 var collected: [UInt8] = []
                 while collected.count < 3000 {
                     let chunk = try await server.read(upTo: 1000)
