@@ -60,23 +60,26 @@ func runWithElsewhere<T: Sendable>(
     let stopOther = other.handle
     nonisolated(unsafe) let (loop, otherLoop) = (loop, other) // each handed to the one thread that runs it
     let otherThread = TestThread { try? otherLoop.run() }
-    let result: Result<T, any Error> = await withCheckedContinuation { continuation in
-        _ = TestThread {
-            continuation.resume(returning: Result { try loop.run { executor in try await body(executor, elsewhere) } })
-        }
+    let (results, delivery) = AsyncStream.makeStream(of: Result<T, any Error>.self)
+    let loopThread = TestThread {
+        delivery.yield(Result { try loop.run { executor in try await body(executor, elsewhere) } })
+        delivery.finish()
     }
+    var result: Result<T, any Error>?
+    for await delivered in results { result = delivered } // awaited: no pool thread blocks meanwhile
+    loopThread.join() // it has finished, or is about to
     stopOther.stop()
     otherThread.join()
     try otherLoop.close()
-    return try result.get()
+    return try #require(result).get()
 }
 
 /// The streams' methods do their work on the loop whoever calls them: an
 /// actor on another executor, an actor on the loop itself called from a task
 /// that prefers another executor, such a task itself; the caller's own state
 /// is its own again after each await.
-/// (Kept from an attempt to make the internal steps `nonisolated(nonsending)`,
-/// which these tests caught hanging in 3 runs of 10: see Benchmarks/README.md.)
+/// (Written for an attempt to make the internal steps `nonisolated(nonsending)`,
+/// which their first version caught hanging in 3 runs of 10: see Benchmarks/README.md.)
 @Suite("Stream calls from other isolations")
 struct StreamIsolationTests {
     @Test func anActorOnAnotherExecutorReadsAndWritesThroughTheLoop() async throws {
