@@ -193,28 +193,50 @@ static int hold(int argc, char **argv) {
     return 0;
 }
 
-/// --profile: see the comment at the top.
-static int profile(int argc, char **argv) {
-    const char *usage = "--profile PORT CONNS SIZE WARMUP_MS DURATION_MS";
-    int port = (int)arg_long(argc, argv, 2, usage);
-    long nconns = arg_long(argc, argv, 3, usage);
-    uint32_t size = (uint32_t)arg_long(argc, argv, 4, usage);
-    long warmup_ms = arg_long(argc, argv, 5, usage);
-    long duration_ms = arg_long(argc, argv, 6, usage);
-    if (nconns < 1 || size < 1 || size > sizeof out_buf || duration_ms < 1) {
+/// The arguments of a ping-pong run, argv[first...]: PORT CONNS SIZE
+/// WARMUP_MS DURATION_MS. False (after printing the usage) when out of range.
+typedef struct {
+    int port;
+    long nconns;
+    uint32_t size;
+    long warmup_ms, duration_ms;
+} load_args;
+
+static int parse_load_args(int argc, char **argv, int first, const char *usage, load_args *a) {
+    a->port = (int)arg_long(argc, argv, first, usage);
+    a->nconns = arg_long(argc, argv, first + 1, usage);
+    a->size = (uint32_t)arg_long(argc, argv, first + 2, usage);
+    a->warmup_ms = arg_long(argc, argv, first + 3, usage);
+    a->duration_ms = arg_long(argc, argv, first + 4, usage);
+    if (a->nconns < 1 || a->size < 1 || a->size > sizeof out_buf || a->duration_ms < 1) {
         fprintf(stderr, "usage: %s %s\n", argv[0], usage);
-        return 64;
+        return 0;
     }
-    memset(out_buf, 'x', sizeof out_buf);
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    CHECK(ep >= 0, "epoll_create1");
-    conn_t *conns = calloc((size_t)nconns, sizeof *conns);
+    return 1;
+}
+
+/// `n` connections to `port`, each watched for input by the epoll set `ep`.
+static conn_t *connect_all(int ep, int port, long n) {
+    conn_t *conns = calloc((size_t)n, sizeof *conns);
     CHECK(conns != NULL, "calloc");
-    for (long i = 0; i < nconns; i++) {
+    for (long i = 0; i < n; i++) {
         conns[i].fd = connect_loopback(port);
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
         CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == 0, "epoll_ctl");
     }
+    return conns;
+}
+
+/// --profile: see the comment at the top.
+static int profile(int argc, char **argv) {
+    load_args a;
+    if (!parse_load_args(argc, argv, 2, "--profile PORT CONNS SIZE WARMUP_MS DURATION_MS", &a)) return 64;
+    long nconns = a.nconns, warmup_ms = a.warmup_ms, duration_ms = a.duration_ms;
+    uint32_t size = a.size;
+    memset(out_buf, 'x', sizeof out_buf);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0, "epoll_create1");
+    conn_t *conns = connect_all(ep, a.port, nconns);
     run_phase(ep, conns, nconns, size, bench_now_ns() + (uint64_t)warmup_ms * 1000000u);
     emit("MARK start");
     await_line();
@@ -231,27 +253,15 @@ int main(int argc, char **argv) {
     raise_nofile(); // the harness raises it too; a loadgen run by hand needs it as well
     if (argc > 1 && strcmp(argv[1], "--hold") == 0) return hold(argc, argv);
     if (argc > 1 && strcmp(argv[1], "--profile") == 0) return profile(argc, argv);
-    const char *usage = "PORT CONNS SIZE WARMUP_MS DURATION_MS";
-    int port = (int)arg_long(argc, argv, 1, usage);
-    long nconns = arg_long(argc, argv, 2, usage);
-    uint32_t size = (uint32_t)arg_long(argc, argv, 3, usage);
-    long warmup_ms = arg_long(argc, argv, 4, usage);
-    long duration_ms = arg_long(argc, argv, 5, usage);
-    if (nconns < 1 || size < 1 || size > sizeof out_buf || duration_ms < 1) {
-        fprintf(stderr, "usage: %s %s\n", argv[0], usage);
-        return 64;
-    }
+    load_args a;
+    if (!parse_load_args(argc, argv, 1, "PORT CONNS SIZE WARMUP_MS DURATION_MS", &a)) return 64;
+    long nconns = a.nconns, warmup_ms = a.warmup_ms, duration_ms = a.duration_ms;
+    uint32_t size = a.size;
     memset(out_buf, 'x', sizeof out_buf);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     CHECK(ep >= 0, "epoll_create1");
-    conn_t *conns = calloc((size_t)nconns, sizeof *conns);
-    CHECK(conns != NULL, "calloc");
-    for (long i = 0; i < nconns; i++) {
-        conns[i].fd = connect_loopback(port);
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
-        CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == 0, "epoll_ctl");
-    }
+    conn_t *conns = connect_all(ep, a.port, nconns);
 
     uint64_t start = bench_now_ns();
     uint64_t measure_from = start + (uint64_t)warmup_ms * 1000000u;

@@ -140,17 +140,13 @@ public final class EpollSelector<Value>: TableBackedSelector {
     /// the registrations outgrow the events buffer or `events`.
     @discardableResult
     public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
-        events.removeAll(keepingCapacity: true)
         // Room for every registration (and one more, so a wait that reports
         // them all is not taken for a full buffer): no ready one is left out.
         let wanted = min(table.count + 1, Self.maximumCapacity)
         if wanted > state.pointee.buffer.capacity {
             state.pointee.buffer = try! EpollEventBuffer(capacity: wanted) // within 1...65,536
         }
-        return try selectEach(timeout: timeout) { fd, slot, got in
-            events.append(SelectorEvent(key: slot.key(fd), events: got))
-            return true
-        }
+        return try collect(timeout: timeout, into: &events)
     }
 
     /// Waits as `select(timeout:into:)` does, then calls `body` for each ready

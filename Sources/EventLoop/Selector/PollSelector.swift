@@ -62,11 +62,7 @@ public final class PollSelector<Value>: TableBackedSelector {
     /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
     @discardableResult
     public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
-        events.removeAll(keepingCapacity: true)
-        return try selectEach(timeout: timeout) { fd, slot, got in
-            events.append(SelectorEvent(key: slot.key(fd), events: got))
-            return true
-        }
+        try collect(timeout: timeout, into: &events)
     }
 
     /// Waits, then calls `body` for each ready registration, checking each

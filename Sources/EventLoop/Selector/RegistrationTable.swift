@@ -154,6 +154,12 @@ struct RegistrationTable<Value> {
 /// parts of `EventSelector` come from the table.
 protocol TableBackedSelector: EventSelector {
     var table: RegistrationTable<Value> { get }
+    /// Waits, then calls `body` for each ready registration (descriptor, slot,
+    /// events) until it returns false; says how many it was called for.
+    @discardableResult
+    func selectEach(
+        timeout: Duration?, _ body: (Int32, RegistrationTable<Value>.Slot, ReadyEvents) -> Bool
+    ) throws(SelectorError) -> Int
 }
 
 extension TableBackedSelector {
@@ -163,4 +169,14 @@ extension TableBackedSelector {
     public var keys: [Descriptor: SelectorKey<Value>] { table.keys }
     /// The registration of `descriptor`, if any. O(1).
     public func key(for descriptor: Descriptor) -> SelectorKey<Value>? { table[descriptor.rawValue]?.key(descriptor.rawValue) }
+
+    /// `select(timeout:into:)` on `selectEach`: `events` emptied, then one
+    /// event per ready registration appended.
+    func collect(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
+        events.removeAll(keepingCapacity: true)
+        return try selectEach(timeout: timeout) { fd, slot, got in
+            events.append(SelectorEvent(key: slot.key(fd), events: got))
+            return true
+        }
+    }
 }
