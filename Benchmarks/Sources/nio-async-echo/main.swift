@@ -18,12 +18,6 @@ import Glibc
 
 let port = integerArguments(1, usage: "PORT")[0]
 
-final class EchoStats: Sendable {
-    let open = Atomic<Int>(0)
-    let served = Atomic<Int>(0)
-    let bytes = Atomic<Int>(0)
-}
-
 let stats = EchoStats()
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 do {

@@ -17,13 +17,6 @@ import Glibc
 
 let port = integerArguments(1, usage: "PORT")[0]
 
-/// Connection counts and bytes echoed, from the handlers (all on the loop thread).
-final class EchoStats: Sendable {
-    let open = Atomic<Int>(0)
-    let served = Atomic<Int>(0)
-    let bytes = Atomic<Int>(0)
-}
-
 let stats = EchoStats()
 do {
     let loop = try IOLoop()
