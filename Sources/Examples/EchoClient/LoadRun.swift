@@ -37,12 +37,7 @@ final class LoadRun {
 
     /// Runs until `duration` has passed, Ctrl-C, or every client has failed.
     func run(for duration: Duration) throws -> Report {
-        for signal in stopSignals {
-            try loop.onSignal(signal) { [unowned self] info in
-                stoppedBy = signalName(info.signal)
-                loop.stop()
-            }
-        }
+        try loop.stopOnSignals { [unowned self] in stoppedBy = $0 }
         for client in clients { connect(client) }
         try loop.schedule(after: duration) { [unowned self] in loop.stop() }
         let start = MonotonicInstant.now()

@@ -42,3 +42,17 @@ public struct StopSignals: ~Copyable {
         return signalName(info.signal)
     }
 }
+
+extension IOLoop {
+    /// Stops the loop on Ctrl-C or `SIGTERM`: `stopped` gets the signal's
+    /// name (`SIGINT`), then the loop stops after the current iteration. Loop
+    /// thread, as every `onSignal` handler.
+    public func stopOnSignals(_ stopped: @escaping (String) -> Void) throws {
+        for signal in stopSignals {
+            try onSignal(signal) { [unowned self] info in
+                stopped(signalName(info.signal))
+                stop()
+            }
+        }
+    }
+}

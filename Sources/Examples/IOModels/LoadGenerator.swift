@@ -9,12 +9,7 @@ import ExampleSupport
 func runLoad(endpoint: SocketEndpoint, count: Int, timeout: Duration) throws -> Int32 {
     let loop = try IOLoop()
     var stoppedBy: String?
-    for signal in stopSignals {
-        try loop.onSignal(signal) { info in
-            stoppedBy = signalName(info.signal)
-            loop.stop()
-        }
-    }
+    try loop.stopOnSignals { stoppedBy = $0 }
     let request = Array("GET / HTTP/1.1\r\nHost: \(endpoint)\r\nConnection: close\r\n\r\n".utf8)
     var open: [Descriptor: IOWatcher] = [:]
     var answered = 0

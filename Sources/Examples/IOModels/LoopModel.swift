@@ -7,12 +7,7 @@ import ExampleSupport
 func serveOnLoop(_ listener: Descriptor, _ context: ServeContext) throws -> String {
     let loop = try IOLoop()
     var stoppedBy = "?"
-    for signal in stopSignals {
-        try loop.onSignal(signal) { info in
-            stoppedBy = signalName(info.signal)
-            loop.stop()
-        }
-    }
+    try loop.stopOnSignals { stoppedBy = $0 }
     let connections = context.connections
     var watchers: [Descriptor: IOWatcher] = [:]
     try loop.watch(listener) { _ in

@@ -6,12 +6,7 @@ import SeedPrograms
 func serve(host: String, ports: [UInt16], poems: [[UInt8]], chunkSize: Int, delay: Duration, quiet: Bool) throws -> Int32 {
     let loop = try IOLoop()
     var stoppedBy = "?"
-    for signal in stopSignals {
-        try loop.onSignal(signal) { info in
-            stoppedBy = signalName(info.signal)
-            loop.stop()
-        }
-    }
+    try loop.stopOnSignals { stoppedBy = $0 }
     var servers: [PoetryServer] = []
     for (index, port) in ports.enumerated() {
         let listener = try listenTCP(host: host, port: port).release() // closed by `PoetryServer.close`

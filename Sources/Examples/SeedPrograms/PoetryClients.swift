@@ -123,12 +123,7 @@ public func fetchOnLoop(_ endpoints: [SocketEndpoint], verbose: Bool = true, sto
     var fetch = Fetch(endpoints, verbose: verbose)
     let loop = try IOLoop()
     if stopsOnSignals {
-        for signal in stopSignals {
-            try loop.onSignal(signal) { info in
-                fetch.stoppedBy = signalName(info.signal)
-                loop.stop()
-            }
-        }
+        try loop.stopOnSignals { fetch.stoppedBy = $0 }
     }
     var open: [Descriptor] = []
     var remaining = endpoints.count
