@@ -58,7 +58,7 @@ let package = Package(
         + programs(peer: "global", workloads: ["hop"], dependencies: [])
         + [
             // Not a peer program: per-operation instruction counts of ours
-            // for callgrind (harness/callgrind.sh).
+            // for callgrind (harness/callgrind.py).
             .executableTarget(
                 name: "profile-timers",
                 dependencies: ["BenchKit", .product(name: "EventLoop", package: rootFolder)]

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds every benchmark program in release and runs the comparison.
 #
-#   bash Benchmarks/run.sh                 everything (about 4 minutes of runs on 2 cores)
-#   bash Benchmarks/run.sh echo timers     only these groups (echo timers xthread loop allocs)
+#   bash Benchmarks/run.sh                 everything (about 13 minutes of runs on 2 cores)
+#   bash Benchmarks/run.sh echo timers     only these groups (echo timers xthread loop hop allocs memory)
 #                                          or variants (echo-50, timers-1M, xthread-4, ...)
-#   QUICK=1 bash Benchmarks/run.sh         a short run (about 2 minutes)
+#   QUICK=1 bash Benchmarks/run.sh         a short run (about 6 minutes)
 #   REPEATS=5 PEERS=libev,nio bash Benchmarks/run.sh loop
 #   SKIP_BUILD=1 ...                       reuse the last build
 #

@@ -33,7 +33,7 @@ struct ReadmeExampleTests {
 
     @Test func loopTour() throws {
         // README: loop example begins
-        let loop = try IOLoop()                 // epoll by default; used by one thread at a time
+        let loop = try IOLoop()                 // epoll by default (IOLoop(backend: .poll)…); used by one thread at a time
         let pipe = try DescriptorPair.pipe()
         let reader = pipe.first.descriptor
         var received: [UInt8] = []

@@ -12,7 +12,7 @@
 // firings (N/2, or for repeat N firings: the N/2 kept timers as
 // scheduleRepeating(every: 1 s), each firing twice over 2 s of steps),
 // including each step's loop iteration. Not run by the harness:
-// harness/callgrind.sh runs it.
+// harness/callgrind.py runs it.
 import BenchKit
 import EventLoop
 
