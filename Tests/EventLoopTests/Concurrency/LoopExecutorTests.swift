@@ -14,6 +14,12 @@ actor LoopBoundCounter {
     }
 }
 
+/// How each of many waits ended, one code per wait (0: not yet), from any thread.
+final class WaitOutcomes: Sendable {
+    let values: Mutex<[UInt8]>
+    init(count: Int) { values = Mutex([UInt8](repeating: 0, count: count)) }
+}
+
 /// A flag set once, readable from any thread.
 final class Flag: Sendable {
     private let value = Atomic<Int>(0)
@@ -163,25 +169,34 @@ struct LoopExecutorTests {
         let loop = try IOLoop()
         let executor = loop.executor
         let count = 10_000
-        let endings = (0..<count).map { _ in Flag() }
+        /// How each wait ended: 0 not yet, then one of the cases below.
+        let cancelled: UInt8 = 1, deadline: UInt8 = 2, somethingElse: UInt8 = 3
+        let outcomes = WaitOutcomes(count: count)
         let ended = Flag()
         var generator = SystemRandomNumberGenerator()
         var tasks: [Task<Void, Never>] = []
         for index in 0..<count {
             let delay = Duration.microseconds(Int64.random(in: 0...3_000, using: &generator))
             tasks.append(Task(executorPreference: executor) {
-                // A few readiness waits (each needs its own pipe: keep descriptor
-                // numbers low for the select-backed tests running in parallel).
-                if index % 50 != 1 {
-                    _ = try? await executor.withDeadline(after: delay) { try await executor.sleep(for: .seconds(60)) }
-                } else {
-                    if let pipe = try? DescriptorPair.pipe() {
+                var outcome = somethingElse
+                do {
+                    // A few readiness waits (each needs its own pipe: keep descriptor
+                    // numbers low for the select-backed tests running in parallel).
+                    if index % 50 != 1 {
+                        try await executor.withDeadline(after: delay) { try await executor.sleep(for: .seconds(60)) }
+                    } else {
+                        let pipe = try DescriptorPair.pipe()
                         let reader = pipe.first.descriptor
-                        _ = try? await executor.withDeadline(after: delay) { try await executor.waitUntilReadable(reader) }
+                        _ = try await executor.withDeadline(after: delay) { try await executor.waitUntilReadable(reader) }
                         _ = pipe
                     }
-                }
-                endings[index].set()
+                } catch is CancellationError {
+                    outcome = cancelled
+                } catch is DeadlineExceeded {
+                    outcome = deadline
+                } catch {}
+                // A second ending of the same wait would find its slot taken.
+                outcomes.values.withLock { $0[index] = $0[index] == 0 ? outcome : somethingElse }
                 ended.set()
             })
         }
@@ -195,7 +210,15 @@ struct LoopExecutorTests {
         }
         canceller.join()
         #expect(ended.count == count)
-        #expect(endings.allSatisfy { $0.count == 1 }, "every wait ended exactly once")
+        let seen = outcomes.values.withLock { $0 }
+        let wrong = (0..<count).filter { index in
+            switch index % 3 {
+            case 0: seen[index] != cancelled // cancelled before the wait could end otherwise
+            case 2: seen[index] != deadline // never cancelled: only the deadline ends it
+            default: seen[index] != cancelled && seen[index] != deadline // whichever came first
+            }
+        }
+        #expect(wrong.isEmpty, "every wait ended once, with the error its cancellation or deadline calls for: \(wrong.prefix(5)) did not")
         #expect(loop.metrics.activeTimers == 0 && loop.metrics.activeWatchers == 0)
         try loop.close()
     }

@@ -17,11 +17,14 @@ actor ElsewherePeer {
     /// bytes went each way; `received` counts what this actor saw, so the
     /// actor's own state is touched after every await.
     private(set) var received = 0
-    func echoOneLine() async throws -> Int {
+    /// Also whether the actor ran on its own loop's thread after each await.
+    func echoOneLine() async throws -> (count: Int, stayedHome: Bool) {
         let line = try await connection.readLine()
+        var stayedHome = executor.isOnLoopThread
         received += line.count
         try await connection.write(line)
-        return line.count
+        stayedHome = stayedHome && executor.isOnLoopThread
+        return (line.count, stayedHome)
     }
 }
 
@@ -90,7 +93,9 @@ struct StreamIsolationTests {
             let serving = Task(executorPreference: elsewhere) { try await peer.echoOneLine() }
             try await client.write("from an actor elsewhere\n")
             let answer = try await executor.withDeadline(after: .seconds(10)) { try await client.readLine() }
-            #expect(try await serving.value == answer.count)
+            let served = try await serving.value
+            #expect(served.count == answer.count)
+            #expect(served.stayedHome, "after the stream's awaits the actor runs on its own executor again")
             #expect(await peer.received == answer.count)
             await server.close()
             await client.close()
