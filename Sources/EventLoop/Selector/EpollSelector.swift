@@ -20,8 +20,9 @@
 ///   `select` reports every ready registration at once (CPython's selector
 ///   sizes its wait by its map for the same reason: a fixed size silently cut
 ///   large batches short), `select` first grows the buffer to one entry per
-///   registration, up to 65,536. Beyond that, a full buffer doubles, and the
-///   rest are reported by the following waits.
+///   registration, up to 65,536 (beyond that, the rest are reported by the
+///   following waits). The loop's own waits start smaller and double the
+///   buffer whenever a wait fills it.
 ///
 /// The corresponding C calls are `epoll_create1(2)`, `epoll_ctl(2)` and
 /// `epoll_pwait2(2)` (falling back to `epoll_pwait` on older kernels), all

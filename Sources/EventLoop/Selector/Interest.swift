@@ -45,7 +45,7 @@ public struct Trigger: OptionSet, Hashable, Sendable, CustomStringConvertible {
     /// One-shot (`EPOLLONESHOT`): disabled after one report until re-armed by `modify`.
     public static let oneShot = Trigger(rawValue: 1 << 1)
 
-    /// A readable name, e.g. `readable+writable`.
+    /// A readable name, e.g. `edge+one-shot`.
     public var description: String {
         switch self {
         case .level: "level"

@@ -7,8 +7,8 @@ public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
     case notRegistered(Descriptor)
     /// The interest asks for nothing a backend reports: empty, or only undefined bits.
     case emptyInterest(Descriptor)
-    /// A negative descriptor, or (poll and select, which have no kernel check
-    /// of their own) a number that is not open.
+    /// A negative descriptor, or a number that is not open (epoll: the
+    /// kernel's `EBADF`; poll and select check with `fcntl(F_GETFD)`).
     case invalidDescriptor(Descriptor)
     /// The backend cannot hold this descriptor (select: `fd >= FD_SETSIZE`).
     case descriptorOutOfRange(Descriptor, limit: Int)

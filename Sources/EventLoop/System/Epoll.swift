@@ -47,8 +47,8 @@ public struct Epoll: ~Copyable {
 
     @inlinable
     func control(_ op: Int32, _ name: String, _ fd: Descriptor, _ events: EpollEvents, _ data: UInt64) throws(SystemError) {
-        let result = Kernel.epollCtl(descriptor.rawValue, op, fd.rawValue, events.rawValue, data)
-        if result < 0 { throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: "epoll_ctl(\(name), \(fd))") }
+        let epfd = descriptor.rawValue
+        _ = try Syscall.check(Kernel.epollCtl(epfd, op, fd.rawValue, events.rawValue, data), "epoll_ctl(\(name), \(fd))")
     }
 
     /// Waits for events and puts them in `buffer` (at most its capacity);

@@ -9,7 +9,7 @@ public struct TimerFD: ~Copyable {
     public var descriptor: Descriptor { owned.descriptor }
 
     /// Creates a disarmed timer on `CLOCK_MONOTONIC`, close-on-exec.
-    /// - Parameter nonBlocking: reading a timer that has not expired reports `nil` (`TFD_NONBLOCK`).
+    /// - Parameter nonBlocking: reading a timer that has not expired reports `.wouldBlock` (`TFD_NONBLOCK`).
     public init(nonBlocking: Bool = true) throws(SystemError) {
         let fd = try Syscall.check(
             Kernel.timerfdCreate(CLOCK_MONOTONIC, nonBlocking ? Int32(O_NONBLOCK) : 0), "timerfd_create")

@@ -67,6 +67,29 @@ struct FaultInjectionTests {
         #expect(received == message)
     }
 
+    @Test func eintrFromEpollCtlIsRetriedInRegisterModifyAndUnregister() throws {
+        let selector = try EpollSelector<Int>()
+        let pipe = try DescriptorPair.pipe()
+        let reader = pipe.first.descriptor
+        // Each call is interrupted once, then goes through on the retry.
+        let once = FaultScript()
+        try once.inject(.fail(.interrupted), into: .epollCtl, when: .first(1))
+        _ = try once.run { try selector.register(reader, interest: .readable, value: 1) }
+        let again = FaultScript()
+        try again.inject(.fail(.interrupted), into: .epollCtl, when: .first(1))
+        _ = try again.run { try selector.modify(reader, interest: .readable, trigger: .edge, value: 2) } // a change the kernel must make
+        try put(pipe.second.descriptor)
+        #expect(try selector.select(timeout: .seconds(2)).map(\.key.value) == [2])
+        let last = FaultScript()
+        try last.inject(.fail(.interrupted), into: .epollCtl, when: .first(1))
+        try last.run { _ = try selector.unregister(reader) }
+        #expect(selector.count == 0)
+        let records = once.trace + again.trace + last.trace
+        #expect(records.filter { $0.call == .epollCtl && $0.injected && $0.errno == .interrupted }.count == 3)
+        #expect(records.filter { $0.call == .epollCtl && !$0.injected }.count == 3, "each call went through on the retry")
+        try selector.close()
+    }
+
     @Test func eintrIsRetriedInEveryBlockingCallWithNothingLost() throws {
         let script = FaultScript()
         for call: SystemCall in [.read, .write, .accept4, .epollWait, .poll, .select, .eventfdRead, .eventfdWrite,
