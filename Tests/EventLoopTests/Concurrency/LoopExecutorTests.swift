@@ -72,12 +72,14 @@ struct LoopExecutorTests {
     }
 
     @Test func checkIsolatedStopsTheProcessOffTheLoopThread() async throws {
-        await #expect(processExitsWith: .failure) {
-            let loop = try? IOLoop()
-            let executor = loop!.executor
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let loop = try IOLoop()
+            let executor = loop.executor
             let thread = TestThread { executor.checkIsolated() } // not the loop's thread: stops the process
             thread.join()
         }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("not on the IOLoop's thread"), "stopped by checkIsolated, with its message")
     }
 
     @Test func aSleepOnAManualClockEndsExactlyWhenTheClockReachesIt() throws {

@@ -8,7 +8,7 @@ import Testing
 @Suite("Loop thread confinement")
 struct LoopThreadConfinementTests {
     @Test func usingALoopFromAnotherThreadWhileItRunsStopsTheProcess() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let loop = try IOLoop()
             nonisolated(unsafe) let smuggled = loop // what the compiler would refuse without `unsafe`
             try loop.callSoon {
@@ -18,10 +18,12 @@ struct LoopThreadConfinementTests {
             }
             try loop.runOnce(timeout: .zero)
         }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("IOLoop used from two threads at once"), "stopped by the loop's own check, with its message")
     }
 
     @Test func runningALoopThatAnotherThreadRunsStopsTheProcess() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let loop = try IOLoop()
             nonisolated(unsafe) let smuggled = loop
             try loop.callSoon {
@@ -30,6 +32,8 @@ struct LoopThreadConfinementTests {
             }
             try loop.runOnce(timeout: .zero)
         }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("IOLoop used from two threads at once"), "stopped by the loop's own check, with its message")
     }
 
     @Test func theHandleWorksFromAnyThread() throws {
