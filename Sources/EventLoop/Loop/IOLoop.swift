@@ -329,7 +329,7 @@ public final class IOLoop {
         // Drained before the take: a submission landing after the take finds
         // the queue empty and writes the eventfd again, so none is missed.
         submissions.drainWake()
-        if submissionBatch.isEmpty { submissions.takeAll(into: &submissionBatch) }
+        submissions.takeAll(into: &submissionBatch, jobs: &jobs)
     }
 
     /// Runs what the wake-up watcher took, in submission order.

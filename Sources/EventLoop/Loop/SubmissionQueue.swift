@@ -211,12 +211,22 @@ final class SubmissionQueue: @unchecked Sendable {
     /// is a spurious wake-up; an error cannot happen while the loop owns it.
     func drainWake() { _ = try? wakeEventFD?.drain() }
 
-    /// Loop thread: everything submitted so far, in submission order, swapped
-    /// into `batch` (which must be empty; its storage becomes the new queue's).
-    func takeAll(into batch: inout [Job]) {
+    /// Loop thread, right after `drainWake()`: everything submitted so far,
+    /// in submission order, swapped into `batch` when it is empty (its storage
+    /// becomes the new queue's), and the executor jobs appended to `jobs`.
+    /// Both lists are emptied together: a producer wakes the loop only when it
+    /// finds both empty, so a list left behind would let the next producer's
+    /// work wait, unannounced, behind a wake-up already drained.
+    func takeAll(into batch: inout [Job], jobs: inout [LoopJob]) {
         lock.lock()
-        swap(&state.pointee.pending, &batch)
-        state.pointee.hasLastHandler = false
+        if batch.isEmpty {
+            swap(&state.pointee.pending, &batch)
+            state.pointee.hasLastHandler = false
+        }
+        if !state.pointee.pendingJobs.isEmpty {
+            jobs.append(contentsOf: state.pointee.pendingJobs)
+            state.pointee.pendingJobs.removeAll(keepingCapacity: true)
+        }
         lock.unlock()
     }
 

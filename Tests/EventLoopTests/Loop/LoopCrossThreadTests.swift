@@ -6,6 +6,31 @@ import Testing
 /// Work from other threads through the `Sendable` handle.
 @Suite("Loop cross-thread submission")
 struct LoopCrossThreadTests {
+    @Test func aSubmissionWhileAnotherThreadsExecutorJobWaitsStillWakesTheLoop() throws {
+        let loop = try IOLoop()
+        let handle = loop.handle
+        let executor = loop.executor
+        let jobRan = Flag()
+        let submissionRan = Flag()
+        // Another thread starts a task on the loop: its first job waits in the
+        // cross-thread queue, and the loop's wake-up is written for it.
+        TestThread { _ = Task(executorPreference: executor) { jobRan.set() } }.join()
+        // In the iteration that drains that wake-up, after the drain and before
+        // the jobs run, a third thread submits work: it finds the job still
+        // queued, so it does not wake the loop itself.
+        try loop.callSoon {
+            TestThread { try? handle.submit { submissionRan.set() } }.join()
+        }
+        try loop.runOnce(timeout: .zero)
+        #expect(jobRan.count == 1)
+        // The submission must have woken the loop: this wait ends at once.
+        let start = MonotonicInstant.now()
+        try loop.runOnce(timeout: .seconds(5))
+        #expect(submissionRan.count == 1)
+        #expect(millisecondsSince(start) < 2_500, "the submission woke the loop instead of waiting out the timeout")
+        try loop.close()
+    }
+
     @Test func eightThreadsTimesAHundredThousandRunExactlyOnceInOrder() throws {
         let loop = try IOLoop()
         let handle = loop.handle
