@@ -72,17 +72,18 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     // MARK: Waiting
 
     /// A call said it would block in `direction`: not ready until the loop says
-    /// so. With an edge-triggered registration, the registration is re-armed
-    /// (`epoll_ctl(MOD)`, one call, only on an actual `EAGAIN`: the read and
-    /// write paths clear readiness without a call when a short count shows the
-    /// socket drained), so a "would block" that the kernel did not mean (a
-    /// scripted one, or a race) cannot strand bytes that are already there.
+    /// so. A real `EAGAIN` needs nothing more with an edge-triggered
+    /// registration: the next byte or free buffer space is a new edge. A
+    /// "would block" the kernel did not mean (a `FaultScript`'s) is another
+    /// matter: while a script is active the registration is re-armed
+    /// (`epoll_ctl(MOD)`), so the kernel reports again what is already there.
     func wouldBlock(_ direction: Direction) {
         switch direction {
         case .read, .hangUp: readReady = false
         case .write: writeReady = false
         }
         guard edge, let watcher else { return updateInterest() }
+        guard FaultScript.isArmed else { return }
         do { try loop.rearmWatcher(descriptor, watcher.generation) } catch { failAll(error) }
     }
 
