@@ -31,8 +31,7 @@ public final class DatagramSocket: @unchecked Sendable {
     }
 
     deinit {
-        let core = self.core
-        if executor.queue.mayTouchLoop { core.close(operation: "deinit") } else { executor.perform { _ in core.close(operation: "deinit") } }
+        core.closeFromAnyThread("deinit") // on the loop's thread; a closed loop has already closed it
     }
 
     /// Binds a UDP socket to a numeric `host` (or `localhost`: 127.0.0.1) and `port` (0: any).

@@ -24,9 +24,8 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     let descriptor: Descriptor
     private var watcher: IOWatcher?
     private var watchedInterest: Interest = []
-    private let edge: Bool
     /// Whether the registration is edge-triggered (epoll).
-    var isEdgeTriggered: Bool { edge }
+    let isEdgeTriggered: Bool
     private unowned(unsafe) let loop: IOLoop
 
     var readReady = true
@@ -55,10 +54,10 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     init(_ socket: consuming OwnedDescriptor, loop: IOLoop) throws {
         executor = loop.executor
         descriptor = socket.descriptor
-        edge = loop.supportsEdgeTriggering
+        isEdgeTriggered = loop.supportsEdgeTriggering
         self.loop = loop
         self.socket = consume socket
-        if edge {
+        if isEdgeTriggered {
             watcher = try loop.watch(descriptor, interest: .all, trigger: .edge) { [unowned self] events in
                 self.handle(events)
             }
@@ -82,7 +81,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         case .read, .hangUp: readReady = false
         case .write: writeReady = false
         }
-        guard edge, let watcher else { return updateInterest() }
+        guard isEdgeTriggered, let watcher else { return updateInterest() }
         guard FaultScript.isArmed else { return }
         do { try loop.rearmWatcher(descriptor, watcher.generation) } catch { failAll(error) }
     }
@@ -144,7 +143,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
             readReady = true
             // Level-triggered backends (select has no read hang-up at all): ask
             // the socket whether the readable is its end, for a hang-up waiter.
-            if !edge && !hangUpWaiters.isEmpty && !readHangUp { checkForEnd() }
+            if !isEdgeTriggered && !hangUpWaiters.isEmpty && !readHangUp { checkForEnd() }
         }
         if events.contains(.writable) { writeReady = true }
         if events.contains(.readHangUp) { readHangUp = true }
@@ -162,7 +161,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     /// Level-triggered backends: watch exactly the directions someone waits
     /// for and that are not known ready.
     private func updateInterest() {
-        guard !edge, socket != nil else { return }
+        guard !isEdgeTriggered, socket != nil else { return }
         var needed: Interest = []
         // A hang-up waiter watches only while nothing is unread: unread bytes
         // keep a level-triggered socket readable, and the end shows after them.
@@ -223,6 +222,23 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         // says (on Linux), and there is nothing left to retry or report to.
         try? socket.close()
         failAll(StreamError(.closed, operation: operation))
+    }
+
+    /// Closes the socket for an owner released on any thread: at once on the
+    /// loop's thread, otherwise on the loop (the closure keeps this core alive
+    /// until then). False when the loop is closed or gone and the close could
+    /// not be queued (a closed loop has already closed the socket).
+    @discardableResult
+    func closeFromAnyThread(_ operation: String, then after: @escaping @Sendable () -> Void = {}) -> Bool {
+        if executor.queue.mayTouchLoop {
+            close(operation: operation)
+            after()
+            return true
+        }
+        return executor.perform { _ in
+            self.close(operation: operation)
+            after()
+        }
     }
 
     /// The loop is closing: waiters end with `LoopError.closed`, the socket closes.

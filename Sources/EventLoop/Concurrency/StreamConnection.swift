@@ -53,14 +53,9 @@ public final class StreamConnection: @unchecked Sendable {
     func connected(local: SocketEndpoint) { localAddress = local }
 
     deinit {
-        // Released anywhere: the loop closes it on its own thread (the closure
-        // keeps the core alive until then). A closed loop has already closed it.
-        let core = self.core
-        if executor.queue.mayTouchLoop {
-            core.close(operation: "deinit")
-        } else {
-            executor.perform { _ in core.close(operation: "deinit") }
-        }
+        // Released anywhere: the loop closes it on its own thread. A closed
+        // loop has already closed it.
+        core.closeFromAnyThread("deinit")
     }
 
     /// The socket's descriptor, borrowed (for socket options of your own).

@@ -31,13 +31,10 @@ public final class StreamListener: @unchecked Sendable {
     }
 
     deinit {
-        let core = self.core
         let path = unixPath
         let file = unixFile
-        let close: @Sendable () -> Void = { core.close(operation: "deinit"); if let path { StreamListener.removeSocketFile(path, ifStill: file) } }
-        if executor.queue.mayTouchLoop {
-            close()
-        } else if !executor.perform({ _ in close() }), let path {
+        let removeFile: @Sendable () -> Void = { if let path { StreamListener.removeSocketFile(path, ifStill: file) } }
+        if !core.closeFromAnyThread("deinit", then: removeFile), let path {
             // The loop has closed (and closed the socket with it): the file is all that is left.
             StreamListener.removeSocketFile(path, ifStill: file)
         }

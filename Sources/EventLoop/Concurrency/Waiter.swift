@@ -77,20 +77,17 @@ final class WaiterRegistry {
     private var waiters: [Int: any WaiterProtocol] = [:]
     private var nextID = 1
 
-    var count: Int { waiters.count }
-
-    func add<Value>(_ waiter: Waiter<Value>) {
-        waiter.registry = self
+    /// Registers a waiter that removes itself when it ends (a stream's socket core).
+    func addOther(_ waiter: any WaiterProtocol) {
         waiter.registryID = nextID
         waiters[nextID] = waiter
         nextID += 1
     }
 
-    /// Registers a waiter that removes itself (a stream's socket core).
-    func addOther(_ waiter: any WaiterProtocol) {
-        waiter.registryID = nextID
-        waiters[nextID] = waiter
-        nextID += 1
+    /// Registers a `Waiter`, which removes itself through `registry` when it finishes.
+    func add<Value>(_ waiter: Waiter<Value>) {
+        waiter.registry = self
+        addOther(waiter)
     }
 
     func remove(_ waiter: any WaiterProtocol) { waiters[waiter.registryID] = nil }
