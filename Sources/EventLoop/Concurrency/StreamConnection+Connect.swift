@@ -5,7 +5,12 @@ extension StreamConnection {
     /// then 127.0.0.1, so a server listening on either works), or a name,
     /// resolved with `getaddrinfo(3)` off the loop thread (a name lookup never
     /// blocks the loop). Each resolved address is tried in turn; the first
-    /// that accepts wins. `timeout` bounds the whole attempt.
+    /// that accepts wins. `timeout` bounds the connecting: one deadline, on
+    /// the monotonic clock, taken before the lookup and shared by the
+    /// addresses tried (a loop on a `ManualClock` does not move it). A name
+    /// lookup itself is not cut short by it, nor by cancellation:
+    /// `getaddrinfo` has no way to stop, so a slow resolver delays the first
+    /// connect past the deadline, which then ends it at once.
     /// - Throws: `StreamError`: `.connectionRefused`, `.timedOut`,
     ///   `.hostNotFound`, `.connectionReset`…; `CancellationError` (the socket
     ///   being connected is closed).
