@@ -532,22 +532,33 @@ struct PeerBehaviourStreamTests {
     // MARK: More cancellation, addresses in use, Unix streams
 
     @Test func aCancelledAcceptLeavesThePendingConnectionQueuedForTheNextAccept() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let listener = try await StreamListener.bind(port: 0, on: executor)
-            let waiting = Task(executorPreference: executor) { try await listener.accept() }
-            try await executor.sleep(for: .milliseconds(5))
-            waiting.cancel()
-            await #expect(throws: CancellationError.self) { try await waiting.value }
-            let client = try await StreamConnection.connect(host: "127.0.0.1", port: listener.port, on: executor)
-            let server = try await executor.withDeadline(after: .seconds(5)) { try await listener.accept() }
-            try await client.write("hi")
-            #expect(try await server.readExactly(2) == Array("hi".utf8))
-            await client.close()
-            await server.close()
-            await listener.close()
+        // A client is queued, but the accept waits anyway: its first accept4
+        // says "would block" (as if another acceptor had raced it), so the
+        // cancel lands on an accept that waits with a connection pending.
+        let script = FaultScript()
+        try script.inject(.fail(.wouldBlock), into: .accept4, when: .nth(1))
+        try script.run {
+            let loop = try IOLoop()
+            try loop.run { executor in
+                let listener = try await StreamListener.bind(port: 0, on: executor)
+                let client = try await StreamConnection.connect(host: "127.0.0.1", port: listener.port, on: executor)
+                let waiting = Task(executorPreference: executor) { try await listener.accept() }
+                var turns = 0
+                while !script.trace.contains(where: { $0.call == .accept4 }) && turns < 10_000 {
+                    await Task.yield() // until the accept has tried once and waits
+                    turns += 1
+                }
+                waiting.cancel()
+                await #expect(throws: CancellationError.self) { try await waiting.value }
+                let server = try await executor.withDeadline(after: .seconds(5)) { try await listener.accept() }
+                try await client.write("hi")
+                #expect(try await server.readExactly(2) == Array("hi".utf8), "the next accept got the queued client")
+                await client.close()
+                await server.close()
+                await listener.close()
+            }
+            try loop.close()
         }
-        try loop.close()
     }
 
     @Test func aWriteCancelledUnderBackpressureLetsTheNextWriteGoOut() throws {

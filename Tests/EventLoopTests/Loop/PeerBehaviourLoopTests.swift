@@ -389,7 +389,10 @@ struct PeerBehaviourLoopTests {
         try #require(number >= 1_000)
         let stale = OwnedDescriptor(adopting: Descriptor(number))
         // A parallel test holding a thousand descriptors can fill that range: nothing to test then.
-        guard number < Int32(FDSet.capacity) else { return }
+        guard number < Int32(FDSet.capacity) else {
+            withKnownIssue("skipped: parallel tests held every number from 1,000 to FD_SETSIZE") { Issue.record("skipped") }
+            return
+        }
         let staleNumber = stale.descriptor
         let staleWatcher = try loop.watch(staleNumber) { _ in }
         let other = try DescriptorPair.pipe() // made first: it must not take the number closed next

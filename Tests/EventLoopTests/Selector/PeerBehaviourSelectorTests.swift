@@ -124,16 +124,19 @@ struct PeerBehaviourSelectorTests {
     func unregisteringANumberClosedAndReusedLetsTheNewFileBeWatched(backend: Backend) throws {
         let selector = try backend.make(Int.self)
         let first = try DescriptorPair.pipe()
-        let old = try first.first.descriptor.duplicate()
+        let second = try DescriptorPair.pipe() // made first: it must not take the number closed next
+        // A number high in select's range, which the suite's parallel tests do
+        // not reach, so the same number can be given to the second file.
+        let old = try duplicate(first.first.descriptor, atLeast: 1_000)
         let number = old.descriptor
         try selector.register(number, interest: .readable, value: 1)
         try old.close()
         // Another file takes the same number.
-        let second = try DescriptorPair.pipe()
-        let reused = fcntl(second.first.descriptor.rawValue, F_DUPFD_CLOEXEC, number.rawValue)
-        try #require(reused >= 0)
-        let replacement = OwnedDescriptor(adopting: Descriptor(reused))
-        guard replacement.descriptor == number else { return } // another test took the number first
+        let replacement = try duplicate(second.first.descriptor, atLeast: number.rawValue)
+        guard replacement.descriptor == number, number.rawValue < Int32(FDSet.capacity) else {
+            withKnownIssue("skipped: parallel tests held the numbers from 1,000 to FD_SETSIZE") { Issue.record("skipped") }
+            return
+        }
         #expect(try selector.unregister(number).value == 1)
         try selector.register(number, interest: .readable, value: 2)
         try put(first.second.descriptor) // the old file: must not be reported
@@ -319,7 +322,10 @@ struct PeerBehaviourSelectorTests {
         let stale = try duplicate(pipe.first.descriptor, atLeast: 1_000)
         let staleNumber = stale.descriptor
         // A parallel test holding a thousand descriptors can fill that range: nothing to test then.
-        guard staleNumber.rawValue < Int32(FDSet.capacity) else { return }
+        guard staleNumber.rawValue < Int32(FDSet.capacity) else {
+            withKnownIssue("skipped: parallel tests held every number from 1,000 to FD_SETSIZE") { Issue.record("skipped") }
+            return
+        }
         try selector.register(staleNumber, interest: .readable, value: 1)
         let other = try DescriptorPair.pipe() // made first: it must not take the number closed next
         try stale.close()
