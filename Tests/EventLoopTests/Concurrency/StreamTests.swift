@@ -205,18 +205,28 @@ struct StreamTests {
     }
 
     @Test func aReadCancelledWhileItWaitsLosesNoBytes() throws {
-        let loop = try IOLoop()
-        try loop.run { executor in
-            let (server, client) = try await connectedPair(on: executor)
-            let waiting = Task(executorPreference: executor) { try await server.readExactly(4) }
-            try await client.write("ab")
-            try await executor.sleep(for: .milliseconds(5))
-            waiting.cancel()
-            await #expect(throws: CancellationError.self) { try await waiting.value }
-            try await client.write("cd")
-            #expect(try await server.readExactly(4) == Array("abcd".utf8), "the 2 bytes read before the cancel stayed")
+        // The trace shows when the server's read has taken the 2 bytes out of
+        // the socket (the script only watches: it injects nothing).
+        let script = FaultScript()
+        try script.run {
+            let loop = try IOLoop()
+            try loop.run { executor in
+                let (server, client) = try await connectedPair(on: executor)
+                let serverNumber = server.descriptor
+                let waiting = Task(executorPreference: executor) { try await server.readExactly(4) }
+                try await client.write("ab")
+                try await executor.withDeadline(after: .seconds(5)) {
+                    while !script.trace.contains(where: { $0.call == .read && $0.descriptor == serverNumber && $0.result == 2 }) {
+                        try await executor.sleep(for: .milliseconds(1))
+                    }
+                }
+                waiting.cancel() // the 2 bytes are in the stream's buffer now, not in the socket
+                await #expect(throws: CancellationError.self) { try await waiting.value }
+                try await client.write("cd")
+                #expect(try await server.readExactly(4) == Array("abcd".utf8), "the 2 bytes read before the cancel stayed")
+            }
+            try loop.close()
         }
-        try loop.close()
     }
 
     @Test func bytesBeforeAResetArriveBeforeTheErrorAndTheNextWriteFailsPromptly() throws {
