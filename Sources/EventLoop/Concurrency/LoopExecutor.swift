@@ -52,7 +52,8 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     /// Stops the process unless called on the loop thread; Swift calls it to
     /// back `assumeIsolated` and isolation assertions.
     public func checkIsolated() {
-        precondition(queue.isLoopThread, "not on the IOLoop's thread: this code is isolated to an IOLoop's executor")
+        // fatalError, not precondition: the message stays in optimized builds.
+        if !queue.isLoopThread { fatalError("not on the IOLoop's thread: this code is isolated to an IOLoop's executor") }
     }
 
     /// The loop's serial executor, for an actor's `unownedExecutor`: its jobs
@@ -109,6 +110,7 @@ final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
     func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
 
     func checkIsolated() {
-        precondition(queue.isLoopThread, "not on the IOLoop's thread: this code is isolated to an IOLoop's executor")
+        // fatalError, not precondition: the message stays in optimized builds.
+        if !queue.isLoopThread { fatalError("not on the IOLoop's thread: this code is isolated to an IOLoop's executor") }
     }
 }

@@ -367,7 +367,8 @@ public final class IOLoop {
     }
 
     private func concurrentUse(_ runner: UInt) -> Never {
-        preconditionFailure(
+        // fatalError, not preconditionFailure: the message stays in optimized builds.
+        fatalError(
             "IOLoop used from two threads at once: thread \(runner) is running it and thread \(currentThreadIdentity()) "
                 + "called it. A loop is used by one thread at a time; other threads use loop.handle")
     }
