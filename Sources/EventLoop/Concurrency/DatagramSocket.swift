@@ -12,7 +12,10 @@ public final class DatagramSocket: @unchecked Sendable {
 
     // Loop thread only.
     let core: SocketCore
-    private var receiving = false
+    /// The turn of the receive in progress (0: none); given back at once when
+    /// its wait ends with an error (see `StreamConnection.abandon`).
+    private var receiver: UInt64 = 0
+    private var nextTurn: UInt64 = 1
 
     /// One datagram received.
     public struct Datagram: Sendable {
@@ -28,6 +31,9 @@ public final class DatagramSocket: @unchecked Sendable {
         executor = loop.executor
         localAddress = local
         core = try SocketCore(socket, loop: loop)
+        core.onAbandon = { [weak self] direction, turn in
+            if direction == .read, let self, self.receiver == turn { self.receiver = 0 }
+        }
     }
 
     deinit {
@@ -61,6 +67,10 @@ public final class DatagramSocket: @unchecked Sendable {
         try await executor.onLoop {
             while true {
                 guard self.core.isOpen else { throw StreamError(.closed, operation: "sendto(\(address))") }
+                if self.core.spend() {
+                    try await self.core.yieldToLoop(.write, owner: 0, operation: "sendto(\(address))")
+                    continue
+                }
                 let fd = self.core.descriptor
                 let outcome: IOOutcome<Int>
                 do { outcome = try bytes.withUnsafeBytes { try fd.send($0, to: address) } } catch let error as SystemError {
@@ -79,12 +89,18 @@ public final class DatagramSocket: @unchecked Sendable {
     ///   (nothing is lost: the datagram stays queued).
     public func receive(into buffer: inout [UInt8]) async throws -> Datagram {
         try await executor.onLoop {
-            if self.receiving { throw StreamError(.concurrentRead, operation: "recvfrom") }
-            self.receiving = true
-            defer { self.receiving = false }
+            if self.receiver != 0 { throw StreamError(.concurrentRead, operation: "recvfrom") }
+            let turn = self.nextTurn
+            self.nextTurn += 1
+            self.receiver = turn
+            defer { if self.receiver == turn { self.receiver = 0 } }
             while true {
                 guard self.core.isOpen else { throw StreamError(.closed, operation: "recvfrom(\(self.localAddress))") }
                 if self.core.readReady {
+                    if self.core.spend() {
+                        try await self.core.yieldToLoop(.read, owner: turn, operation: "recvfrom(\(self.localAddress))")
+                        continue
+                    }
                     let fd = self.core.descriptor
                     let outcome: IOOutcome<(count: Int, from: SocketEndpoint, truncated: Bool)>
                     do { outcome = try buffer.withUnsafeMutableBytes { try fd.receiveDatagram(into: $0) } } catch let error as SystemError {
@@ -95,7 +111,7 @@ public final class DatagramSocket: @unchecked Sendable {
                     }
                     self.core.wouldBlock(.read)
                 }
-                try await self.core.wait(for: .read, operation: "recvfrom(\(self.localAddress))")
+                try await self.core.wait(for: .read, owner: turn, operation: "recvfrom(\(self.localAddress))")
             }
         }
     }

@@ -2,11 +2,23 @@ import Synchronization
 
 extension IOLoop {
     /// Runs the loop until `body` finishes, and returns its value or rethrows
-    /// its error: asyncio's `run_until_complete`. `body` runs as a task on the
-    /// loop's executor (its nonisolated code on the loop thread) and gets the
+    /// its error: asyncio's `run`. `body` runs as a task on the loop's
+    /// executor (its nonisolated code on the loop thread) and gets the
     /// executor, the `Sendable` face of the loop for the async waits and the
-    /// streams. The loop is usable again afterwards; tasks the body started
-    /// and left running go on when the loop runs next.
+    /// streams. The loop is usable again afterwards.
+    ///
+    /// Tasks left behind: once `body` has finished, every task still
+    /// suspended in one of this loop's waits (a sleep, a readiness wait, a
+    /// stream's read, write or accept, a deadline), whoever started it, is
+    /// cancelled, and the loop runs until those tasks have left its waits
+    /// and no job is queued for its executor, as asyncio's `run` cancels and
+    /// gathers the tasks still pending. A cancelled task cannot wait on the
+    /// loop again (every wait throws `CancellationError` at once), so this
+    /// ends; it finishes when its cleanup is done. A task waiting on
+    /// something else (another executor, a continuation of its own) is not
+    /// waited for: it goes on when it is resumed. What such a task throws is
+    /// its own handle's to report (Swift gives an unstructured task's result
+    /// to nobody else): keep the handle, or catch inside the task.
     ///
     /// Loop thread; not from inside a callback of this loop.
     /// - Throws: what `body` throws; `LoopError.closed`, `.alreadyRunning`, or
@@ -21,8 +33,24 @@ extension IOLoop {
             outcome.result.withLock { $0 = result }
         }
         while true {
-            if let result = outcome.result.withLock({ $0 }) { return try result.get() }
+            if let result = outcome.result.withLock({ $0 }) {
+                try finishLeftoverTasks()
+                return try result.get()
+            }
             try runOnce(timeout: nil)
+        }
+    }
+
+    /// `run(_:)`'s body has finished: cancels the tasks suspended in the
+    /// loop's waits and runs iterations until none is left and no job waits.
+    private func finishLeftoverTasks() throws {
+        while !closed {
+            let waiting = waiters.waitingTasks()
+            if waiting.isEmpty && jobs.isEmpty && !submissions.hasJobs { return }
+            // Cancelling runs the waits' cancellation handlers here, on the
+            // loop thread; a task already cancelled is left as it is.
+            for task in waiting where !task.isCancelled { task.cancel() }
+            try runOnce(timeout: waiting.isEmpty ? .zero : .milliseconds(10))
         }
     }
 

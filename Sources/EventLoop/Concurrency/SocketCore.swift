@@ -6,7 +6,11 @@
 ///
 /// Registration: on epoll, once, edge-triggered for both directions (no
 /// `epoll_ctl` per operation, as tokio does); readiness is cached and cleared
-/// when a read or write would block or comes back short. On poll and select
+/// only when a call really would block (`EAGAIN`): a short read or write is
+/// no proof that the socket is drained or full (Linux stops a read at TCP's
+/// urgent mark, and a Unix socket's read at a change of sender), and with an
+/// edge-triggered registration a wrong guess waits for an edge that never
+/// comes. On poll and select
 /// (level-triggered), the watcher asks for a direction only while a task waits
 /// on it and the cached readiness says it is not ready, and goes away when
 /// nobody waits, so an unread socket never spins the loop.
@@ -16,7 +20,20 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     private struct Waiting {
         let continuation: UnsafeContinuation<Void, any Error>
         let id: UInt64
+        /// The "one at a time" turn the waiting operation holds (a reader's,
+        /// a writer's), 0 for none: an operation that ends while waiting
+        /// (cancelled, timed out, closed) gives it back at that moment,
+        /// through `onAbandon`, not when its task next runs.
+        let owner: UInt64
+        /// The waiting task, so that `IOLoop.run(_:)` can cancel the tasks it
+        /// leaves behind. Valid while the task is suspended here (a task
+        /// cannot end while its continuation is pending); dropped when resumed.
+        let task: UnsafeCurrentTask?
     }
+
+    /// How many operations on one socket complete without waiting in one
+    /// loop iteration before the next one yields to the loop (see `spend()`).
+    static let budget = 128
 
     let executor: LoopExecutor
     private var socket: OwnedDescriptor?
@@ -47,6 +64,13 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     @exclusivity(unchecked) private var writeWaiters: [Waiting] = []
     @exclusivity(unchecked) private var hangUpWaiters: [Waiting] = []
     private var nextID: UInt64 = 1
+    /// Operations completed without waiting in the loop iteration `budgetIteration`.
+    private var budgetUsed = 0
+    private var budgetIteration: UInt64 = 0
+    /// Called with the direction and the owner token of an operation whose
+    /// wait ended with an error (cancelled, timed out, closed): the owner
+    /// gives back its turn at once. Set once by the stream that owns this core.
+    var onAbandon: ((Direction, UInt64) -> Void)?
     var registryID = 0
     var isFinished: Bool { socket == nil }
 
@@ -88,17 +112,37 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     /// Suspends until the loop reports `direction` ready (or, for `.hangUp`,
     /// the peer gone). `deadline`: a `StreamError.timedOut` from `operation` then.
+    /// `owner`: the turn the waiting operation holds (see `Waiting.owner`).
     /// - Throws: `CancellationError`, `StreamError` (`.closed`, `.timedOut`).
-    func wait(for direction: Direction, deadline: MonotonicInstant? = nil, operation: @autoclosure () -> String) async throws {
+    func wait(
+        for direction: Direction, deadline: MonotonicInstant? = nil, owner: UInt64 = 0, operation: @autoclosure () -> String
+    ) async throws {
         if socket == nil { throw StreamError(.closed, operation: operation()) }
+        if let deadline {
+            try await park(direction, owner: owner, timerAt: deadline, timerError: StreamError(.timedOut, operation: operation()))
+        } else {
+            try await park(direction, owner: owner, timerAt: nil, timerError: nil)
+        }
+    }
+
+    /// Suspends the task until the loop's next iteration (after its I/O and
+    /// its due timers), holding `owner`'s turn in `direction` meanwhile (a
+    /// cancellation gives it back at once). Nothing is consumed before it:
+    /// a cancellation here loses nothing. See `spend()`.
+    /// - Throws: `CancellationError`, `StreamError.closed`.
+    func yieldToLoop(_ direction: Direction, owner: UInt64, operation: @autoclosure () -> String) async throws {
+        if socket == nil { throw StreamError(.closed, operation: operation()) }
+        try await park(direction, owner: owner, timerAt: loop.now, timerError: nil)
+    }
+
+    /// Waits in `direction`'s list; a timer at `timerAt`, if any, ends the
+    /// wait with `timerError` (nil: resumes it as if ready).
+    private func park(_ direction: Direction, owner: UInt64, timerAt: MonotonicInstant?, timerError: (any Error)?) async throws {
         let id = nextID
         nextID += 1
         var timer: TimerHandle?
-        if let deadline {
-            let what = operation()
-            timer = try loop.schedule(at: deadline) { [unowned self] in
-                self.resume(direction, id, with: StreamError(.timedOut, operation: what))
-            }
+        if let timerAt {
+            timer = try loop.schedule(at: timerAt) { [unowned self] in self.resume(direction, id, with: timerError) }
         }
         defer { timer?.cancel() }
         try await withTaskCancellationHandler {
@@ -107,7 +151,8 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                withWaiters(direction) { $0.append(Waiting(continuation: continuation, id: id)) }
+                let task = withUnsafeCurrentTask { $0 }
+                withWaiters(direction) { $0.append(Waiting(continuation: continuation, id: id, owner: owner, task: task)) }
                 updateInterest()
             }
         } onCancel: {
@@ -120,7 +165,12 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         let waiting = withWaiters(direction) { list in list.firstIndex { $0.id == id }.map { list.remove(at: $0) } }
         guard let waiting else { return }
         updateInterest()
-        if let error { waiting.continuation.resume(throwing: error) } else { waiting.continuation.resume() }
+        if let error {
+            if waiting.owner != 0 { onAbandon?(direction, waiting.owner) }
+            waiting.continuation.resume(throwing: error)
+        } else {
+            waiting.continuation.resume()
+        }
     }
 
     /// Resumes every task waiting in `direction` (the direction is ready).
@@ -185,12 +235,41 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     /// Resumes every waiter with `error`.
     private func failAll(_ error: any Error) {
-        let waiting = readWaiters + writeWaiters + hangUpWaiters
+        let waiting = readWaiters.map { (Direction.read, $0) } + writeWaiters.map { (.write, $0) } + hangUpWaiters.map { (.hangUp, $0) }
         readWaiters.removeAll()
         writeWaiters.removeAll()
         hangUpWaiters.removeAll()
-        for waiting in waiting { waiting.continuation.resume(throwing: error) }
+        for (direction, waiting) in waiting where waiting.owner != 0 { onAbandon?(direction, waiting.owner) }
+        for (_, waiting) in waiting { waiting.continuation.resume(throwing: error) }
     }
+
+    /// The tasks suspended on this socket (for `IOLoop.run(_:)`). Loop thread.
+    func waitingTasks(into tasks: inout [UnsafeCurrentTask]) {
+        for list in [readWaiters, writeWaiters, hangUpWaiters] {
+            for waiting in list { if let task = waiting.task { tasks.append(task) } }
+        }
+    }
+
+    // MARK: Fairness
+
+    /// Counts one operation about to run on this socket, and says whether the
+    /// socket has had its budget (`SocketCore.budget` operations) in this loop
+    /// iteration: then the caller awaits `yieldToLoop` first, so that a
+    /// peer that keeps a socket full (or empty, for writes) cannot keep its
+    /// task from suspending, and timers and other connections get their turn
+    /// (tokio's cooperative budget, asyncio's one callback per iteration).
+    @inline(__always)
+    func spend() -> Bool {
+        let iteration = loop.iterationCount
+        if iteration != budgetIteration {
+            budgetIteration = iteration
+            budgetUsed = 0
+        }
+        budgetUsed += 1
+        return budgetUsed > SocketCore.budget
+    }
+
+
 
     /// Level-triggered backends: peeks at the socket, and records the peer's
     /// end if nothing is left before it.

@@ -32,13 +32,22 @@ public final class StreamConnection: @unchecked Sendable {
     private var buffer: [UInt8] = []
     private var start = 0
     private var end = 0
-    private var readerActive = false
-    /// End of stream reached (a read returned 0).
+    /// The turn of the read in progress (0: none). Given back when the read
+    /// returns or throws, or at once when its wait ends with an error (see
+    /// `abandon`), so a read right after a cancelled one never finds it taken.
+    private var reader: UInt64 = 0
+    /// End of stream reached (a read returned 0 and no error came before it).
     private var atEnd = false
+    /// The error that ended the stream (a reset, a timed-out connection…):
+    /// every later read (once the bytes before it are read) and write
+    /// reports it again, so a cut-off stream never looks like a clean end.
+    private var failure: StreamError?
     /// Writers waiting for their turn, in call order.
     private var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>)] = []
-    private var writerActive = false
-    private var nextWriterID: UInt64 = 1
+    /// The turn of the writer writing now (0: none).
+    private var writer: UInt64 = 0
+    /// The next turn's number, for readers and writers.
+    private var nextTurn: UInt64 = 1
     private var writingShutDown = false
 
     /// Wraps an open, connected, non-blocking socket. Loop thread.
@@ -47,6 +56,7 @@ public final class StreamConnection: @unchecked Sendable {
         localAddress = local
         peerAddress = peer
         core = try SocketCore(socket, loop: loop)
+        core.onAbandon = { [weak self] direction, owner in self?.abandon(direction, owner) }
     }
 
     /// Loop thread, before the connection is handed out: the kernel's own address for it.
@@ -93,11 +103,11 @@ public final class StreamConnection: @unchecked Sendable {
     public func readExactly(_ count: Int) async throws -> [UInt8] {
         try ArgumentError.checkCount(count, "count", in: "readExactly(_:)")
         return try await executor.onLoop {
-            try self.beginRead("readExactly(\(count))")
-            defer { self.readerActive = false }
+            let turn = try await self.beginRead("readExactly(\(count))")
+            defer { self.endRead(turn) }
             while self.end - self.start < count {
                 if self.atEnd { throw StreamError(.endOfStream, operation: "readExactly(\(count))") }
-                try await self.fill(wanting: count - (self.end - self.start))
+                try await self.fill(wanting: count - (self.end - self.start), turn: turn)
             }
             return self.take(count)
         }
@@ -112,8 +122,8 @@ public final class StreamConnection: @unchecked Sendable {
     public func readLine(delimiter: UInt8 = 0x0A, limit: Int = 65_536) async throws -> [UInt8] {
         try ArgumentError.checkCount(limit, "limit", in: "readLine(delimiter:limit:)", minimum: 1)
         return try await executor.onLoop {
-            try self.beginRead("readLine")
-            defer { self.readerActive = false }
+            let turn = try await self.beginRead("readLine")
+            defer { self.endRead(turn) }
             var scanned = 0 // bytes after `start` already searched (fill may move them)
             while true {
                 if let index = self.buffer[(self.start + scanned)..<self.end].firstIndex(of: delimiter) {
@@ -123,7 +133,7 @@ public final class StreamConnection: @unchecked Sendable {
                 scanned = self.end - self.start
                 if self.end - self.start >= limit { break }
                 if self.atEnd { return self.take(self.end - self.start) }
-                try await self.fill(wanting: 1)
+                try await self.fill(wanting: 1, turn: turn)
             }
             throw StreamError(.lineTooLong, operation: "readLine(limit: \(limit))")
         }
@@ -136,20 +146,51 @@ public final class StreamConnection: @unchecked Sendable {
     public func readToEnd(limit: Int = 1 << 24) async throws -> [UInt8] {
         try ArgumentError.checkCount(limit, "limit", in: "readToEnd(limit:)", minimum: 0)
         return try await executor.onLoop {
-            try self.beginRead("readToEnd")
-            defer { self.readerActive = false }
+            let turn = try await self.beginRead("readToEnd")
+            defer { self.endRead(turn) }
             while !self.atEnd {
                 if self.end - self.start > limit { throw StreamError(.limitExceeded, operation: "readToEnd(limit: \(limit))") }
-                try await self.fill(wanting: 1)
+                try await self.fill(wanting: 1, turn: turn)
             }
             if self.end - self.start > limit { throw StreamError(.limitExceeded, operation: "readToEnd(limit: \(limit))") }
             return self.take(self.end - self.start)
         }
     }
 
-    private func beginRead(_ operation: String) throws {
-        if readerActive { throw StreamError(.concurrentRead, operation: operation) }
-        readerActive = true
+    /// Takes the reader's turn for a read, after yielding to the loop if this
+    /// socket has used its budget of operations in this iteration (see
+    /// `SocketCore.spend()`; nothing has been read yet, so a cancellation
+    /// there loses nothing).
+    /// - Throws: `StreamError.concurrentRead` while another read is in
+    ///   progress, `StreamError.closed`, `CancellationError`.
+    private func beginRead(_ operation: @autoclosure () -> String) async throws -> UInt64 {
+        if reader != 0 { throw StreamError(.concurrentRead, operation: operation()) }
+        let turn = nextTurn
+        nextTurn += 1
+        reader = turn
+        if core.spend() {
+            do { try await core.yieldToLoop(.read, owner: turn, operation: operation()) } catch {
+                endRead(turn)
+                throw error
+            }
+        }
+        return turn
+    }
+
+    /// The read numbered `turn` is over: the reader's turn is free (unless
+    /// it was already given back, and maybe taken by another read).
+    private func endRead(_ turn: UInt64) {
+        if reader == turn { reader = 0 }
+    }
+
+    /// An operation's wait ended with an error (cancelled, timed out,
+    /// closed): its turn is free now, before its task runs again.
+    private func abandon(_ direction: SocketCore.Direction, _ turn: UInt64) {
+        switch direction {
+        case .read: endRead(turn)
+        case .write: passWriterTurn(turn)
+        case .hangUp: break
+        }
     }
 
     /// `read(into:)` on the loop thread.
@@ -158,8 +199,8 @@ public final class StreamConnection: @unchecked Sendable {
             throw ArgumentError("read(into:)", argument: "an empty buffer", requirement: "must have room for a byte (0 means end of stream)")
         }
         guard core.isOpen else { throw StreamError(.closed, operation: "read(\(peerAddress))") }
-        try beginRead("read")
-        defer { readerActive = false }
+        let turn = try await beginRead("read")
+        defer { endRead(turn) }
         if end > start {
             let count = min(end - start, target.count)
             target.replaceSubrange(0..<count, with: buffer[start..<start + count])
@@ -168,19 +209,18 @@ public final class StreamConnection: @unchecked Sendable {
         }
         while true {
             if atEnd { return 0 }
-            if core.readReady {
-                let outcome = try receive(into: &target, at: 0, count: target.count)
-                if case .completed(let count) = outcome {
-                    if count == 0 { atEnd = true; core.sawEnd() }
-                    return count
-                }
+            // After an error that ended the stream, one more read delivers what
+            // the kernel still holds from before it; then the error again.
+            if core.readReady || failure != nil {
+                if case .completed(let count) = try receive(into: &target, at: 0, count: target.count) { return count }
             }
-            try await core.wait(for: .read, operation: "read(\(peerAddress))")
+            try await core.wait(for: .read, owner: turn, operation: "read(\(peerAddress))")
         }
     }
 
-    /// Reads more into the stream's buffer (at least one byte, or the end).
-    private func fill(wanting: Int) async throws {
+    /// Reads more into the stream's buffer (at least one byte, or the end),
+    /// for the read holding `turn`.
+    private func fill(wanting: Int, turn: UInt64) async throws {
         if start == end { start = 0; end = 0 }
         // Room for the next segments, not for everything asked: a peer that
         // announces a huge length and sends 3 bytes costs 3 bytes.
@@ -194,19 +234,26 @@ public final class StreamConnection: @unchecked Sendable {
             if buffer.count - end < room { buffer += [UInt8](repeating: 0, count: room - (buffer.count - end)) }
         }
         while true {
-            if core.readReady {
-                let outcome = try receive(into: &buffer, at: end, count: buffer.count - end)
-                if case .completed(let count) = outcome {
-                    if count == 0 { atEnd = true; core.sawEnd() } else { end += count }
+            if core.readReady || failure != nil {
+                if core.spend() {
+                    try await core.yieldToLoop(.read, owner: turn, operation: "read(\(peerAddress))")
+                    continue
+                }
+                if case .completed(let count) = try receive(into: &buffer, at: end, count: buffer.count - end) {
+                    end += count
                     return
                 }
             }
-            try await core.wait(for: .read, operation: "read(\(peerAddress))")
+            try await core.wait(for: .read, owner: turn, operation: "read(\(peerAddress))")
         }
     }
 
-    /// One `read(2)` into `target[offset..<offset+count]`; clears the cached
-    /// readiness when it would block or comes back short (the socket is drained).
+    /// One `read(2)` into `target[offset..<offset+count]`. Clears the cached
+    /// readiness only when it would block: a short read proves nothing (TCP's
+    /// urgent mark cuts a read short with bytes still queued behind it). A
+    /// zero count is the end of stream, or, after an error that ended the
+    /// stream, that error again; so is a would-block then. An error is kept
+    /// (see `failure`).
     private func receive(into target: inout [UInt8], at offset: Int, count: Int) throws -> IOOutcome<Int> {
         guard core.isOpen else { throw StreamError(.closed, operation: "read(\(peerAddress))") }
         let fd = core.descriptor
@@ -216,18 +263,30 @@ public final class StreamConnection: @unchecked Sendable {
                 try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + count]))
             }
         } catch let error as SystemError {
-            throw StreamError(error)
+            throw ended(by: StreamError(error))
         }
         switch outcome {
-        case .wouldBlock: core.wouldBlock(.read)
-        // A short read drained the socket: a new edge comes with new bytes, so
-        // the next read waits without a call. Not so once the peer's end is
-        // known (the end of stream is still to read), nor while a FaultScript
-        // is active anywhere (a scripted short count drains nothing).
-        case .completed(let n) where n < count && n > 0 && !core.readHangUp && !FaultScript.isArmed: core.readReady = false
-        case .completed: break
+        case .wouldBlock:
+            if let failure { throw failure }
+            core.wouldBlock(.read)
+        case .completed(0):
+            if let failure { throw failure }
+            atEnd = true
+            core.sawEnd()
+        case .completed:
+            break
         }
         return outcome
+    }
+
+    /// Keeps `error` as the stream's end (see `failure`), unless it is a
+    /// passing shortage (`ENOBUFS`, `ENOMEM`) that the next call may not meet,
+    /// and returns it.
+    private func ended(by error: StreamError) -> StreamError {
+        if error.errno != .noMemory && error.errno != ErrnoCode(rawValue: 105) { // ENOBUFS
+            if failure == nil { failure = error }
+        }
+        return error
     }
 
     /// Takes `count` buffered bytes.
@@ -267,13 +326,19 @@ public final class StreamConnection: @unchecked Sendable {
         func operation() -> String { "write(\(peer), \(bytes.count) bytes)" }
         guard core.isOpen else { throw StreamError(.closed, operation: operation()) } // an empty write too
         if writingShutDown { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
-        try await takeWriterTurn()
-        defer { passWriterTurn() }
+        if let failure { throw failure }
+        let turn = try await takeWriterTurn()
+        defer { passWriterTurn(turn) }
         var offset = 0
         while offset < bytes.count {
             guard core.isOpen else { throw StreamError(.closed, operation: operation()) }
+            if let failure { throw failure }
             if core.hangUp { throw StreamError(.connectionReset, operation: operation()) }
             if core.writeReady {
+                if core.spend() {
+                    try await core.yieldToLoop(.write, owner: turn, operation: operation())
+                    continue
+                }
                 let fd = core.descriptor
                 let outcome: IOOutcome<Int>
                 do {
@@ -281,46 +346,53 @@ public final class StreamConnection: @unchecked Sendable {
                         try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...]))
                     }
                 } catch let error as SystemError {
-                    throw StreamError(error)
+                    throw ended(by: StreamError(error))
                 }
                 switch outcome {
                 case .completed(let n):
-                    // A short write: the next attempt says whether the buffer is full.
+                    // A short write proves nothing: the next attempt says whether the buffer is full.
                     offset += n
                     continue
                 case .wouldBlock:
                     core.wouldBlock(.write)
                 }
             }
-            try await core.wait(for: .write, operation: operation())
+            try await core.wait(for: .write, owner: turn, operation: operation())
         }
     }
 
-    private func takeWriterTurn() async throws {
-        guard writerActive else {
-            writerActive = true
-            return
+    /// Waits for the writers before this one, and returns this writer's turn.
+    private func takeWriterTurn() async throws -> UInt64 {
+        let turn = nextTurn
+        nextTurn += 1
+        guard writer != 0 else {
+            writer = turn
+            return turn
         }
-        let id = nextWriterID
-        nextWriterID += 1
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 if Task.isCancelled { continuation.resume(throwing: CancellationError()); return }
-                writerTurns.append((id, continuation))
+                writerTurns.append((turn, continuation))
             }
         } onCancel: {
             executor.perform { _ in
-                guard let index = self.writerTurns.firstIndex(where: { $0.id == id }) else { return }
+                guard let index = self.writerTurns.firstIndex(where: { $0.id == turn }) else { return }
                 self.writerTurns.remove(at: index).continuation.resume(throwing: CancellationError())
             }
         }
+        return turn
     }
 
-    private func passWriterTurn() {
+    /// The writer holding `turn` is done (or its wait was abandoned): the
+    /// next writer in line gets the turn. Does nothing for a turn already passed.
+    private func passWriterTurn(_ turn: UInt64) {
+        guard writer == turn else { return }
         if writerTurns.isEmpty {
-            writerActive = false
+            writer = 0
         } else {
-            writerTurns.removeFirst().continuation.resume() // stays active: the turn passes on
+            let next = writerTurns.removeFirst()
+            writer = next.id
+            next.continuation.resume()
         }
     }
 
@@ -336,8 +408,8 @@ public final class StreamConnection: @unchecked Sendable {
     ///   from the kernel, `CancellationError` while waiting for earlier writes.
     public func shutdownWriting() async throws {
         try await executor.onLoop {
-            try await self.takeWriterTurn()
-            defer { self.passWriterTurn() }
+            let turn = try await self.takeWriterTurn()
+            defer { self.passWriterTurn(turn) }
             guard self.core.isOpen else { throw StreamError(.closed, operation: "shutdown") }
             if self.writingShutDown { return }
             self.writingShutDown = true

@@ -112,25 +112,56 @@ public final class StreamListener: @unchecked Sendable {
 
     /// Waits for the next connection and returns it (non-blocking, close-on-exec, TCP_NODELAY set).
     /// Several tasks may accept at once: each connection goes to one of them.
+    ///
+    /// What goes wrong with one connection never ends the listener: an
+    /// `accept(2)` error that belongs to the connection being taken
+    /// (`ECONNABORTED`, `EPROTO`, `EPERM` from a firewall, and the network
+    /// errors `accept(2)` says to treat like `EAGAIN`: `ENETDOWN`,
+    /// `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`,
+    /// `ENETUNREACH`), or a connection the loop cannot register, skips that
+    /// connection and accepts the next; running out of descriptors or kernel
+    /// memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) pauses `acceptBackoff`
+    /// and tries again. After `SocketCore.budget` connections taken in one
+    /// loop iteration it yields to the loop first. A `StreamServer` reports
+    /// each of these through its error handler.
     /// - Throws: `StreamError.closed` once the listener (or its loop) is closed,
-    ///   `CancellationError` (no connection is taken: it stays queued).
+    ///   `CancellationError` (no connection is taken: it stays queued), or a
+    ///   `StreamError` for a failure of the listening socket itself (`EBADF`,
+    ///   `EINVAL`: nothing more can be accepted from it).
     public func accept() async throws -> StreamConnection {
+        try await accept(reporting: nil)
+    }
+
+    /// `accept()`, telling `report` what it skipped or paused for.
+    func accept(reporting report: (@Sendable (StreamError) -> Void)?) async throws -> StreamConnection {
         try await executor.onLoop {
             let loop = try self.executor.loopForCall("accept")
+            let operation = "accept(\(self.localAddress))"
             while true {
-                guard self.core.isOpen else { throw StreamError(.closed, operation: "accept(\(self.localAddress))") }
+                guard self.core.isOpen else { throw StreamError(.closed, operation: operation) }
                 if self.core.readReady {
+                    if self.core.spend() {
+                        try await self.core.yieldToLoop(.read, owner: 0, operation: operation)
+                        continue
+                    }
                     let outcome: IOOutcome<OwnedDescriptor>
                     do throws(SystemError) {
                         outcome = try self.core.descriptor.accept()
-                    } catch let error where error.errno == .tooManyOpenFiles || error.errno == .tooManyOpenFilesInSystem {
-                        // Out of descriptors: the connection stays queued; pause instead of spinning.
-                        try await self.executor.sleep(for: self.acceptBackoff)
-                        continue
-                    } catch let error where error.errno == .connectionAborted || error.errno == .interrupted {
-                        continue // the peer gave up before we took it: next one
                     } catch {
-                        throw StreamError(error)
+                        switch StreamListener.acceptFailure(error.errno) {
+                        case .pause:
+                            // Out of descriptors or memory: the connection stays queued; pause instead of spinning.
+                            report?(StreamError(.system, operation: operation + ": paused \(self.acceptBackoff)", errno: error.errno))
+                            try await self.executor.sleep(for: self.acceptBackoff)
+                        case .skip:
+                            // That connection's own failure: skip it, take the next.
+                            if error.errno != .connectionAborted {
+                                report?(StreamError(.system, operation: operation + ": one connection skipped", errno: error.errno))
+                            }
+                        case .fatal:
+                            throw StreamError(error)
+                        }
+                        continue
                     }
                     switch consume outcome {
                     case .completed(let socket):
@@ -138,13 +169,42 @@ public final class StreamListener: @unchecked Sendable {
                         if self.unixPath == nil { try? fd.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) } // best effort: only speed depends on it
                         let peer = (try? fd.peerAddress()) ?? self.localAddress
                         let local = (try? fd.localAddress()) ?? self.localAddress
-                        return try StreamConnection(adopting: socket, loop: loop, local: local, peer: peer)
+                        do {
+                            return try StreamConnection(adopting: socket, loop: loop, local: local, peer: peer)
+                        } catch {
+                            // The loop could not register it (epoll's watch limit, memory):
+                            // the socket is closed with its owner; the listener goes on.
+                            var errno: ErrnoCode?
+                            if case .system(let failure) = error as? SelectorError { errno = failure.errno }
+                            report?(StreamError(.system, operation: operation + ": one connection skipped: \(error)", errno: errno))
+                            continue
+                        }
                     case .wouldBlock:
                         self.core.wouldBlock(.read)
                     }
                 }
-                try await self.core.wait(for: .read, operation: "accept(\(self.localAddress))")
+                try await self.core.wait(for: .read, operation: operation)
             }
+        }
+    }
+
+    /// What an `accept(2)` error means for the listener.
+    enum AcceptFailure { case skip, pause, fatal }
+
+    /// Sorts an `accept(2)` errno: the connection's own failure, a shortage
+    /// to wait out, or the listening socket's failure.
+    static func acceptFailure(_ errno: ErrnoCode) -> AcceptFailure {
+        switch errno.rawValue {
+        case ErrnoCode.tooManyOpenFiles.rawValue, ErrnoCode.tooManyOpenFilesInSystem.rawValue,
+             ErrnoCode.noMemory.rawValue, 105 /* ENOBUFS */:
+            .pause
+        case ErrnoCode.connectionAborted.rawValue, ErrnoCode.interrupted.rawValue, ErrnoCode.wouldBlock.rawValue,
+             71 /* EPROTO */, ErrnoCode.notPermitted.rawValue, 100 /* ENETDOWN */, 92 /* ENOPROTOOPT */,
+             112 /* EHOSTDOWN */, 64 /* ENONET */, 113 /* EHOSTUNREACH */, 95 /* EOPNOTSUPP */,
+             101 /* ENETUNREACH */, ErrnoCode.connectionReset.rawValue, 110 /* ETIMEDOUT */:
+            .skip
+        default:
+            .fatal
         }
     }
 
@@ -157,12 +217,15 @@ public final class StreamListener: @unchecked Sendable {
     /// After the loop has closed (which closed the socket), it still removes
     /// the file. Any thread.
     public func close() async {
-        _ = try? await executor.onLoop {
-            self.core.close(operation: "accept(\(self.localAddress))") // does nothing once closed
-            // Only while the file is still the one this listener made: a second
-            // call, or a file someone else has put there since, is left alone.
-            if let path = self.unixPath { StreamListener.removeSocketFile(path, ifStill: self.unixFile) }
-        }
+        _ = try? await executor.onLoop { self.closeOnLoop() }
+    }
+
+    /// `close()`, on the loop thread.
+    func closeOnLoop() {
+        core.close(operation: "accept(\(localAddress))") // does nothing once closed
+        // Only while the file is still the one this listener made: a second
+        // call, or a file someone else has put there since, is left alone.
+        if let path = unixPath { StreamListener.removeSocketFile(path, ifStill: unixFile) }
     }
 
     /// Removes the socket file at `path`, if it is still `file` (when given):

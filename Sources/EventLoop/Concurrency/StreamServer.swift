@@ -13,6 +13,14 @@ import Synchronization
 /// - A handler's connection is closed when the handler returns or throws;
 ///   what a handler throws goes to `errorHandler` (by default printed to
 ///   standard error, as asyncio logs it; a cancellation is not reported).
+/// - Nothing that goes wrong with one connection, or with the accept of one,
+///   ends the server or touches the other connections: a connection the
+///   kernel or the loop could not hand over is skipped, a shortage of
+///   descriptors or memory pauses accepting (see `StreamListener.accept()`),
+///   and each is reported to `errorHandler` as a `StreamError` whose
+///   `operation` starts with `accept(`.
+/// - However `run()` ends, it closes the listener first, so no client is
+///   left queued in a backlog nobody accepts from.
 ///
 /// Any thread: `Sendable`. Its state is touched on the loop thread only.
 public final class StreamServer: @unchecked Sendable {
@@ -50,32 +58,44 @@ public final class StreamServer: @unchecked Sendable {
     }
 
     /// The default error handler: one line on standard error per handler
-    /// that threw (not for a cancellation, the usual end of a handler at shutdown).
+    /// that threw (not for a cancellation, the usual end of a handler at
+    /// shutdown) and per connection skipped or pause in accepting.
     public static let printError: @Sendable (any Error) -> Void = { error in
         if error is CancellationError { return }
-        printToStandardError("StreamServer: a connection handler threw: \(error)")
+        if let error = error as? StreamError, error.operation.hasPrefix("accept(") {
+            printToStandardError("StreamServer: \(error)")
+        } else {
+            printToStandardError("StreamServer: a connection handler threw: \(error)")
+        }
     }
 
     /// The port it listens on.
     public var port: UInt16 { listener.port }
 
     /// Accepts and serves until shut down or cancelled (see the type).
-    /// - Throws: `StreamError` when accepting fails for a reason other than the
-    ///   listener closing (the handlers are cancelled and awaited first).
+    /// - Throws: `StreamError` when the listening socket itself fails (not
+    ///   for one connection's failure): the listener is closed, then the
+    ///   handlers are cancelled and awaited.
     public func run() async throws {
         let executor = listener.executor
+        let errorHandler = self.errorHandler
         try await withTaskCancellationHandler {
             try await executor.onLoop {
                 var failure: (any Error)?
                 do {
-                    for try await connection in self.listener.connections {
+                    while true {
+                        let connection = try await self.listener.accept(reporting: { errorHandler($0) })
                         self.start(connection, on: executor)
                     }
+                } catch let error as StreamError where error.kind == .closed {
+                    // Shut down: the listener was closed.
                 } catch is CancellationError {
                     // The server's task was cancelled: everything goes.
                 } catch {
                     failure = error
                 }
+                // Whatever ended accepting: nobody is left queued unanswered.
+                self.listener.closeOnLoop()
                 if failure != nil || Task.isCancelled { self.cancelHandlers() }
                 await self.waitForHandlers()
                 if let failure { throw failure }

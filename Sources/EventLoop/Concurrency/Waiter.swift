@@ -13,6 +13,8 @@ final class Waiter<Value: Sendable>: @unchecked Sendable, WaiterProtocol {
     private var disarm: (() -> Void)?
     private(set) var isFinished = false
     private var cancelled = false
+    /// The suspended task (see `SocketCore.Waiting.task`); nil once resumed.
+    private var task: UnsafeCurrentTask?
     /// The loop's registry entry, for `IOLoop.close()`.
     var registryID = 0
     weak var registry: WaiterRegistry?
@@ -20,7 +22,10 @@ final class Waiter<Value: Sendable>: @unchecked Sendable, WaiterProtocol {
     init() {}
 
     /// Task side, before the waiter is handed to the loop.
-    func attach(_ continuation: UnsafeContinuation<Value, any Error>) { self.continuation = continuation }
+    func attach(_ continuation: UnsafeContinuation<Value, any Error>) {
+        self.continuation = continuation
+        task = withUnsafeCurrentTask { $0 }
+    }
 
     deinit {
         // The loop let go of an unarmed wait (closed with the arming still
@@ -47,6 +52,7 @@ final class Waiter<Value: Sendable>: @unchecked Sendable, WaiterProtocol {
         isFinished = true
         let continuation = self.continuation
         self.continuation = nil
+        task = nil
         let disarm = self.disarm
         self.disarm = nil
         registry?.remove(self)
@@ -62,6 +68,11 @@ final class Waiter<Value: Sendable>: @unchecked Sendable, WaiterProtocol {
 
     /// Loop thread: the loop is closing.
     func fail(_ error: any Error) { finish(.failure(error)) }
+
+    /// Loop thread: the task suspended here, if it still is.
+    func waitingTasks(into tasks: inout [UnsafeCurrentTask]) {
+        if !isFinished, let task { tasks.append(task) }
+    }
 }
 
 /// What the loop's registry of waiters needs of each, whatever its value type.
@@ -69,6 +80,8 @@ protocol WaiterProtocol: AnyObject {
     var registryID: Int { get set }
     var isFinished: Bool { get }
     func fail(_ error: any Error)
+    /// Appends the tasks suspended in this wait.
+    func waitingTasks(into tasks: inout [UnsafeCurrentTask])
 }
 
 /// The waiters a loop has armed, so that closing the loop resumes every one
@@ -91,6 +104,14 @@ final class WaiterRegistry {
     }
 
     func remove(_ waiter: any WaiterProtocol) { waiters[waiter.registryID] = nil }
+
+    /// The tasks suspended in the registered waits, each once.
+    func waitingTasks() -> [UnsafeCurrentTask] {
+        var tasks: [UnsafeCurrentTask] = []
+        for waiter in waiters.values { waiter.waitingTasks(into: &tasks) }
+        var seen = Set<UnsafeCurrentTask>()
+        return tasks.filter { seen.insert($0).inserted }
+    }
 
     /// Resumes every waiter still waiting with `error`; their tasks run on.
     func failAll(_ error: any Error) {

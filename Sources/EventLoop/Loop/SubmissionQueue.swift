@@ -262,6 +262,13 @@ final class SubmissionQueue: @unchecked Sendable {
         }
     }
 
+    /// Whether executor jobs from other threads are waiting to be taken. Any thread.
+    var hasJobs: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return !state.pointee.pendingJobs.isEmpty
+    }
+
     /// Loop thread: the executor jobs submitted so far, appended to `jobs`.
     func takeJobs(into jobs: inout [LoopJob]) {
         lock.lock()

@@ -810,33 +810,6 @@ struct PeerBehaviourStreamTests {
     }
 }
 
-/// A connected pair over `host`'s loopback: (accepted side, connecting side).
-private func connectedPair(host: String, on executor: LoopExecutor) async throws -> (StreamConnection, StreamConnection) {
-    let listener = try await StreamListener.bind(host: host, port: 0, on: executor)
-    async let accepted = listener.accept()
-    let client = try await StreamConnection.connect(host: host, port: listener.port, timeout: .seconds(5), on: executor)
-    let server = try await accepted
-    await listener.close()
-    return (server, client)
-}
-
-/// Runs `body` in a fresh loop of `backend` with a connected TCP pair over
-/// 127.0.0.1 (the accepted side, the connecting side), then closes both ends
-/// (again: closing is idempotent) and the loop.
-private func withConnectedPair(
-    _ backend: LoopBackend = .epoll,
-    _ body: sending @escaping (LoopExecutor, StreamConnection, StreamConnection) async throws -> Void
-) throws {
-    let loop = try IOLoop(backend: backend)
-    try loop.run { executor in
-        let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
-        try await body(executor, server, client)
-        await server.close()
-        await client.close()
-    }
-    try loop.close()
-}
-
 /// Runs a loop on a thread of its own and closes it there with a connection,
 /// a listener and a datagram socket open, then calls each kind of operation
 /// from this task (so never on the loop's thread): the exit status is 0 when
