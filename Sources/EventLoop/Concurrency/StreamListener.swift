@@ -46,8 +46,10 @@ public final class StreamListener: @unchecked Sendable {
     /// Listens on `host` (a numeric IPv4 or IPv6 address, or `localhost`,
     /// which means 127.0.0.1) and `port` (0: the kernel picks one; read it from
     /// `port`), with `SO_REUSEADDR`, and `SO_REUSEPORT` if asked.
+    /// `acceptBackoff` may be zero (retry at the next loop iteration), not negative.
     /// - Throws: `StreamError` (`.addressInUse`, `.hostNotFound` for a name
-    ///   that is not numeric or `localhost`…), `ArgumentError` for a negative backlog.
+    ///   that is not numeric or `localhost`…), `ArgumentError` for a negative
+    ///   backlog or `acceptBackoff`.
     public static func bind(
         host: String = "127.0.0.1", port: UInt16, backlog: Int32 = 511, reusePort: Bool = false,
         acceptBackoff: Duration = .milliseconds(100), on executor: LoopExecutor

@@ -9,14 +9,18 @@ extension Socket {
     public static let unixFamily = AF_UNIX
 
     /// A Unix domain stream socket bound to `address` and listening.
+    /// - Parameter backlog: the kernel's queue of connections not yet accepted
+    ///   (0 or more; the kernel caps it at `net.core.somaxconn`).
     /// The corresponding C calls are `socket(AF_UNIX)`, `bind` and `listen`.
-    /// - Throws: `SystemError` (`EADDRINUSE` when the path exists…); the socket is closed on failure.
-    public static func listenUnix(on address: SocketEndpoint, backlog: Int32 = 511) throws(SystemError) -> OwnedDescriptor {
+    /// - Throws: `ArgumentError` for a negative backlog (as `listenTCP`);
+    ///   `SystemError` (`EADDRINUSE` when the path exists…); the socket is closed on failure.
+    public static func listenUnix(on address: SocketEndpoint, backlog: Int32 = 511) throws -> OwnedDescriptor {
+        try ArgumentError.checkCount(Int(backlog), "backlog", in: "listenUnix(on:backlog:)")
         let fd = try Syscall.check(Kernel.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), nonBlocking: true), "socket(AF_UNIX)")
         let socket = OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
         let raw = socket.rawValue
         _ = try Syscall.check(address.withSockaddr { Kernel.bind(raw, $0, $1) }, "bind(\(socket.descriptor), \(address))")
-        _ = try Syscall.check(Kernel.listen(raw, max(backlog, 0)), "listen(\(socket.descriptor), \(backlog))")
+        _ = try Syscall.check(Kernel.listen(raw, backlog), "listen(\(socket.descriptor), \(backlog))")
         return socket
     }
 
