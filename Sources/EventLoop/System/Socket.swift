@@ -37,7 +37,8 @@ public enum Socket {
     }
 
     /// A stream socket of `address`'s family (TCP for IP, else a Unix domain
-    /// stream), not yet connected. The corresponding C call is `socket(2)`.
+    /// stream), not yet connected, non-blocking and close-on-exec. The
+    /// corresponding C call is `socket(2)`. Any thread.
     public static func stream(for address: SocketEndpoint) throws(SystemError) -> OwnedDescriptor {
         try make(address.family, Int32(SOCK_STREAM.rawValue))
     }
@@ -67,7 +68,8 @@ extension Descriptor {
     /// the listener's queue is full (a blocking connect would wait for room;
     /// no readiness event says when there is some, so call again later); for
     /// TCP on Linux, the kernel is out of local ports, which waiting rarely
-    /// cures. The corresponding C call is `connect(2)`.
+    /// cures. The corresponding C call is `connect(2)`. Any thread (the
+    /// socket's owner's).
     /// - Throws: `SystemError` (`ECONNREFUSED`, `ENOENT` for a missing Unix path…).
     public func startConnecting(to address: SocketEndpoint) throws(SystemError) -> IOOutcome<Void> {
         let fd = rawValue
