@@ -256,6 +256,10 @@ int cevent_unlink(const char *path);
 /// stat(2), reduced to the file's identity: its device and inode numbers.
 /// Returns 0 or -errno.
 int cevent_file_identity(const char *path, uint64_t *device, uint64_t *inode);
+/// lstat(2): what `path` names itself (a symbolic link is not followed),
+/// reduced to its device and inode numbers and its st_mode (type and
+/// permission bits). Returns 0 or -errno.
+int cevent_lstat(const char *path, uint64_t *device, uint64_t *inode, uint32_t *mode);
 /// close(2). Returns 0 or -errno. Never retry it: on Linux the descriptor is
 /// gone even when close reports EINTR.
 int cevent_close(int fd);

@@ -22,6 +22,7 @@ _Static_assert(sizeof(struct signalfd_siginfo) == 128, "signalfd reads 128-byte 
 _Static_assert(EFD_NONBLOCK == 04000, "cevent_EFD_NONBLOCK must match EFD_NONBLOCK");
 _Static_assert(EFD_SEMAPHORE == 1, "cevent_EFD_SEMAPHORE must match EFD_SEMAPHORE");
 _Static_assert(POLLRDHUP == 0x2000, "cevent_POLLRDHUP must match POLLRDHUP");
+_Static_assert(sizeof(mode_t) <= sizeof(uint32_t), "cevent_lstat hands st_mode over as 32 bits");
 
 #define RESULT(expr) do { long r_ = (long)(expr); return r_ < 0 ? -errno : r_; } while (0)
 
@@ -388,6 +389,16 @@ int cevent_file_identity(const char *path, uint64_t *device, uint64_t *inode) {
     if (stat(path, &info) != 0) return -errno;
     *device = (uint64_t)info.st_dev;
     *inode = (uint64_t)info.st_ino;
+    return 0;
+}
+// Why a wrapper: Swift cannot name `struct stat`'s fields portably across C
+// libraries, and a caller about to remove a path needs only these three.
+int cevent_lstat(const char *path, uint64_t *device, uint64_t *inode, uint32_t *mode) {
+    struct stat info;
+    if (lstat(path, &info) != 0) return -errno;
+    *device = (uint64_t)info.st_dev;
+    *inode = (uint64_t)info.st_ino;
+    *mode = (uint32_t)info.st_mode;
     return 0;
 }
 int cevent_open(const char *path, int flags, int mode) { RESULT(open(path, flags | O_CLOEXEC, mode)); }

@@ -91,7 +91,8 @@ extension LoopExecutor {
 
     /// Suspends the calling task for `duration` (see `sleep(until:)`), measured
     /// from when the loop arms the timer; never shorter. A zero or negative
-    /// duration yields to the loop for one iteration.
+    /// duration yields to the loop for one iteration; a huge one saturates at
+    /// `MonotonicInstant.distantFuture` (only cancellation ends it).
     public func sleep(for duration: Duration) async throws {
         try await suspend { (loop, waiter: Waiter<Void>) in
             let timer = try loop.schedule(after: duration) { waiter.finish(.success(())) }
@@ -103,6 +104,11 @@ extension LoopExecutor {
     /// `duration` has passed on the loop's clock first; `body` is then
     /// cancelled, and this returns once it has ended (cooperative cancellation,
     /// as everywhere in Swift: the loop's waits end at once).
+    ///
+    /// The deadline is a `sleep(for: duration)`: a zero or negative duration
+    /// has passed already, so `body` has until the loop's next timer phase
+    /// (one iteration) and is cancelled then unless it has finished; a huge
+    /// one saturates and never fires.
     /// - Throws: `DeadlineExceeded`, or what `body` throws.
     public func withDeadline<T: Sendable>(
         after duration: Duration, _ body: @escaping @Sendable () async throws -> T

@@ -31,24 +31,33 @@ extension StreamConnection {
     }
 
     /// Connects to a Unix domain stream socket at `path` (asyncio's `open_unix_connection`).
+    ///
+    /// A listener whose queue is full (it does not accept fast enough) makes
+    /// a non-blocking `connect(2)` say `EAGAIN` where a blocking one would wait
+    /// for room; this waits too. No readiness event says when room appears,
+    /// so the connect is tried again on the loop's timers, after 1 ms, then
+    /// 2, 4, 8… ms, at most 50 ms apart (a freed slot is taken within about
+    /// 50 ms, at no more than 20 tries a second once the pause has grown).
+    /// `timeout` bounds the whole connecting, that waiting included: one
+    /// deadline on the monotonic clock, taken at the call; zero or negative
+    /// tries once. With no timeout it waits until the listener takes the
+    /// connection or the task is cancelled, as a blocking connect would.
+    /// The socket is closed on every failure. Loop thread (hops there).
     /// - Throws: `StreamError.connectionRefused` when nobody listens there
-    ///   (also for a missing path: `ENOENT`), other `StreamError`s,
+    ///   (also for a missing path: `ENOENT`), `.timedOut` (naming the path)
+    ///   when the deadline passes, other `StreamError`s; `CancellationError`;
     ///   `ArgumentError` for a path too long for `sockaddr_un`.
     public static func connect(unixPath path: String, timeout: Duration? = nil, on executor: LoopExecutor) async throws -> StreamConnection {
         let deadline = timeout.map { MonotonicInstant.now() + $0 }
         return try await connect(to: try SocketEndpoint(unixPath: path), deadline: deadline, on: executor)
     }
 
-    /// Connects to one address: non-blocking `connect(2)`, then a wait for
-    /// writable, then `SO_ERROR`.
+    /// Connects to one address: non-blocking `connect(2)` (again, for a Unix
+    /// listener's full queue), then a wait for writable, then `SO_ERROR`.
     static func connect(to address: SocketEndpoint, deadline: MonotonicInstant?, on executor: LoopExecutor) async throws -> StreamConnection {
         try await executor.onLoop {
             let loop = try executor.loopForCall("connect(\(address))")
-            let socket: OwnedDescriptor
-            do throws(SystemError) { socket = try Socket.connectTCP(to: address) } catch {
-                if error.errno == .noSuchEntry { throw StreamError(.connectionRefused, operation: error.operation, errno: error.errno) }
-                throw StreamError(error)
-            }
+            let socket = try await startConnecting(to: address, deadline: deadline, on: executor)
             let connection = try StreamConnection(adopting: socket, loop: loop, local: address, peer: address)
             do {
                 connection.core.writeReady = false // not connected until the kernel says writable
@@ -68,6 +77,48 @@ extension StreamConnection {
                 connection.core.close(operation: "connect")
                 throw error
             }
+        }
+    }
+}
+
+extension StreamConnection {
+    /// The first pause before a Unix connect refused for a full queue is tried again.
+    static let firstRetryPause = Duration.milliseconds(1)
+    /// The longest pause between those tries (the pause doubles up to it).
+    static let longestRetryPause = Duration.milliseconds(50)
+
+    /// A new socket that has started connecting to `address` (see
+    /// `Descriptor.startConnecting(to:)`), not yet registered with the loop
+    /// (an unconnected Unix socket reports a hang-up, which a registration
+    /// would record). A Unix listener's full queue (`EAGAIN`) is tried again
+    /// after a growing pause on the loop's timers until `deadline`; TCP's
+    /// `EAGAIN` (no local port) fails at once, as a blocking connect does.
+    /// The socket is closed when this throws (its owner goes out of scope).
+    /// Loop thread.
+    private static func startConnecting(
+        to address: SocketEndpoint, deadline: MonotonicInstant?, on executor: LoopExecutor
+    ) async throws -> OwnedDescriptor {
+        let socket: OwnedDescriptor
+        do throws(SystemError) { socket = try Socket.stream(for: address) } catch { throw StreamError(error) }
+        var pause = firstRetryPause
+        while true {
+            let outcome: IOOutcome<Void>
+            do throws(SystemError) { outcome = try socket.descriptor.startConnecting(to: address) } catch {
+                if error.errno == .noSuchEntry { throw StreamError(.connectionRefused, operation: error.operation, errno: error.errno) }
+                throw StreamError(error)
+            }
+            if !outcome.wouldBlock { return socket }
+            guard address.family == Socket.unixFamily else {
+                throw StreamError(SystemError(.wouldBlock, operation: "connect(\(address)): no local port free"))
+            }
+            var wait = pause
+            if let deadline {
+                let left = deadline - MonotonicInstant.now()
+                if left <= .zero { throw StreamError(.timedOut, operation: "connect(\(address)): the listener's queue stayed full") }
+                wait = min(wait, left)
+            }
+            try await executor.sleep(for: wait) // never shorter, so the try after the last pause is at or past the deadline
+            pause = min(pause * 2, longestRetryPause)
         }
     }
 }

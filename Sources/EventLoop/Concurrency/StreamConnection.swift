@@ -283,7 +283,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// passing shortage (`ENOBUFS`, `ENOMEM`) that the next call may not meet,
     /// and returns it.
     private func ended(by error: StreamError) -> StreamError {
-        if error.errno != .noMemory && error.errno != ErrnoCode(rawValue: 105) { // ENOBUFS
+        if error.errno != .noMemory && error.errno != .noBufferSpace {
             if failure == nil { failure = error }
         }
         return error

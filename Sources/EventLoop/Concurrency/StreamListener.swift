@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A listening stream socket (TCP or Unix domain) that accepts connections
 /// as `StreamConnection`s: asyncio's server socket.
 ///
@@ -16,28 +18,42 @@ public final class StreamListener: @unchecked Sendable {
 
     // Loop thread only.
     let core: SocketCore
-    private let unixPath: String?
-    /// The socket file this listener made, so that closing it never removes
-    /// a file someone else has put at the path since.
-    private let unixFile: (device: UInt64, inode: UInt64)?
+    let unixPath: String?
+    /// The socket file this listener made, taken with `lstat` right after its
+    /// `bind`, so that closing never removes a file someone else has put at
+    /// the path since; nil when it could not be taken (nothing is removed then).
+    let unixFile: Socket.PathEntry?
+    /// Set by the first of `close()` and `deinit` to go for the file: it is
+    /// removed at most once (a later call could find a new file that took
+    /// its inode number). Any thread (`close()` runs off the loop once the
+    /// loop has closed).
+    private let fileClaimed = Atomic<Bool>(false)
 
     init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, unixPath: String?, backoff: Duration) throws {
         executor = loop.executor
         localAddress = local
         self.unixPath = unixPath
-        unixFile = unixPath.flatMap(Socket.fileIdentity)
+        unixFile = unixPath.flatMap(Self.ownSocketFile)
         acceptBackoff = backoff
         core = try SocketCore(socket, loop: loop)
     }
 
     deinit {
-        let path = unixPath
-        let file = unixFile
-        let removeFile: @Sendable () -> Void = { if let path { StreamListener.removeSocketFile(path, ifStill: file) } }
-        if !core.closeFromAnyThread("deinit", then: removeFile), let path {
-            // The loop has closed (and closed the socket with it): the file is all that is left.
-            StreamListener.removeSocketFile(path, ifStill: file)
-        }
+        // The file first, here on whatever thread releases the listener (it is
+        // no loop state), then the socket, on the loop; a closed loop has
+        // closed the socket already.
+        removeOwnFileOnce()
+        core.closeFromAnyThread("deinit")
+    }
+
+    /// Removes the socket file this listener made, if it is still at the
+    /// path and this is the first call. Done before the socket closes: while
+    /// the socket is open its file's inode cannot be freed, so no file made
+    /// at the path since can carry the same number (a file system may hand a
+    /// freed inode number to the next new file), and the identity check is exact.
+    private func removeOwnFileOnce() {
+        guard let unixPath, !fileClaimed.exchange(true, ordering: .relaxed) else { return }
+        Self.removeSocketFile(unixPath, ifStill: unixFile)
     }
 
     /// The port it listens on (0 for a Unix socket).
@@ -46,8 +62,10 @@ public final class StreamListener: @unchecked Sendable {
     /// Listens on `host` (a numeric IPv4 or IPv6 address, or `localhost`,
     /// which means 127.0.0.1) and `port` (0: the kernel picks one; read it from
     /// `port`), with `SO_REUSEADDR`, and `SO_REUSEPORT` if asked.
+    /// `acceptBackoff` may be zero (retry at the next loop iteration), not negative.
     /// - Throws: `StreamError` (`.addressInUse`, `.hostNotFound` for a name
-    ///   that is not numeric or `localhost`…), `ArgumentError` for a negative backlog.
+    ///   that is not numeric or `localhost`…), `ArgumentError` for a negative
+    ///   backlog or `acceptBackoff`.
     public static func bind(
         host: String = "127.0.0.1", port: UInt16, backlog: Int32 = 511, reusePort: Bool = false,
         acceptBackoff: Duration = .milliseconds(100), on executor: LoopExecutor
@@ -73,38 +91,7 @@ public final class StreamListener: @unchecked Sendable {
         }
     }
 
-    /// Listens on a Unix domain socket at `path` (asyncio's `start_unix_server`).
-    /// With `replacingStale`, a socket file that nobody listens on (left by a
-    /// crashed process) is removed first; a live one is never touched (the
-    /// check is a `connect(2)`, which a live listener sees as a connection that
-    /// closes at once). The listener removes its own file when it closes.
-    /// - Throws: `StreamError.addressInUse` when the path exists (and is live,
-    ///   or not a socket, or `replacingStale` is off), `ArgumentError` for a
-    ///   path too long for `sockaddr_un`, other `StreamError`s.
-    public static func bind(
-        unixPath path: String, replacingStale: Bool = false, backlog: Int32 = 511,
-        acceptBackoff: Duration = .milliseconds(100), on executor: LoopExecutor
-    ) async throws -> StreamListener {
-        try checkBackoff(acceptBackoff)
-        let endpoint = try SocketEndpoint(unixPath: path)
-        return try await executor.onLoop {
-            let loop = try executor.loopForCall("bind(\(path))")
-            let socket: OwnedDescriptor
-            do {
-                socket = try Socket.listenUnix(on: endpoint, backlog: backlog)
-            } catch let error as SystemError where error.errno == .addressInUse && replacingStale && Socket.isStale(endpoint) {
-                removeSocketFile(path)
-                do { socket = try Socket.listenUnix(on: endpoint, backlog: backlog) } catch let error as SystemError {
-                    throw StreamError(error)
-                }
-            } catch let error as SystemError {
-                throw StreamError(error)
-            }
-            return try StreamListener(adopting: socket, loop: loop, local: endpoint, unixPath: path, backoff: acceptBackoff)
-        }
-    }
-
-    private static func checkBackoff(_ backoff: Duration) throws(ArgumentError) {
+    static func checkBackoff(_ backoff: Duration) throws(ArgumentError) {
         if backoff < .zero {
             throw ArgumentError("StreamListener.bind", argument: "acceptBackoff \(backoff)", requirement: "must not be negative")
         }
@@ -194,14 +181,12 @@ public final class StreamListener: @unchecked Sendable {
     /// Sorts an `accept(2)` errno: the connection's own failure, a shortage
     /// to wait out, or the listening socket's failure.
     static func acceptFailure(_ errno: ErrnoCode) -> AcceptFailure {
-        switch errno.rawValue {
-        case ErrnoCode.tooManyOpenFiles.rawValue, ErrnoCode.tooManyOpenFilesInSystem.rawValue,
-             ErrnoCode.noMemory.rawValue, 105 /* ENOBUFS */:
+        switch errno {
+        case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noMemory, .noBufferSpace:
             .pause
-        case ErrnoCode.connectionAborted.rawValue, ErrnoCode.interrupted.rawValue, ErrnoCode.wouldBlock.rawValue,
-             71 /* EPROTO */, ErrnoCode.notPermitted.rawValue, 100 /* ENETDOWN */, 92 /* ENOPROTOOPT */,
-             112 /* EHOSTDOWN */, 64 /* ENONET */, 113 /* EHOSTUNREACH */, 95 /* EOPNOTSUPP */,
-             101 /* ENETUNREACH */, ErrnoCode.connectionReset.rawValue, 110 /* ETIMEDOUT */:
+        case .connectionAborted, .interrupted, .wouldBlock, .protocolError, .notPermitted, .networkDown,
+             .protocolNotAvailable, .hostDown, .noNetwork, .hostUnreachable, .operationNotSupported,
+             .networkUnreachable, .connectionReset, .timedOut:
             .skip
         default:
             .fatal
@@ -212,30 +197,19 @@ public final class StreamListener: @unchecked Sendable {
     /// listener closes (or throws what `accept()` throws otherwise).
     public var connections: Connections { Connections(listener: self) }
 
-    /// Stops listening: unregisters, closes, removes a Unix socket's file,
-    /// and ends a waiting `accept()` with `StreamError.closed`. Idempotent.
-    /// After the loop has closed (which closed the socket), it still removes
-    /// the file. Any thread.
+    /// Stops listening: removes a Unix socket's file (only while the path
+    /// still names the file this listener made), unregisters, closes, and
+    /// ends a waiting `accept()` with `StreamError.closed`. Idempotent: a
+    /// second call removes nothing. After the loop has closed (which closed
+    /// the socket), it still removes the file. Any thread.
     public func close() async {
         _ = try? await executor.onLoop { self.closeOnLoop() }
     }
 
     /// `close()`, on the loop thread.
     func closeOnLoop() {
+        removeOwnFileOnce()
         core.close(operation: "accept(\(localAddress))") // does nothing once closed
-        // Only while the file is still the one this listener made: a second
-        // call, or a file someone else has put there since, is left alone.
-        if let path = unixPath { StreamListener.removeSocketFile(path, ifStill: unixFile) }
-    }
-
-    /// Removes the socket file at `path`, if it is still `file` (when given):
-    /// a file another listener has put there since is left alone.
-    static func removeSocketFile(_ path: String, ifStill file: (device: UInt64, inode: UInt64)? = nil) {
-        if let file {
-            guard let now = Socket.fileIdentity(path), now == file else { return }
-        }
-        // A missing file is fine (someone removed it); nothing else can be done here.
-        _ = try? Socket.unlink(path)
     }
 
     /// The accepted connections of a listener (see `StreamListener.connections`).

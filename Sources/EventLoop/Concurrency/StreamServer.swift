@@ -106,7 +106,8 @@ public final class StreamServer: @unchecked Sendable {
     }
 
     /// Stops accepting now; cancels the handlers still running after
-    /// `gracePeriod` (zero: at once). Idempotent. Any thread.
+    /// `gracePeriod` (zero or negative: at once; a huge one saturates, so
+    /// the handlers may run to their end). Idempotent. Any thread.
     public func shutdown(gracePeriod: Duration) {
         let executor = listener.executor
         let first = !stopping.exchange(true, ordering: .relaxed)

@@ -252,7 +252,8 @@ public struct TimerHandle {
     public func cancel() { loop?.cancelTimer(id) }
 
     /// Moves the timer to fire `delay` from now (measured on a fresh clock
-    /// read; a negative delay means now: the next iteration), keeping its id
+    /// read; a zero or negative delay means now: the next iteration; a huge
+    /// one saturates at `MonotonicInstant.distantFuture`), keeping its id
     /// and, for a repeating timer, its interval. It ties after timers already
     /// due at the new deadline. A timer due in the batch now firing, moved by an
     /// earlier callback of that batch, does not fire in it. False if it already

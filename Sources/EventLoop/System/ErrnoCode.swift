@@ -9,7 +9,7 @@ public struct ErrnoCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// The C value, e.g. `EBADF` is 9 on Linux.
     public let rawValue: Int32
 
-    /// The error number `rawValue` (any value; unknown ones print as `E<number>`).
+    /// The error number `rawValue` (any value; one Linux does not define prints as `E<number>`).
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// `EINTR`: a signal interrupted the call.
@@ -50,32 +50,40 @@ public struct ErrnoCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let inputOutput = ErrnoCode(rawValue: EIO)
     /// `ECONNABORTED`: a connection was aborted before `accept` took it.
     public static let connectionAborted = ErrnoCode(rawValue: ECONNABORTED)
+    /// `EPROTO`: a protocol error (`accept` reports it for a connection that
+    /// failed on the way in; take the next one).
+    public static let protocolError = ErrnoCode(rawValue: EPROTO)
+    /// `ENOBUFS`: no buffer space (the kernel is short of socket memory).
+    public static let noBufferSpace = ErrnoCode(rawValue: ENOBUFS)
+    /// `ENETDOWN`: the network (interface) is down.
+    public static let networkDown = ErrnoCode(rawValue: ENETDOWN)
+    /// `ENETUNREACH`: no route to the network.
+    public static let networkUnreachable = ErrnoCode(rawValue: ENETUNREACH)
+    /// `EHOSTDOWN`: the host is down.
+    public static let hostDown = ErrnoCode(rawValue: EHOSTDOWN)
+    /// `EHOSTUNREACH`: no route to the host.
+    public static let hostUnreachable = ErrnoCode(rawValue: EHOSTUNREACH)
+    /// `ENONET`: the machine is not on the network.
+    public static let noNetwork = ErrnoCode(rawValue: ENONET)
+    /// `ENOPROTOOPT`: the protocol option is not available.
+    public static let protocolNotAvailable = ErrnoCode(rawValue: ENOPROTOOPT)
+    /// `EOPNOTSUPP` (also `ENOTSUP`): the operation is not supported (on this socket).
+    public static let operationNotSupported = ErrnoCode(rawValue: EOPNOTSUPP)
     /// `ENOTSOCK`: the descriptor is not a socket.
     public static let notSocket = ErrnoCode(rawValue: ENOTSOCK)
     /// `ETIMEDOUT`: the operation timed out.
     public static let timedOut = ErrnoCode(rawValue: ETIMEDOUT)
 
-    /// The symbolic C name, e.g. `"EBADF"`, or `"E<number>"` for an unusual one.
+    /// The symbolic C name, e.g. `"EBADF"`, for every number Linux defines (1
+    /// through 133, `EHWPOISON`); an alias prints as the name it stands for
+    /// (`EWOULDBLOCK` as `"EAGAIN"`, `EDEADLOCK` as `"EDEADLK"`, `ENOTSUP` as
+    /// `"EOPNOTSUPP"`). Any other number prints as `"E<number>"`.
     public var name: String { ErrnoCode.names[rawValue] ?? "E\(rawValue)" }
 
-    /// The C library's message for this number (`strerror(3)`).
+    /// The C library's message for this number (`strerror(3)`), e.g. `Protocol
+    /// error`; `Unknown error <number>` for a number Linux does not define.
     public var message: String { String(cString: strerror(rawValue)) }
 
-    /// The message and the name, e.g. `Bad file descriptor (EBADF)`.
+    /// The message and the name, e.g. `Protocol error (EPROTO)`.
     public var description: String { "\(message) (\(name))" }
-
-    private static let names: [Int32: String] = [
-        EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO",
-        ENXIO: "ENXIO", E2BIG: "E2BIG", EBADF: "EBADF", ECHILD: "ECHILD", EAGAIN: "EAGAIN",
-        ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST",
-        ENODEV: "ENODEV", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL",
-        ENFILE: "ENFILE", EMFILE: "EMFILE", ENOSPC: "ENOSPC", ESPIPE: "ESPIPE", EPIPE: "EPIPE",
-        ERANGE: "ERANGE", ENOSYS: "ENOSYS", ENOTSOCK: "ENOTSOCK", EMSGSIZE: "EMSGSIZE",
-        EPROTOTYPE: "EPROTOTYPE", ENOPROTOOPT: "ENOPROTOOPT", EPROTONOSUPPORT: "EPROTONOSUPPORT",
-        EOPNOTSUPP: "EOPNOTSUPP", EAFNOSUPPORT: "EAFNOSUPPORT", EADDRINUSE: "EADDRINUSE",
-        EADDRNOTAVAIL: "EADDRNOTAVAIL", ENETUNREACH: "ENETUNREACH", ECONNABORTED: "ECONNABORTED",
-        ECONNRESET: "ECONNRESET", ENOBUFS: "ENOBUFS", EISCONN: "EISCONN", ENOTCONN: "ENOTCONN",
-        ETIMEDOUT: "ETIMEDOUT", ECONNREFUSED: "ECONNREFUSED", EHOSTUNREACH: "EHOSTUNREACH",
-        EALREADY: "EALREADY", EINPROGRESS: "EINPROGRESS", ECANCELED: "ECANCELED",
-    ]
 }

@@ -71,6 +71,12 @@ enum Kernel {
     static func fileIdentity(_ path: String, _ device: UnsafeMutablePointer<UInt64>, _ inode: UnsafeMutablePointer<UInt64>) -> Int {
         seam(.stat, -1) { _ in Int(cevent_file_identity(path, device, inode)) }
     }
+    static func lstat(
+        _ path: String, _ device: UnsafeMutablePointer<UInt64>, _ inode: UnsafeMutablePointer<UInt64>,
+        _ mode: UnsafeMutablePointer<UInt32>
+    ) -> Int {
+        seam(.lstat, -1) { _ in Int(cevent_lstat(path, device, inode, mode)) }
+    }
     static func unlink(_ path: String) -> Int {
         seam(.unlink, -1) { _ in Int(cevent_unlink(path)) }
     }

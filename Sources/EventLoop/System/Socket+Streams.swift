@@ -9,19 +9,29 @@ extension Socket {
     public static let unixFamily = AF_UNIX
 
     /// A Unix domain stream socket bound to `address` and listening.
+    /// - Parameter backlog: the kernel's queue of connections not yet accepted
+    ///   (0 or more; the kernel caps it at `net.core.somaxconn`).
     /// The corresponding C calls are `socket(AF_UNIX)`, `bind` and `listen`.
-    /// - Throws: `SystemError` (`EADDRINUSE` when the path exists…); the socket is closed on failure.
-    public static func listenUnix(on address: SocketEndpoint, backlog: Int32 = 511) throws(SystemError) -> OwnedDescriptor {
+    /// - Throws: `ArgumentError` for a negative backlog (as `listenTCP`);
+    ///   `SystemError` (`EADDRINUSE` when the path exists…); the socket is closed on failure.
+    public static func listenUnix(on address: SocketEndpoint, backlog: Int32 = 511) throws -> OwnedDescriptor {
+        try ArgumentError.checkCount(Int(backlog), "backlog", in: "listenUnix(on:backlog:)")
         let fd = try Syscall.check(Kernel.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), nonBlocking: true), "socket(AF_UNIX)")
         let socket = OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
         let raw = socket.rawValue
         _ = try Syscall.check(address.withSockaddr { Kernel.bind(raw, $0, $1) }, "bind(\(socket.descriptor), \(address))")
-        _ = try Syscall.check(Kernel.listen(raw, max(backlog, 0)), "listen(\(socket.descriptor), \(backlog))")
+        _ = try Syscall.check(Kernel.listen(raw, backlog), "listen(\(socket.descriptor), \(backlog))")
         return socket
     }
 
     /// Whether a Unix socket path is stale: a socket file that nobody listens
     /// on (a connect is refused). A blocking check: one `connect(2)`.
+    ///
+    /// Only meaningful for a path that `lstat` has just shown to be a socket
+    /// (`entry(atPath:)`): `connect` follows symbolic links, and Linux refuses
+    /// it with the same `ECONNREFUSED` for a regular file, a directory or a
+    /// FIFO as for a dead socket. A listener whose queue is full says
+    /// `EAGAIN`: live, so not stale.
     static func isStale(_ address: SocketEndpoint) -> Bool {
         guard let fd = try? Syscall.check(Kernel.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), nonBlocking: true), "socket(AF_UNIX)") else {
             return false
@@ -29,21 +39,6 @@ extension Socket {
         let probe = OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
         let result = address.withSockaddr { Kernel.connect(probe.rawValue, $0, $1) }
         return result == -Int(ErrnoCode.connectionRefused.rawValue)
-    }
-
-    /// Which file `path` names now, as (device, inode); nil when it names
-    /// none. The corresponding C call is `stat(2)`.
-    public static func fileIdentity(_ path: String) -> (device: UInt64, inode: UInt64)? {
-        var device: UInt64 = 0
-        var inode: UInt64 = 0
-        guard (try? Syscall.check(Kernel.fileIdentity(path, &device, &inode), "stat(\(path))")) != nil else { return nil }
-        return (device, inode)
-    }
-
-    /// Removes a file (a Unix socket's path). The corresponding C call is `unlink(2)`.
-    /// - Throws: `SystemError` (`ENOENT`…).
-    public static func unlink(_ path: String) throws(SystemError) {
-        _ = try Syscall.check(Kernel.unlink(path), "unlink(\(path))")
     }
 }
 

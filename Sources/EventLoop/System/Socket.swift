@@ -20,20 +20,27 @@ public enum Socket {
         return socket
     }
 
-    /// A TCP socket that has started connecting to `address`. The connection
-    /// is made when the socket turns writable; then `pendingError()` says
-    /// whether it succeeded. The corresponding C calls are `socket` and `connect`.
+    /// A stream socket that has started connecting to `address` (TCP, or a
+    /// Unix domain socket). The connection is made when the socket turns
+    /// writable; then `pendingError()` says whether it succeeded. The
+    /// corresponding C calls are `socket` and `connect`.
+    /// - Throws: `SystemError`; `EAGAIN` when the connect could not start: a
+    ///   Unix listener's queue is full (`stream(for:)` and
+    ///   `Descriptor.startConnecting(to:)` let you try again), or, for TCP,
+    ///   the kernel is out of local ports. The socket is closed on failure.
     public static func connectTCP(to address: SocketEndpoint) throws(SystemError) -> OwnedDescriptor {
-        let socket = try make(address.family, Int32(SOCK_STREAM.rawValue))
-        let fd = socket.rawValue
-        let result = address.withSockaddr { Kernel.connect(fd, $0, $1) }
-        // EINPROGRESS is the normal answer of a non-blocking connect, and EINTR
-        // means the same (the connection goes on in the background; calling
-        // connect again would only say EALREADY). Either way: wait for writable.
-        if result < 0 && result != -Int(ErrnoCode.inProgress.rawValue) && result != -Int(ErrnoCode.interrupted.rawValue) {
-            throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: "connect(\(socket.descriptor), \(address))")
+        let socket = try stream(for: address)
+        if try socket.descriptor.startConnecting(to: address).wouldBlock {
+            throw SystemError(.wouldBlock, operation: "connect(\(socket.descriptor), \(address))")
         }
         return socket
+    }
+
+    /// A stream socket of `address`'s family (TCP for IP, else a Unix domain
+    /// stream), not yet connected, non-blocking and close-on-exec. The
+    /// corresponding C call is `socket(2)`. Any thread.
+    public static func stream(for address: SocketEndpoint) throws(SystemError) -> OwnedDescriptor {
+        try make(address.family, Int32(SOCK_STREAM.rawValue))
     }
 
     /// A UDP socket bound to `address` (port 0 picks a free one).
@@ -51,6 +58,29 @@ public enum Socket {
 }
 
 extension Descriptor {
+    /// Starts connecting this non-blocking stream socket to `address`.
+    ///
+    /// `.completed` when the connection is made or under way (TCP's
+    /// `EINPROGRESS`, and `EINTR`, after which it goes on in the background:
+    /// calling `connect` again would only say `EALREADY`): wait until the
+    /// socket is writable, then read `pendingError()`. `.wouldBlock` (`EAGAIN`)
+    /// when it could not start, and nothing changed: for a Unix domain socket,
+    /// the listener's queue is full (a blocking connect would wait for room;
+    /// no readiness event says when there is some, so call again later); for
+    /// TCP on Linux, the kernel is out of local ports, which waiting rarely
+    /// cures. The corresponding C call is `connect(2)`. Any thread (the
+    /// socket's owner's).
+    /// - Throws: `SystemError` (`ECONNREFUSED`, `ENOENT` for a missing Unix path…).
+    public func startConnecting(to address: SocketEndpoint) throws(SystemError) -> IOOutcome<Void> {
+        let fd = rawValue
+        let result = address.withSockaddr { Kernel.connect(fd, $0, $1) }
+        if result >= 0 || result == -Int(ErrnoCode.inProgress.rawValue) || result == -Int(ErrnoCode.interrupted.rawValue) {
+            return .completed(())
+        }
+        if result == -Int(ErrnoCode.wouldBlock.rawValue) { return .wouldBlock }
+        throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: "connect(\(self), \(address))")
+    }
+
     /// Accepts one pending connection, non-blocking and close-on-exec;
     /// `.wouldBlock` when none is pending. The corresponding C call is `accept4(2)`.
     /// - Throws: `SystemError`: `EMFILE`/`ENFILE` when out of descriptors (the

@@ -39,8 +39,11 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     case shutdown
     /// `unlink(2)`: removing a Unix socket's file.
     case unlink
-    /// `stat(2)`: which file a path names now.
+    /// `stat(2)`: which file a path names now (a symbolic link is followed).
     case stat
+    /// `lstat(2)`: what a path names itself (a symbolic link is not followed),
+    /// checked before the package removes a socket file.
+    case lstat
     /// `getsockopt(2)`.
     case getsockopt
     /// `setsockopt(2)`.

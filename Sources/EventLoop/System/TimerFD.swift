@@ -16,18 +16,34 @@ public struct TimerFD: ~Copyable {
         owned = OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
     }
 
-    /// Arms the timer to expire after `delay`, then every `interval` if given.
-    /// A zero or negative delay expires as soon as possible (1 ns), since a zero
-    /// would disarm it. The corresponding C call is `timerfd_settime(2)`.
-    public func arm(after delay: Duration, repeating interval: Duration? = nil) throws(SystemError) {
+    /// Arms the timer to expire after `delay`, then every `interval` if given
+    /// (`nil`: once). Arming again replaces the previous setting.
+    ///
+    /// Both are rounded up to whole nanoseconds and saturate at `Int64.max`
+    /// nanoseconds (about 292 years: a timer that never expires in practice,
+    /// not one that wraps to the past). A zero or negative delay expires as
+    /// soon as possible (1 ns), since a zero would disarm the timer. The
+    /// corresponding C call is `timerfd_settime(2)`.
+    /// - Throws: `ArgumentError` for a zero or negative `interval` (checked
+    ///   before the call: the timer is left as it was; the kernel refuses a
+    ///   negative one, and a zero one would silently mean "once": pass `nil`
+    ///   for that); `SystemError` from the kernel.
+    public func arm(after delay: Duration, repeating interval: Duration? = nil) throws {
+        if let interval, interval <= .zero {
+            throw ArgumentError("TimerFD.arm(after:repeating:)", argument: "interval \(interval)",
+                                requirement: "must be positive (nil arms a one-shot timer)")
+        }
         let first = max(delay.nanosecondsRoundedUp, 1)
-        let every = max(interval?.nanosecondsRoundedUp ?? 0, 0)
+        let every = interval?.nanosecondsRoundedUp ?? 0
         _ = try Syscall.check(
             Kernel.timerfdSettime(descriptor.rawValue, first, every, absolute: false),
             "timerfd_settime(\(descriptor), \(first) ns, every \(every) ns)")
     }
 
-    /// Arms the timer to expire at `deadline` on the monotonic clock (`TFD_TIMER_ABSTIME`).
+    /// Arms the timer to expire once at `deadline` on the monotonic clock
+    /// (`TFD_TIMER_ABSTIME`). A deadline that has passed (or is at or before
+    /// the clock's start) expires at once; `MonotonicInstant.distantFuture`
+    /// never does in practice. The corresponding C call is `timerfd_settime(2)`.
     public func arm(at deadline: MonotonicInstant) throws(SystemError) {
         let at = max(deadline.nanoseconds, 1)
         _ = try Syscall.check(

@@ -9,11 +9,11 @@ import Testing
 struct StreamServerAcceptFaultTests {
     /// The errors `accept(2)` reports for the connection being taken, and the shortages.
     static let survivable: [ErrnoCode] = [
-        ErrnoCode(rawValue: 71), // EPROTO
-        ErrnoCode(rawValue: 105), // ENOBUFS
+        .protocolError,
+        .noBufferSpace,
         .notPermitted, // EPERM, from a firewall
-        ErrnoCode(rawValue: 100), // ENETDOWN
-        ErrnoCode(rawValue: 113), // EHOSTUNREACH
+        .networkDown,
+        .hostUnreachable,
         .noMemory,
         .connectionAborted,
         .tooManyOpenFiles,

@@ -126,9 +126,13 @@ struct DurationConversionTests {
         let timer = try TimerFD()
         for delay in Self.sweep {
             try timer.arm(after: delay)
-            try timer.arm(after: .seconds(3_600), repeating: delay)
             try timer.arm(at: MonotonicInstant.now() + delay)
-            try timer.arm(after: delay, repeating: delay)
+            if delay > .zero {
+                try timer.arm(after: .seconds(3_600), repeating: delay)
+                try timer.arm(after: delay, repeating: delay)
+            } else {
+                #expect(throws: ArgumentError.self) { try timer.arm(after: .seconds(3_600), repeating: delay) }
+            }
         }
         try timer.arm(after: .seconds(Int64.max))
         let (next, _) = try timer.remaining()

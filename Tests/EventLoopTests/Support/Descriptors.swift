@@ -79,3 +79,21 @@ func put(_ fd: Descriptor, _ bytes: [UInt8] = [1]) throws {
 /// A number far above any this suite opens, so it is never open: calls on it
 /// fail with EBADF without racing parallel tests that close and reuse numbers.
 let neverOpenDescriptor = Descriptor(19_999)
+
+/// Connects to the Unix stream listener at `address` until its queue is full
+/// (a non-blocking connect says `EAGAIN`), at most `limit` times; returns
+/// the queued clients, which the caller closes with `closeAll`.
+func fillQueue(of address: SocketEndpoint, limit: Int = 64) throws -> [Descriptor] {
+    var queued: [Descriptor] = []
+    while queued.count < limit {
+        let socket = try Socket.stream(for: address)
+        if try socket.descriptor.startConnecting(to: address).wouldBlock { break } // `socket` closes here
+        queued.append(socket.release())
+    }
+    return queued
+}
+
+/// Closes descriptors whose owners were released.
+func closeAll(_ descriptors: [Descriptor]) {
+    for fd in descriptors { try? OwnedDescriptor(adopting: fd).close() }
+}

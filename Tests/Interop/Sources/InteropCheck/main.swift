@@ -54,6 +54,12 @@ func ourNames() {
     let _: SignalInfo.Type = SignalInfo.self
     let _: SignalSet = SignalSet()
     let _: ErrnoCode = .badFileDescriptor
+    // The accept errors' constants, unqualified beside swift-system's `Errno`
+    // members (several share a meaning, not a spelling).
+    let _: [ErrnoCode] = [
+        .protocolError, .noBufferSpace, .networkDown, .networkUnreachable, .hostDown, .hostUnreachable,
+        .noNetwork, .protocolNotAvailable, .operationNotSupported, .connectionAborted,
+    ]
     let _: SystemError = SystemError(.invalidArgument, operation: "interop")
     let _: SocketEndpoint.Type = SocketEndpoint.self
     let _: Socket.Type = Socket.self
