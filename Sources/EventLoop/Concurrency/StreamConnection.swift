@@ -7,9 +7,18 @@
 /// call. Any task may hold it (it is `Sendable`).
 ///
 /// - Reads: one at a time (a second concurrent read throws
-///   `StreamError.concurrentRead`). Bytes that arrived before an end of
-///   stream or a reset are delivered before it is. Bytes the stream buffered
-///   (for `readExactly`, `readLine`) stay for the next read.
+///   `StreamError.concurrentRead`; a read cancelled while it waits frees the
+///   turn at once). Bytes that arrived before an end of stream or a reset are
+///   delivered before it is. Bytes the stream buffered (for `readExactly`,
+///   `readLine`) stay for the next read.
+/// - An error that ends the stream (a reset, a timed-out connection) stays:
+///   every later read, once the bytes before it are read, and every later
+///   write throws it again; a cut-off stream never reads as a clean end.
+/// - Fairness: each socket gets `128` operations that complete without
+///   waiting per loop iteration (reads, reads from the stream's buffer, each
+///   `write(2)` of a long write); the next yields to the loop first, so a
+///   peer that keeps the socket full cannot starve timers or other
+///   connections on the loop (tokio's cooperative budget).
 /// - Writes: any number of tasks may write at once; each write goes out whole
 ///   and in call order. A write returns once the kernel has taken every byte:
 ///   the socket's send buffer is the only buffer, so a writer whose peer does
