@@ -295,4 +295,19 @@ static inline void cevent_fault_arm(int delta) {
     __atomic_fetch_add(&cevent_fault_scripts_armed, delta, __ATOMIC_RELAXED);
 }
 
+// MARK: Threads (the loop group)
+
+/// sched_getaffinity(0): how many CPUs the calling process may run on
+/// (CPU_COUNT of its mask). Returns the count (>= 1) or -errno.
+int cevent_cpu_count(void);
+/// The CPU numbers the process may run on, in order, into `cpus` (room for
+/// `capacity`). Returns how many were written or -errno.
+int cevent_allowed_cpus(int *cpus, int capacity);
+/// pthread_setaffinity_np(pthread_self()): pins the calling thread to `cpu`.
+/// Returns 0, -EINVAL for a CPU outside 0..<CPU_SETSIZE, or -errno.
+int cevent_pin_thread(int cpu);
+/// pthread_setname_np(pthread_self()): names the calling thread (at most 15
+/// bytes are kept, as the kernel allows). Returns 0 or -errno.
+int cevent_name_thread(const char *name);
+
 #endif

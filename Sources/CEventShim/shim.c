@@ -424,3 +424,38 @@ void *cevent_fault_set_thread_script(void *script) {
     thread_fault_script = script;
     return previous;
 }
+
+// MARK: Threads
+
+int cevent_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+    return CPU_COUNT(&set);
+}
+
+int cevent_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+    int written = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && written < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[written++] = cpu;
+    }
+    return written;
+}
+
+int cevent_pin_thread(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL; // CPU_SET is undefined outside the set
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return -pthread_setaffinity_np(pthread_self(), sizeof set, &set); // returns the error, not -1
+}
+
+int cevent_name_thread(const char *name) {
+    char short_name[16]; // the kernel keeps 15 bytes and the NUL; longer names are refused (ERANGE)
+    strncpy(short_name, name, sizeof short_name - 1);
+    short_name[sizeof short_name - 1] = '\0';
+    return -pthread_setname_np(pthread_self(), short_name);
+}

@@ -41,9 +41,24 @@ extension IOLoop {
         }
     }
 
+    /// Lets the tasks waiting on the loop (and the jobs queued for it) finish
+    /// for up to `gracePeriod` of monotonic time, then cancels the tasks still
+    /// waiting and runs until they have ended (`finishLeftoverTasks`). For a
+    /// loop that is shutting down (`LoopThread`). Loop thread.
+    func finishTasks(within gracePeriod: Duration) throws {
+        let deadline = MonotonicInstant.now() + gracePeriod
+        while !closed {
+            if waiters.waitingTasks().isEmpty && jobs.isEmpty && !submissions.hasJobs && callSoonQueue.isEmpty { break }
+            let left = deadline - MonotonicInstant.now()
+            if left <= .zero { break }
+            try runOnce(timeout: min(left, .milliseconds(50)))
+        }
+        try finishLeftoverTasks()
+    }
+
     /// `run(_:)`'s body has finished: cancels the tasks suspended in the
     /// loop's waits and runs iterations until none is left and no job waits.
-    private func finishLeftoverTasks() throws {
+    func finishLeftoverTasks() throws {
         while !closed {
             let waiting = waiters.waitingTasks()
             if waiting.isEmpty && jobs.isEmpty && !submissions.hasJobs { return }

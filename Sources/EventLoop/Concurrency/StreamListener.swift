@@ -123,56 +123,82 @@ public final class StreamListener: @unchecked Sendable {
     func accept(reporting report: (@Sendable (StreamError) -> Void)?) async throws -> StreamConnection {
         try await executor.onLoop {
             let loop = try self.executor.loopForCall("accept")
-            let operation = "accept(\(self.localAddress))"
             while true {
-                guard self.core.isOpen else { throw StreamError(.closed, operation: operation) }
-                if self.core.readReady {
-                    if self.core.spend() {
-                        try await self.core.yieldToLoop(.read, owner: 0, operation: operation)
-                        continue
-                    }
-                    let outcome: IOOutcome<OwnedDescriptor>
-                    do throws(SystemError) {
-                        outcome = try self.core.descriptor.accept()
-                    } catch {
-                        switch StreamListener.acceptFailure(error.errno) {
-                        case .pause:
-                            // Out of descriptors or memory: the connection stays queued; pause instead of spinning.
-                            report?(StreamError(.system, operation: operation + ": paused \(self.acceptBackoff)", errno: error.errno))
-                            try await self.executor.sleep(for: self.acceptBackoff)
-                        case .skip:
-                            // That connection's own failure: skip it, take the next.
-                            if error.errno != .connectionAborted {
-                                report?(StreamError(.system, operation: operation + ": one connection skipped", errno: error.errno))
-                            }
-                        case .fatal:
-                            throw StreamError(error)
-                        }
-                        continue
-                    }
-                    switch consume outcome {
-                    case .completed(let socket):
-                        let fd = socket.descriptor
-                        if self.unixPath == nil { try? fd.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) } // best effort: only speed depends on it
-                        let peer = (try? fd.peerAddress()) ?? self.localAddress
-                        let local = (try? fd.localAddress()) ?? self.localAddress
-                        do {
-                            return try StreamConnection(adopting: socket, loop: loop, local: local, peer: peer)
-                        } catch {
-                            // The loop could not register it (epoll's watch limit, memory):
-                            // the socket is closed with its owner; the listener goes on.
-                            var errno: ErrnoCode?
-                            if case .system(let failure) = error as? SelectorError { errno = failure.errno }
-                            report?(StreamError(.system, operation: operation + ": one connection skipped: \(error)", errno: errno))
-                            continue
-                        }
-                    case .wouldBlock:
-                        self.core.wouldBlock(.read)
-                    }
+                let socket = try await self.acceptSocket(reporting: report, waiting: true)!
+                do {
+                    return try StreamConnection(adopting: OwnedDescriptor(adopting: socket.descriptor), loop: loop,
+                                                local: socket.local, peer: socket.peer)
+                } catch {
+                    // The loop could not register it (epoll's watch limit, memory):
+                    // the socket is closed with its owner; the listener goes on.
+                    report?(StreamListener.skipped(error, operation: "accept(\(self.localAddress))"))
                 }
-                try await self.core.wait(for: .read, operation: operation)
             }
         }
+    }
+
+    /// What to report for a connection taken and then skipped because `error`.
+    static func skipped(_ error: any Error, operation: String) -> StreamError {
+        var errno: ErrnoCode?
+        if case .system(let failure) = error as? SelectorError { errno = failure.errno }
+        if let failure = error as? SystemError { errno = failure.errno }
+        return StreamError(.system, operation: operation + ": one connection skipped: \(error)", errno: errno)
+    }
+
+    /// Takes the next connection's socket (see `accept()` for the errors it
+    /// skips or pauses for), or, with `waiting` off, the next already queued
+    /// (nil when none is). The caller owns the descriptor it returns. Loop thread.
+    func acceptSocket(reporting report: (@Sendable (StreamError) -> Void)?, waiting: Bool) async throws -> AcceptedSocket? {
+        let operation = "accept(\(localAddress))"
+        while true {
+            guard core.isOpen else { throw StreamError(.closed, operation: operation) }
+            if core.readReady || !waiting {
+                if core.spend() {
+                    try await core.yieldToLoop(.read, owner: 0, operation: operation)
+                    continue
+                }
+                let outcome: IOOutcome<OwnedDescriptor>
+                do throws(SystemError) {
+                    outcome = try core.descriptor.accept()
+                } catch {
+                    switch StreamListener.acceptFailure(error.errno) {
+                    case .pause:
+                        // Out of descriptors or memory: the connection stays queued; pause instead of spinning.
+                        report?(StreamError(.system, operation: operation + ": paused \(acceptBackoff)", errno: error.errno))
+                        if !waiting { return nil }
+                        try await executor.sleep(for: acceptBackoff)
+                    case .skip:
+                        // That connection's own failure: skip it, take the next.
+                        if error.errno != .connectionAborted {
+                            report?(StreamError(.system, operation: operation + ": one connection skipped", errno: error.errno))
+                        }
+                    case .fatal:
+                        throw StreamError(error)
+                    }
+                    continue
+                }
+                switch consume outcome {
+                case .completed(let socket):
+                    let fd = socket.descriptor
+                    if unixPath == nil { try? fd.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) } // best effort: only speed depends on it
+                    let peer = (try? fd.peerAddress()) ?? localAddress
+                    let local = (try? fd.localAddress()) ?? localAddress
+                    return AcceptedSocket(descriptor: socket.release(), local: local, peer: peer)
+                case .wouldBlock:
+                    core.wouldBlock(.read)
+                    if !waiting { return nil }
+                }
+            }
+            try await core.wait(for: .read, operation: operation)
+        }
+    }
+
+    /// A socket `acceptSocket` took, not yet owned by a stream: whoever holds
+    /// it closes it (or adopts it into a `StreamConnection`).
+    struct AcceptedSocket: Sendable {
+        let descriptor: Descriptor
+        let local: SocketEndpoint
+        let peer: SocketEndpoint
     }
 
     /// What an `accept(2)` error means for the listener.

@@ -20,9 +20,15 @@ import Synchronization
 ///   and each is reported to `errorHandler` as a `StreamError` whose
 ///   `operation` starts with `accept(`.
 /// - However `run()` ends, it closes the listener first, so no client is
-///   left queued in a backlog nobody accepts from.
+///   left queued in a backlog nobody accepts from. A shutdown first takes
+///   the connections already queued (they get the grace period too).
+/// - Over a `LoopGroup` (`listening(host:port:on:balancing:...)`), the
+///   connections spread over the group's loops and each handler runs on its
+///   connection's loop, with no hop per read or write (see
+///   `ConnectionBalancing` for the two ways).
 ///
-/// Any thread: `Sendable`. Its state is touched on the loop thread only.
+/// Any thread: `Sendable`. Its state is touched on the loop thread only (its
+/// listener's loop; over a group, the acceptor's).
 public final class StreamServer: @unchecked Sendable {
     /// The listener it accepts from.
     public let listener: StreamListener
@@ -35,16 +41,91 @@ public final class StreamServer: @unchecked Sendable {
     /// The grace period's timer, cancelled once every handler has ended.
     private var graceTimer: TimerHandle?
     private let stopping = Atomic<Bool>(false)
+    /// Over a group: the group, and where this server's connections count.
+    private let group: LoopGroup?
+    /// This server's loop's share, for a server of a `.reusePort` group server.
+    private let load: LoopLoad?
+    /// `.reusePort` over a group: one server per loop, each with its own listener.
+    private let children: [StreamServer]
+    /// `.acceptor` over a group: handlers go to the least-loaded loop.
+    private let spreads: Bool
 
     /// A server that will run `handler` for each connection `listener` accepts.
-    public init(
+    public convenience init(
         listener: StreamListener,
         errorHandler: @escaping @Sendable (any Error) -> Void = StreamServer.printError,
+        handler: @escaping @Sendable (StreamConnection) async throws -> Void
+    ) {
+        self.init(listener: listener, group: nil, load: nil, children: [], spreads: false, errorHandler: errorHandler, handler: handler)
+    }
+
+    private init(
+        listener: StreamListener, group: LoopGroup?, load: LoopLoad?, children: [StreamServer], spreads: Bool,
+        errorHandler: @escaping @Sendable (any Error) -> Void,
         handler: @escaping @Sendable (StreamConnection) async throws -> Void
     ) {
         self.listener = listener
         self.handler = handler
         self.errorHandler = errorHandler
+        self.group = group
+        self.load = load
+        self.children = children
+        self.spreads = spreads
+    }
+
+    /// Listens on `host`:`port` over every loop of `group` and returns a
+    /// server for `handler` (call `run()` once, from any task). Each
+    /// connection is served on one loop for its whole life; `balancing` says
+    /// how connections are spread (see `ConnectionBalancing`). The server is
+    /// shut down with the group (`LoopGroup.shutdown`), or by its own
+    /// `shutdown(gracePeriod:)`.
+    /// - Throws: `StreamError.addressInUse` when the port is taken by another
+    ///   socket (every listener made so far is closed first),
+    ///   `StreamError.closed` once the group is shutting down, what
+    ///   `StreamListener.bind` throws.
+    public static func listening(
+        host: String = "127.0.0.1", port: UInt16, on group: LoopGroup, balancing: ConnectionBalancing = .acceptor,
+        errorHandler: @escaping @Sendable (any Error) -> Void = StreamServer.printError,
+        handler: @escaping @Sendable (StreamConnection) async throws -> Void
+    ) async throws -> StreamServer {
+        if group.isShuttingDown { throw StreamError(.closed, operation: "listening(\(host):\(port)): the loop group is shutting down") }
+        let server: StreamServer
+        switch balancing {
+        case .acceptor:
+            let listener = try await StreamListener.bind(host: host, port: port, on: group.threads[0].executor)
+            server = StreamServer(listener: listener, group: group, load: nil, children: [], spreads: true,
+                                  errorHandler: errorHandler, handler: handler)
+        case .reusePort:
+            var listeners: [StreamListener] = []
+            do {
+                var boundPort = port
+                for thread in group.threads {
+                    let listener = try await StreamListener.bind(host: host, port: boundPort, reusePort: true, on: thread.executor)
+                    boundPort = listener.port // port 0: the others join the port the kernel chose
+                    listeners.append(listener)
+                }
+            } catch {
+                for listener in listeners { await listener.close() }
+                throw error
+            }
+            let children = listeners.enumerated().map { index, listener in
+                StreamServer(listener: listener, group: nil, load: group.loads[index], children: [], spreads: false,
+                             errorHandler: errorHandler, handler: handler)
+            }
+            server = StreamServer(listener: listeners[0], group: group, load: nil, children: children, spreads: false,
+                                  errorHandler: errorHandler, handler: handler)
+        }
+        if !group.adopt(server) {
+            await server.closeListeners()
+            throw StreamError(.closed, operation: "listening(\(host):\(port)): the loop group is shutting down")
+        }
+        return server
+    }
+
+    /// Every listener of this server, closed.
+    private func closeListeners() async {
+        await listener.close()
+        for child in children { await child.listener.close() }
     }
 
     /// Listens on `host`:`port` and returns a server for `handler` (call `run()`).
@@ -77,6 +158,8 @@ public final class StreamServer: @unchecked Sendable {
     ///   for one connection's failure): the listener is closed, then the
     ///   handlers are cancelled and awaited.
     public func run() async throws {
+        if !children.isEmpty { return try await runChildren() }
+        defer { group?.release(self) }
         let executor = listener.executor
         let errorHandler = self.errorHandler
         try await withTaskCancellationHandler {
@@ -84,8 +167,13 @@ public final class StreamServer: @unchecked Sendable {
                 var failure: (any Error)?
                 do {
                     while true {
-                        let connection = try await self.listener.accept(reporting: { errorHandler($0) })
-                        self.start(connection, on: executor)
+                        if self.spreads {
+                            let socket = try await self.listener.acceptSocket(reporting: { errorHandler($0) }, waiting: true)!
+                            self.startElsewhere(socket)
+                        } else {
+                            let connection = try await self.listener.accept(reporting: { errorHandler($0) })
+                            self.start(connection, on: executor)
+                        }
                     }
                 } catch let error as StreamError where error.kind == .closed {
                     // Shut down: the listener was closed.
@@ -109,10 +197,17 @@ public final class StreamServer: @unchecked Sendable {
     /// `gracePeriod` (zero or negative: at once; a huge one saturates, so
     /// the handlers may run to their end). Idempotent. Any thread.
     public func shutdown(gracePeriod: Duration) {
+        for child in children { child.shutdown(gracePeriod: gracePeriod) }
+        if !children.isEmpty { return }
         let executor = listener.executor
         let first = !stopping.exchange(true, ordering: .relaxed)
         Task(executorPreference: executor) {
-            if first { await self.listener.close() }
+            if first {
+                // The clients already queued connected before the shutdown: they are
+                // served (within the grace period) rather than reset by the close.
+                await self.takeQueued()
+                await self.listener.close()
+            }
             guard gracePeriod > .zero, !self.handlers.isEmpty, let loop = try? executor.loopForCall("shutdown") else {
                 return self.cancelHandlers()
             }
@@ -126,10 +221,83 @@ public final class StreamServer: @unchecked Sendable {
         nextHandler += 1
         let handler = self.handler
         let errorHandler = self.errorHandler
+        let load = self.load
+        load?.opened()
         handlers[id] = Task(executorPreference: executor) {
             do { try await handler(connection) } catch { errorHandler(error) }
             await connection.close()
+            load?.closed()
             self.finished(id)
+        }
+    }
+
+    /// Over a group, `.acceptor`: serves `socket` on the loop with the fewest
+    /// of the group's connections; its handler runs there, and reports its
+    /// end back to this server's loop. Loop thread (the acceptor's).
+    private func startElsewhere(_ socket: StreamListener.AcceptedSocket) {
+        guard let group else { return }
+        let index = group.leastLoadedIndex()
+        let target = group.threads[index].executor
+        let load = group.loads[index]
+        let home = listener.executor
+        let id = nextHandler
+        nextHandler += 1
+        let handler = self.handler
+        let errorHandler = self.errorHandler
+        let operation = "accept(\(listener.localAddress))"
+        load.opened()
+        handlers[id] = Task(executorPreference: target) {
+            defer {
+                load.closed()
+                // Back on the acceptor's loop; a closed one has no handlers to count.
+                home.perform { _ in self.finished(id) }
+            }
+            let connection: StreamConnection
+            do { connection = try await StreamConnection.adopt(socket, on: target) } catch {
+                errorHandler(StreamListener.skipped(error, operation: operation))
+                return
+            }
+            do { try await handler(connection) } catch { errorHandler(error) }
+            await connection.close()
+        }
+    }
+
+    /// The connections already queued on the listener, started. Loop thread.
+    private func takeQueued() async {
+        let errorHandler = self.errorHandler
+        guard let loop = try? listener.executor.loopForCall("shutdown") else { return }
+        while let socket = try? await listener.acceptSocket(reporting: { errorHandler($0) }, waiting: false) {
+            if spreads {
+                startElsewhere(socket)
+                continue
+            }
+            do {
+                let connection = try StreamConnection(adopting: OwnedDescriptor(adopting: socket.descriptor), loop: loop,
+                                                      local: socket.local, peer: socket.peer)
+                start(connection, on: listener.executor)
+            } catch {
+                errorHandler(StreamListener.skipped(error, operation: "accept(\(listener.localAddress))"))
+            }
+        }
+    }
+
+    /// `.reusePort` over a group: runs every loop's server, each on its loop;
+    /// returns when all have ended, throwing the first failure.
+    private func runChildren() async throws {
+        defer { group?.release(self) }
+        try await withTaskCancellationHandler {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for child in children {
+                    tasks.addTask(executorPreference: child.listener.executor) { try await child.run() }
+                }
+                var failure: (any Error)?
+                while let next = await tasks.nextResult() {
+                    if case .failure(let error) = next, failure == nil { failure = error }
+                }
+                if let failure { throw failure }
+            }
+        } onCancel: {
+            self.shutdown(gracePeriod: .zero)
         }
     }
 
@@ -153,4 +321,23 @@ public final class StreamServer: @unchecked Sendable {
         guard !handlers.isEmpty else { return }
         await withUnsafeContinuation { idle.append($0) }
     }
+}
+
+/// How a `StreamServer` over a `LoopGroup` spreads its connections.
+public enum ConnectionBalancing: Sendable, Hashable {
+    /// One listener, on the group's first loop, takes every connection and
+    /// hands its socket to the loop serving the fewest of the group's
+    /// connections (its handler runs there). Even with few clients; the
+    /// acceptor's loop does every `accept(2)` (one system call per
+    /// connection, none per message).
+    case acceptor
+    /// One listener per loop on the same port (`SO_REUSEPORT`): the kernel
+    /// picks a listener by hashing each connection's addresses, so no loop
+    /// hands sockets to another; with few clients the hash can leave one
+    /// loop busier than another. Closing one of them would drop the
+    /// connections queued on it: a shutdown takes what is queued on every
+    /// listener before closing it (the kernel's `net.ipv4.tcp_migrate_req`
+    /// moves the rest to the listeners still open, where an administrator
+    /// has set it).
+    case reusePort
 }

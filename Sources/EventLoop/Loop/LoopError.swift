@@ -17,6 +17,10 @@ public enum LoopError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidInterval(Duration)
     /// A loop is already running `run()` or `runOnce()`; it cannot be entered again from a callback.
     case alreadyRunning
+    /// A thread asked to wait for its own loop's end, which would never come
+    /// (`LoopThread.shutdownAndWait` or `LoopGroup.shutdownAndWait` on a loop
+    /// thread of its own): the shutdown is requested, not awaited.
+    case waitsForItself
 
     /// What went wrong, in a sentence.
     public var description: String {
@@ -29,6 +33,7 @@ public enum LoopError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidSignal(let signal): "\(signal) is not a signal number (Linux has 1 through 64)"
         case .invalidInterval(let interval): "a repeating timer needs a positive interval, not \(interval)"
         case .alreadyRunning: "the event loop is already running"
+        case .waitsForItself: "a loop's own thread cannot wait for that loop to end: use the async shutdown there"
         }
     }
 }

@@ -95,6 +95,13 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     /// The `read(2)` of one record from a loop's signal pipe.
     case signalPipeRead = "signal_pipe_read"
 
+    /// `pthread_create(3)`: a loop group's or a `LoopThread`'s thread.
+    case threadCreate = "pthread_create"
+    /// `sched_getaffinity(2)`: the CPUs the process may run on.
+    case schedGetaffinity = "sched_getaffinity"
+    /// `pthread_setaffinity_np(3)`: pinning a loop's thread to a CPU.
+    case threadSetAffinity = "pthread_setaffinity_np"
+
     /// The C name, e.g. `epoll_ctl`.
     public var description: String { rawValue }
 
