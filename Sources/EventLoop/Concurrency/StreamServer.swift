@@ -35,9 +35,10 @@ public final class StreamServer: @unchecked Sendable {
     private let handler: @Sendable (StreamConnection) async throws -> Void
     private let errorHandler: @Sendable (any Error) -> Void
     // Loop thread only.
-    private var handlers: [UInt64: Task<Void, Never>] = [:]
-    private var nextHandler: UInt64 = 1
-    private var idle: [UnsafeContinuation<Void, Never>] = []
+    /// The handlers and who waits for them to end, under a lock: over a
+    /// group, handlers end on other loops' threads (and may outlive the
+    /// acceptor's loop, when the group closes it first).
+    private let book = Mutex(HandlerBook())
     /// The grace period's timer, cancelled once every handler has ended.
     private var graceTimer: TimerHandle?
     private let stopping = Atomic<Bool>(false)
@@ -208,7 +209,7 @@ public final class StreamServer: @unchecked Sendable {
                 await self.takeQueued()
                 await self.listener.close()
             }
-            guard gracePeriod > .zero, !self.handlers.isEmpty, let loop = try? executor.loopForCall("shutdown") else {
+            guard gracePeriod > .zero, self.activeHandlers > 0, let loop = try? executor.loopForCall("shutdown") else {
                 return self.cancelHandlers()
             }
             self.graceTimer?.cancel()
@@ -217,18 +218,17 @@ public final class StreamServer: @unchecked Sendable {
     }
 
     private func start(_ connection: StreamConnection, on executor: LoopExecutor) {
-        let id = nextHandler
-        nextHandler += 1
+        let id = reserveHandler()
         let handler = self.handler
         let errorHandler = self.errorHandler
         let load = self.load
         load?.opened()
-        handlers[id] = Task(executorPreference: executor) {
+        register(id, Task(executorPreference: executor) {
             do { try await handler(connection) } catch { errorHandler(error) }
             await connection.close()
             load?.closed()
             self.finished(id)
-        }
+        })
     }
 
     /// Over a group, `.acceptor`: serves `socket` on the loop with the fewest
@@ -239,18 +239,15 @@ public final class StreamServer: @unchecked Sendable {
         let index = group.leastLoadedIndex()
         let target = group.threads[index].executor
         let load = group.loads[index]
-        let home = listener.executor
-        let id = nextHandler
-        nextHandler += 1
+        let id = reserveHandler()
         let handler = self.handler
         let errorHandler = self.errorHandler
         let operation = "accept(\(listener.localAddress))"
         load.opened()
-        handlers[id] = Task(executorPreference: target) {
+        register(id, Task(executorPreference: target) {
             defer {
                 load.closed()
-                // Back on the acceptor's loop; a closed one has no handlers to count.
-                home.perform { _ in self.finished(id) }
+                self.finished(id)
             }
             let connection: StreamConnection
             do { connection = try await StreamConnection.adopt(socket, on: target) } catch {
@@ -259,7 +256,7 @@ public final class StreamServer: @unchecked Sendable {
             }
             do { try await handler(connection) } catch { errorHandler(error) }
             await connection.close()
-        }
+        })
     }
 
     /// The connections already queued on the listener, started. Loop thread.
@@ -301,26 +298,69 @@ public final class StreamServer: @unchecked Sendable {
         }
     }
 
-    /// Loop thread (the handler tasks run there).
-    private func finished(_ id: UInt64) {
-        handlers[id] = nil
-        if handlers.isEmpty {
-            graceTimer?.cancel() // nothing left to cut short
-            graceTimer = nil
-            let waiting = idle
-            idle = []
-            for continuation in waiting { continuation.resume() }
+    /// A number for a handler about to start: counted as running from now.
+    private func reserveHandler() -> UInt64 {
+        book.withLock { book in
+            book.active += 1
+            defer { book.nextHandler += 1 }
+            return book.nextHandler
         }
     }
 
+    /// Keeps the task of handler `id` for cancelling, unless it has already ended.
+    private func register(_ id: UInt64, _ task: Task<Void, Never>) {
+        book.withLock { book in
+            if book.endedEarly.remove(id) == nil { book.handlers[id] = task }
+        }
+    }
+
+    /// How many handlers are running. Any thread.
+    private var activeHandlers: Int { book.withLock { $0.active } }
+
+    /// Handler `id` has ended (any thread): the last one resumes `run()`.
+    private func finished(_ id: UInt64) {
+        let waiting = book.withLock { book -> [UnsafeContinuation<Void, Never>] in
+            if book.handlers.removeValue(forKey: id) == nil { book.endedEarly.insert(id) }
+            book.active -= 1
+            guard book.active == 0 else { return [] }
+            defer { book.idle = [] }
+            return book.idle
+        }
+        if book.withLock({ $0.active }) == 0 {
+            // Nothing left to cut short (on the listener's loop, where the timer lives).
+            listener.executor.perform { _ in
+                self.graceTimer?.cancel()
+                self.graceTimer = nil
+            }
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
     private func cancelHandlers() {
-        for task in handlers.values { task.cancel() }
+        let tasks = book.withLock { Array($0.handlers.values) }
+        for task in tasks { task.cancel() }
     }
 
     private func waitForHandlers() async {
-        guard !handlers.isEmpty else { return }
-        await withUnsafeContinuation { idle.append($0) }
+        await withUnsafeContinuation { continuation in
+            let now = book.withLock { book -> Bool in
+                if book.active == 0 { return true }
+                book.idle.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
+}
+
+/// A `StreamServer`'s running handlers (see `StreamServer.book`).
+private struct HandlerBook {
+    var handlers: [UInt64: Task<Void, Never>] = [:]
+    /// Handlers that ended before their task was registered.
+    var endedEarly: Set<UInt64> = []
+    var nextHandler: UInt64 = 1
+    var active = 0
+    var idle: [UnsafeContinuation<Void, Never>] = []
 }
 
 /// How a `StreamServer` over a `LoopGroup` spreads its connections.
