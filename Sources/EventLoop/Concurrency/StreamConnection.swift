@@ -23,7 +23,8 @@
 ///   and in call order. A write returns once the kernel has taken every byte:
 ///   the socket's send buffer is the only buffer, so a writer whose peer does
 ///   not read suspends (backpressure) instead of buffering without bound.
-/// - Cancellation (what each method keeps and loses) is in the README's table.
+/// - Cancellation: what each method keeps and loses is tabled in
+///   <doc:ThreadingAndIsolation#Cancellation> (and in the README).
 /// - The connection owns its descriptor and its registration: `close()` (or
 ///   dropping the last reference) unregisters, then closes.
 public final class StreamConnection: @unchecked Sendable {

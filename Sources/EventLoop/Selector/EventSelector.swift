@@ -57,14 +57,17 @@ public protocol EventSelector<Value>: AnyObject {
     /// `events` (emptied first, capacity kept) with what is ready. Allocates
     /// nothing once `events` has grown to the largest batch.
     ///
-    /// - Parameter timeout: `nil` waits without limit; zero or negative polls
-    ///   and returns at once; otherwise waits at most that long, rounded up to
-    ///   the backend's precision (nanoseconds for epoll and poll, microseconds
-    ///   for select), never returning early: a signal that interrupts the wait
-    ///   (`EINTR`) restarts it with the time that remains.
-    /// - Returns: the number of events, 0 on timeout.
     /// A wait never ends early with nothing to report: events the backend
     /// drops (for a registration that is gone) do not end it.
+    ///
+    /// - Parameters:
+    ///   - timeout: `nil` waits without limit; zero or negative polls and
+    ///     returns at once; otherwise waits at most that long, rounded up to
+    ///     the backend's precision (nanoseconds for epoll and poll, microseconds
+    ///     for select), never returning early: a signal that interrupts the wait
+    ///     (`EINTR`) restarts it with the time that remains.
+    ///   - events: the buffer to fill, one entry per ready registration.
+    /// - Returns: the number of events, 0 on timeout.
     /// - Throws: `SelectorError.closed`, `.system`.
     @discardableResult
     func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int

@@ -76,7 +76,11 @@ extension FDSet {
     /// `nil` waits without limit; zero or negative polls; otherwise the timeout
     /// is rounded up to whole microseconds and `EINTR` restarts the wait with
     /// the time left. The C call is `select(2)`.
-    /// - Parameter upTo: one more than the highest descriptor in either set (`nfds`).
+    /// - Parameters:
+    ///   - count: one more than the highest descriptor in either set (`nfds`).
+    ///   - readable: the descriptors to watch for reading; on return, those ready for it.
+    ///   - writable: the descriptors to watch for writing; on return, those ready for it.
+    ///   - timeout: how long to wait at most; `nil` waits without limit.
     /// - Returns: the number of ready descriptors, 0 on timeout.
     /// - Throws: `ArgumentError` for `upTo` outside `0...FDSet.capacity`;
     ///   `SystemError` (`EBADF` when a descriptor in a set is not open).

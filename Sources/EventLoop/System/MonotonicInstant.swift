@@ -20,16 +20,16 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
     /// Earlier than.
     public static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool { a.nanoseconds < b.nanoseconds }
 
-    @inlinable
     /// `duration` later (rounded up to whole nanoseconds); saturates instead of overflowing.
+    @inlinable
     public static func + (instant: MonotonicInstant, duration: Duration) -> MonotonicInstant {
         let (sum, overflow) = instant.nanoseconds.addingReportingOverflow(duration.nanosecondsRoundedUp)
         if overflow { return duration > .zero ? .distantFuture : MonotonicInstant(nanoseconds: .min) }
         return MonotonicInstant(nanoseconds: sum)
     }
 
-    @inlinable
     /// The time from `b` to `a` (negative when `a` is earlier); saturates instead of overflowing.
+    @inlinable
     public static func - (a: MonotonicInstant, b: MonotonicInstant) -> Duration {
         let (difference, overflow) = a.nanoseconds.subtractingReportingOverflow(b.nanoseconds)
         if overflow { return a > b ? .seconds(Int64.max / 1_000_000_000) : .seconds(Int64.min / 1_000_000_000) }

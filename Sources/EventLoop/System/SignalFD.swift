@@ -13,7 +13,10 @@ public struct SignalFD: ~Copyable {
     public var descriptor: Descriptor { owned.descriptor }
 
     /// A signalfd for `signals`, close-on-exec.
-    /// - Parameter nonBlocking: a read with nothing pending reports `.wouldBlock` (`SFD_NONBLOCK`).
+    /// - Parameters:
+    ///   - signals: the signals it reports (block them on every thread, or the
+    ///     kernel may deliver them elsewhere instead).
+    ///   - nonBlocking: a read with nothing pending reports `.wouldBlock` (`SFD_NONBLOCK`).
     public init(signals: SignalSet, nonBlocking: Bool = true) throws(SystemError) {
         var mask = signals.storage
         let fd = try Syscall.check(Kernel.signalfd(-1, &mask, nonBlocking ? Int32(O_NONBLOCK) : 0), "signalfd")

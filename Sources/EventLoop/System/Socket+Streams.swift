@@ -9,9 +9,12 @@ extension Socket {
     public static let unixFamily = AF_UNIX
 
     /// A Unix domain stream socket bound to `address` and listening.
-    /// - Parameter backlog: the kernel's queue of connections not yet accepted
-    ///   (0 or more; the kernel caps it at `net.core.somaxconn`).
+    ///
     /// The corresponding C calls are `socket(AF_UNIX)`, `bind` and `listen`.
+    /// - Parameters:
+    ///   - address: a Unix endpoint (`SocketEndpoint(unixPath:)`); the path must not exist yet.
+    ///   - backlog: the kernel's queue of connections not yet accepted
+    ///     (0 or more; the kernel caps it at `net.core.somaxconn`).
     /// - Throws: `ArgumentError` for a negative backlog (as `listenTCP`);
     ///   `SystemError` (`EADDRINUSE` when the path exists…); the socket is closed on failure.
     public static func listenUnix(on address: SocketEndpoint, backlog: Int32 = 511) throws -> OwnedDescriptor {

@@ -3,10 +3,13 @@ import Glibc
 /// Making sockets: every one close-on-exec and non-blocking, owned by the caller.
 public enum Socket {
     /// A TCP socket bound to `address` and listening.
+    ///
+    /// The corresponding C calls are `socket`, `setsockopt(SO_REUSEADDR)`, `bind` and `listen`.
     /// - Parameters:
+    ///   - address: an IPv4 or IPv6 endpoint; port 0 lets the kernel choose one
+    ///     (read it back with `Descriptor.localAddress()`).
     ///   - backlog: the kernel's queue of connections not yet accepted.
     ///   - reusePort: set `SO_REUSEPORT`, so several listeners share the port.
-    /// The corresponding C calls are `socket`, `setsockopt(SO_REUSEADDR)`, `bind` and `listen`.
     /// - Throws: `ArgumentError` for a negative backlog; `SystemError`
     ///   (`EADDRINUSE`, `EACCES`…); the socket is closed on failure.
     public static func listenTCP(on address: SocketEndpoint, backlog: Int32 = 511, reusePort: Bool = false) throws -> OwnedDescriptor {
