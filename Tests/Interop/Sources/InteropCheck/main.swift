@@ -40,6 +40,10 @@ func ourNames() {
     // Loop/
     let _: IOLoop.Type = IOLoop.self
     let _: LoopHandle.Type = LoopHandle.self
+    let _: LoopThread.Type = LoopThread.self
+    let _: LoopGroup.Type = LoopGroup.self
+    let _: LoopGroupMetrics.Type = LoopGroupMetrics.self
+    let _: ConnectionBalancing = .acceptor
     let _: LoopBackend = .epoll
     let _: LoopError = .closed
     let _: LoopClock = .monotonic
