@@ -107,4 +107,24 @@ struct ReadmeExampleTests {
         // README: async example ends
         #expect(greeting == "hello, world\n")
     }
+
+    @Test func everyCoreTour() async throws {
+        // README: group example begins
+        let group = try LoopGroup(loopCount: 2)            // default: one per allowed CPU
+        let server = try await StreamServer.listening(port: 0, on: group) { connection in
+            while case let line = try await connection.readLine(), !line.isEmpty {
+                try await connection.write(line)            // on this connection's loop
+            }
+        }
+        let serving = Task { try await server.run() }
+        let client = try await StreamConnection.connect(host: "127.0.0.1", port: server.port, on: group.next())
+        try await client.write("hello\n")
+        print(String(decoding: try await client.readLine(), as: UTF8.self))   // "hello\n"
+        await client.close()
+        await group.shutdown(gracePeriod: .seconds(5))    // servers stop accepting first, then every loop
+        try await serving.value
+        // README: group example ends
+        let allFinished = group.threads.allSatisfy { $0.isFinished }
+        #expect(allFinished)
+    }
 }
