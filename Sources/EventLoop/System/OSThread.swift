@@ -6,14 +6,14 @@ import Synchronization
 ///
 /// Started through the seam (`SystemCall.threadCreate`, so a `FaultScript`
 /// can refuse it as the kernel does when the process may have no more
-/// threads), joined exactly once. Any thread; `join()` from any thread but
-/// its own (joining itself would never return: refused).
+/// threads), and detached at once: nobody joins it, its owner learns of its
+/// end some other way (a `LoopThread` opens a latch as its last act), and
+/// its resources go back to the system when it returns. Any thread.
 final class OSThread: @unchecked Sendable {
     // `body` is written before the thread starts and read once by it; `thread`
-    // is written by pthread_create before `start` returns; `joined` under `lock`.
+    // is written by pthread_create before `start` returns.
     private let body: @Sendable () -> Void
     private var thread = pthread_t()
-    private let gate = ThreadGate()
 
     private init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 
@@ -38,22 +38,10 @@ final class OSThread: @unchecked Sendable {
             Unmanaged<OSThread>.fromOpaque(context).release() // the thread never started: its reference is ours to drop
             throw SystemError(ErrnoCode(rawValue: Int32(-result)), operation: "pthread_create(\(name))")
         }
+        // Cannot fail for a thread just made and not yet joined or detached.
+        _ = pthread_detach(made.thread)
         return made
     }
-
-    /// Waits for the body to return. Once; later calls return at once.
-    /// Not from the thread itself (it would wait for itself): that is refused
-    /// with `false`.
-    @discardableResult
-    func join() -> Bool {
-        if pthread_equal(thread, pthread_self()) != 0 { return false }
-        guard gate.take() else { return true } // joined already
-        pthread_join(thread, nil)
-        return true
-    }
-
-    /// Whether the calling thread is this one.
-    var isCurrent: Bool { pthread_equal(thread, pthread_self()) != 0 }
 
     /// How many CPUs this process may run on (`sched_getaffinity(2)`), at least 1.
     /// - Throws: `SystemError` when the kernel refuses.
@@ -76,10 +64,4 @@ final class OSThread: @unchecked Sendable {
         _ = try Syscall.check(Kernel.seam(.threadSetAffinity, -1) { _ in Int(cevent_pin_thread(Int32(clamping: cpu))) },
                               "pthread_setaffinity_np(cpu \(cpu))")
     }
-}
-
-/// A once-only flag: the first `take()` gets true. Any thread.
-private final class ThreadGate: Sendable {
-    private let taken = Atomic<Bool>(false)
-    func take() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
 }

@@ -29,12 +29,13 @@ import ExampleSupport
 import SeedPrograms
 
 let usage = """
-    usage: echo-server-async [--host IP] [--port PORT] [--once] [--quiet]
+    usage: echo-server-async [--host IP] [--port PORT] [--loops N] [--once] [--quiet]
 
     Seed 004's asyncio echo server on the async/await streams: a task per connection on one IOLoop.
     Each reply is the peer's address and what came, as the seed sends it: ('127.0.0.1', 50826) Your msg hello
       --host IP     address to listen on (default 127.0.0.1, loopback only)
       --port PORT   port to listen on (default 9999, the seed's; 0 picks a free one)
+      --loops N     serve on a group of N loops, one thread each (default 1, the seed's one loop)
       --once        one read and one reply per connection, then close it (the seed's second version)
       --quiet       no per-connection lines (for load tests)
       --help        print this help
@@ -45,25 +46,17 @@ let usage = """
 runExample(name: "echo-server-async", usage: usage) { arguments in
     let host = try arguments.host()
     let port = try arguments.port(default: 9999)
+    let loops = try arguments.integer("--loops", default: 1, in: 1...1_024)
     let once = try arguments.flag("--once")
     let quiet = try arguments.flag("--quiet")
     try arguments.finish()
 
-    let loop = try IOLoop()
-    let stop = try SignalStop(loop)
     let tally = EchoTally()
-    try loop.run { executor in
-        let listener = try await bindListener(host: host, port: port, on: executor)
-        print("listening on \(listener.localAddress)")
-        let server = StreamServer(listener: listener) { connection in
-            await serveEcho(connection, once: once, quiet: quiet, tally: tally)
-        }
-        stop.onStop { server.shutdown(gracePeriod: .zero) }
-        try await server.run()
+    let signal = try serveUntilStopped(host: host, port: port, loops: loops, gracePeriod: .zero) { connection in
+        await serveEcho(connection, once: once, quiet: quiet, tally: tally)
     }
-    try loop.close()
     let totals = tally.totals
-    print("stopped by \(stop.signal ?? "?"): \(counted(totals.connections, "connection")), "
+    print("stopped by \(signal): \(counted(totals.connections, "connection")), "
           + "\(counted(totals.replies, "reply", "replies")), \(counted(totals.bytes, "byte")) received")
     return 0
 }

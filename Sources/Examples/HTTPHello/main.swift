@@ -34,7 +34,7 @@ import EventLoop
 import ExampleSupport
 
 let usage = """
-    usage: http-hello [--host IP] [--port PORT] [--max-body BYTES] [--timeout DURATION] [--quiet]
+    usage: http-hello [--host IP] [--port PORT] [--max-body BYTES] [--timeout DURATION] [--loops N] [--quiet]
 
     Seed 004's aiohttp server on the async/await streams: GET / answers the path with status 201,
     GET /{id} answers the id with status 200. HTTP/1.1 with keep-alive, a small subset (see the source).
@@ -42,6 +42,7 @@ let usage = """
       --port PORT          port to listen on (default 9999, the seed's; 0 picks a free one)
       --max-body BYTES     largest request body accepted, e.g. 64K (default 1M); more is 413
       --timeout DURATION   time for a request to arrive, and for an idle connection to stay (default 10s)
+      --loops N            serve on a group of N loops, one thread each (default 1)
       --quiet              no access log lines
       --help               print this help
     It prints `listening on HOST:PORT` first, then a line per request: `127.0.0.1:50826 "GET /42 HTTP/1.1" 200 2`.
@@ -54,28 +55,19 @@ runExample(name: "http-hello", usage: usage) { arguments in
     let maxBody = try arguments.byteCount("--max-body", default: 1 << 20, in: 0...(1 << 30))
     let timeout = try arguments.duration("--timeout", default: .seconds(10), in: .milliseconds(10)...(.seconds(3_600)))
     let quiet = try arguments.flag("--quiet")
+    let loops = try arguments.integer("--loops", default: 1, in: 1...1_024)
     try arguments.finish()
 
     let limits = RequestLimits(body: maxBody, timeout: timeout)
     let log = AccessLog(quiet: quiet)
     let waiting = WaitingConnections()
-    let loop = try IOLoop()
-    let stop = try SignalStop(loop)
-    try loop.run { executor in
-        let listener = try await bindListener(host: host, port: port, on: executor)
-        print("listening on \(listener.localAddress)")
-        let server = StreamServer(listener: listener) { connection in
-            await serveHTTP(connection, limits: limits, log: log, waiting: waiting)
-        }
-        stop.onStop {
-            waiting.closeAll(on: executor)
-            server.shutdown(gracePeriod: .seconds(1))
-        }
-        try await server.run()
+    let signal = try serveUntilStopped(
+        host: host, port: port, loops: loops, gracePeriod: .seconds(1), beforeStop: { waiting.closeAll(on: $0) }
+    ) { connection in
+        await serveHTTP(connection, limits: limits, log: log, waiting: waiting)
     }
-    try loop.close()
     let totals = log.totals
-    print("stopped by \(stop.signal ?? "?"): \(counted(totals.answered, "request")) answered, \(totals.refused) refused, "
+    print("stopped by \(signal): \(counted(totals.answered, "request")) answered, \(totals.refused) refused, "
           + "on \(counted(totals.connections, "connection"))")
     return 0
 }

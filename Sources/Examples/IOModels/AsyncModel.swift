@@ -10,22 +10,12 @@ import Synchronization
 /// another, but each wait suspends only its own task, and the loop (epoll,
 /// edge-triggered, underneath) runs the others meanwhile.
 func serveAsync(host: String, port: UInt16, _ context: ServeContext) throws -> String {
-    let loop = try IOLoop()
-    let stop = try SignalStop(loop)
     try context.reserveDescriptors()
     let log = context.log
     let open = OpenConnections()
-    try loop.run { executor in
-        let listener = try await bindListener(host: host, port: port, on: executor)
-        print("listening on \(listener.localAddress) (model: async)")
-        let server = StreamServer(listener: listener) { connection in
-            await answer(connection, log: log, open: open)
-        }
-        stop.onStop { server.shutdown(gracePeriod: .seconds(1)) }
-        try await server.run()
+    return try serveUntilStopped(host: host, port: port, loops: context.loops, note: " (model: async)", gracePeriod: .seconds(1)) {
+        await answer($0, log: log, open: open)
     }
-    try loop.close()
-    return stop.signal ?? "?"
 }
 
 /// One connection's task: read until the head's blank line, answer, close.

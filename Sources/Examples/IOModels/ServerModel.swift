@@ -47,14 +47,17 @@ final class ServeContext {
     let log: ModelLog
     let connections: HTTPConnections
     let interval: Duration
+    /// `--loops N`: the async model's loop count (the other models run one loop).
+    let loops: Int
     private let reserve: Int
     private var reserved: [Descriptor] = []
 
-    init(log: ModelLog, reserve: Int, interval: Duration) {
+    init(log: ModelLog, reserve: Int, interval: Duration, loops: Int = 1) {
         self.log = log
         connections = HTTPConnections(log: log)
         self.reserve = reserve
         self.interval = interval
+        self.loops = loops
     }
 
     /// `--reserve-descriptors N`: opens N descriptors on /dev/null, so the

@@ -26,7 +26,7 @@ import EventLoop
 import ExampleSupport
 
 let usage = """
-    usage: io-models --model MODEL [--host IP] [--port PORT] [--quiet] [--reserve-descriptors N] [--interval DURATION]
+    usage: io-models --model MODEL [--host IP] [--port PORT] [--quiet] [--reserve-descriptors N] [--interval DURATION] [--loops N]
            io-models reply-server [--host IP] [--port PORT]
            io-models triggers
            io-models load [--host IP] [--port PORT] [--requests N] [--timeout DURATION]
@@ -39,6 +39,7 @@ let usage = """
       --reserve-descriptors N    hold N extra descriptors first, so connections get numbers past
                                  FD_SETSIZE (1024): select refuses them, the other models do not mind
       --interval DURATION        busy-poll's pause between passes (default 10ms, the seed's 0.01 s)
+      --loops N                  async only: serve on a group of N loops, one thread each (default 1)
     reply-server: the seed's request/reply server: each connection is re-registered for reading,
       then for writing, and every message is answered with "ok" (--host, --port as above).
     triggers: level versus edge triggering on one socket pair: the peer writes 3 KB, the handler
@@ -65,8 +66,10 @@ runExample(name: "io-models", usage: usage) { arguments in
         let quiet = try arguments.flag("--quiet")
         let reserve = try arguments.integer("--reserve-descriptors", default: 0, in: 0...100_000)
         let interval = try arguments.duration("--interval", default: .milliseconds(10), in: .zero...(.seconds(1)))
+        let loops = try arguments.integer("--loops", default: 1, in: 1...1_024)
         try arguments.finish()
-        let context = ServeContext(log: ModelLog(quiet: quiet), reserve: reserve, interval: interval)
+        if loops > 1 && model != .async { throw UsageError("--loops \(loops): only --model async serves on a group of loops") }
+        let context = ServeContext(log: ModelLog(quiet: quiet), reserve: reserve, interval: interval, loops: loops)
         let stoppedBy = try model.serve(host: host, port: port, context)
         context.releaseReserved()
         print("stopped by \(stoppedBy): \(context.log.answered) requests answered")
