@@ -52,6 +52,9 @@ let package = Package(
         + programs(peer: "ours-async", workloads: ["echo"],
                    dependencies: [.product(name: "EventLoop", package: rootFolder)])
         + programs(peer: "nio-async", workloads: ["echo"], dependencies: nio)
+        // Every core (issue 19): the async echo over a LoopGroup.
+        + programs(peer: "ours-group", workloads: ["echo"],
+                   dependencies: [.product(name: "EventLoop", package: rootFolder)])
         + programs(peer: "ours", workloads: ["hop"],
                    dependencies: [.product(name: "EventLoop", package: rootFolder)])
         + programs(peer: "nio", workloads: ["hop"], dependencies: nio)

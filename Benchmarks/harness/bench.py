@@ -94,6 +94,8 @@ PEERS = [
     # NIOAsyncChannel, and the task hop beside NIO's loop and Swift's global executor.
     Peer("ours-async", SWIFT_BIN / "ours-async", only=frozenset({"echo"}),
          note="this package's async streams (StreamServer, read(into:)/write)"),
+    Peer("ours-group", SWIFT_BIN / "ours-group", only=frozenset({"echo"}),
+         note="this package's async echo over a 2-loop LoopGroup (acceptor balancing; LOOPS, BALANCING env)"),
     Peer("nio-async", SWIFT_BIN / "nio-async", only=frozenset({"echo"}),
          note="SwiftNIO's NIOAsyncChannel, a child task per connection"),
     Peer("global", SWIFT_BIN / "global", only=frozenset({"hop"}),

@@ -139,16 +139,3 @@ enum AddressResolver {
         }
     }
 }
-
-extension StreamConnection {
-    /// A socket a listener accepted, adopted on `executor`'s loop (its
-    /// thread): a connection served by another loop than its listener's. The
-    /// socket is closed if it cannot be adopted.
-    static func adopt(_ socket: StreamListener.AcceptedSocket, on executor: LoopExecutor) async throws -> StreamConnection {
-        try await executor.onLoop {
-            let owned = OwnedDescriptor(adopting: socket.descriptor)
-            let loop = try executor.loopForCall("accept(\(socket.local))")
-            return try StreamConnection(adopting: owned, loop: loop, local: socket.local, peer: socket.peer)
-        }
-    }
-}

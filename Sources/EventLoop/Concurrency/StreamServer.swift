@@ -250,7 +250,7 @@ public final class StreamServer: @unchecked Sendable {
                 self.finished(id)
             }
             let connection: StreamConnection
-            do { connection = try await StreamConnection.adopt(socket, on: target) } catch {
+            do { connection = try await StreamConnection.adoptAccepted(socket, on: target) } catch {
                 errorHandler(StreamListener.skipped(error, operation: operation))
                 return
             }
@@ -380,4 +380,17 @@ public enum ConnectionBalancing: Sendable, Hashable {
     /// moves the rest to the listeners still open, where an administrator
     /// has set it).
     case reusePort
+}
+
+private extension StreamConnection {
+    /// A socket a listener accepted, adopted on `executor`'s loop (its
+    /// thread): a connection served by another loop than its listener's. The
+    /// socket is closed if it cannot be adopted.
+    static func adoptAccepted(_ socket: StreamListener.AcceptedSocket, on executor: LoopExecutor) async throws -> StreamConnection {
+        try await executor.onLoop {
+            let owned = OwnedDescriptor(adopting: socket.descriptor)
+            let loop = try executor.loopForCall("accept(\(socket.local))")
+            return try StreamConnection(adopting: owned, loop: loop, local: socket.local, peer: socket.peer)
+        }
+    }
 }
