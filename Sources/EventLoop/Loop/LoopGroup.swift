@@ -162,11 +162,19 @@ public final class LoopGroup: Sendable {
         let done = BlockingLatch()
         let first = threads[0]
         let accepted = first.executor.perform { [weak self] loop in
+            let installed = SignalSubscriptions()
             do {
                 for signal in signals {
-                    _ = try loop.onSignal(signal) { _ in self?.beginShutdown(gracePeriod) }
+                    installed.list.append(try loop.onSignal(signal) { _ in
+                        // The first signal starts the shutdown and hands the signals back:
+                        // a second one does what it did before (Ctrl-C ends the process).
+                        for subscription in installed.list { subscription.cancel() }
+                        installed.list = []
+                        self?.beginShutdown(gracePeriod)
+                    })
                 }
             } catch {
+                for subscription in installed.list { subscription.cancel() }
                 outcome.withLock { $0 = error }
             }
             done.open()
@@ -200,6 +208,12 @@ public final class LoopGroup: Sendable {
     func release(_ server: StreamServer) {
         _ = servers.withLock { $0.removeValue(forKey: ObjectIdentifier(server)) }
     }
+}
+
+/// The signal handlers `LoopGroup.shutdownOnSignals` installed, for the
+/// first signal to take them all down. Its loop's thread only.
+private final class SignalSubscriptions: @unchecked Sendable {
+    var list: [SignalSubscription] = []
 }
 
 /// One loop's share of a group's connections. Any thread.
