@@ -59,6 +59,7 @@ func ourNames() {
     let _: [ErrnoCode] = [
         .protocolError, .noBufferSpace, .networkDown, .networkUnreachable, .hostDown, .hostUnreachable,
         .noNetwork, .protocolNotAvailable, .operationNotSupported, .connectionAborted,
+        .alreadyConnected, .destinationAddressRequired, .protocolWrongType, .addressFamilyNotSupported,
     ]
     let _: SystemError = SystemError(.invalidArgument, operation: "interop")
     let _: SocketEndpoint.Type = SocketEndpoint.self
