@@ -106,6 +106,30 @@ public final class DatagramSocket: @unchecked Sendable {
         }
     }
 
+    /// Takes over a datagram socket made elsewhere (systemd's socket
+    /// activation, a socket a parent process passed down, asyncio's
+    /// `create_datagram_endpoint(sock=)`): UDP over IPv4 or IPv6, or a Unix
+    /// datagram socket, bound or not, connected or not (`peerAddress` says).
+    ///
+    /// The kernel is asked first (`getsockopt(SO_TYPE)`, `getsockname`,
+    /// `getpeername`): it must be an open datagram socket. Then it is made
+    /// non-blocking (a flag of the open file, so a process sharing it sees
+    /// that too) and close-on-exec, and registered with the loop. Loop thread
+    /// (hops there).
+    ///
+    /// Ownership: the socket owns the descriptor from here, and closes it
+    /// once. On every failure it is closed too, never handed back; to keep
+    /// yours, pass a duplicate (`try descriptor.duplicate()`).
+    /// - Throws: `StreamError` with `.system` and the errno of what is wrong:
+    ///   `EBADF` (not open), `ENOTSOCK`, `EPROTOTYPE` (a stream socket),
+    ///   `EAFNOSUPPORT`; the operation reads like `adopt(fd 3): not a socket`.
+    ///   `.closed` when the loop is closed.
+    public static func adopt(_ socket: consuming OwnedDescriptor, on executor: LoopExecutor) async throws -> DatagramSocket {
+        try await executor.adopt(socket, as: .datagram) { socket, loop, local, peer in
+            try DatagramSocket(adopting: socket, loop: loop, local: local, peer: peer)
+        }
+    }
+
     /// Sends `bytes` as one datagram to `address`, waiting while the socket's
     /// buffer is full. Several tasks may send at once, and one may receive
     /// meanwhile. An empty `bytes` sends an empty datagram. The C call is `sendto(2)`.
