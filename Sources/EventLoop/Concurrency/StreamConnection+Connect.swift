@@ -52,6 +52,20 @@ extension StreamConnection {
         return try await connect(to: try SocketEndpoint(unixPath: path), deadline: deadline, on: executor)
     }
 
+    /// Connects to the Linux abstract-namespace Unix domain socket named
+    /// `name` (`SocketEndpoint(abstractUnixName:)`, a listener from
+    /// `StreamListener.bind(abstractUnixName:)`). As `connect(unixPath:)`,
+    /// without a file: a full listener queue is waited for within `timeout`,
+    /// and the socket is closed on every failure. `peerAddress` prints as
+    /// `unix:@name`. Loop thread (hops there).
+    /// - Throws: `StreamError.connectionRefused` when nobody listens on the
+    ///   name, `.timedOut`, other `StreamError`s; `CancellationError`;
+    ///   `ArgumentError` for an empty name, one longer than 107 bytes or with a NUL.
+    public static func connect(abstractUnixName name: String, timeout: Duration? = nil, on executor: LoopExecutor) async throws -> StreamConnection {
+        let deadline = timeout.map { MonotonicInstant.now() + $0 }
+        return try await connect(to: try SocketEndpoint(abstractUnixName: name), deadline: deadline, on: executor)
+    }
+
     /// Connects to one address: non-blocking `connect(2)` (again, for a Unix
     /// listener's full queue), then a wait for writable, then `SO_ERROR`.
     static func connect(to address: SocketEndpoint, deadline: MonotonicInstant?, on executor: LoopExecutor) async throws -> StreamConnection {
