@@ -38,6 +38,11 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// `AF_INET`, `AF_INET6` or `AF_UNIX`.
     public var family: Int32 { Int32(storage.ss_family) }
 
+    /// Whether it is an IPv6 address (`AF_INET6`).
+    var isIPv6: Bool { family == AF_INET6 }
+    /// Whether it is an IPv4 address (`AF_INET`).
+    var isIPv4: Bool { family == AF_INET }
+
     /// The port, in host byte order (0 for a Unix domain address).
     public var port: UInt16 {
         guard family == AF_INET || family == AF_INET6 else { return 0 }
