@@ -20,18 +20,42 @@ extension IOLoop {
     /// its own handle's to report (Swift gives an unstructured task's result
     /// to nobody else): keep the handle, or catch inside the task.
     ///
+    /// Ctrl-C (`cancellingOnInterrupt: true`, as asyncio's `run`): the
+    /// first `SIGINT` cancels `body`'s task, so its cleanup runs (its waits
+    /// throw `CancellationError`, `defer` blocks and `catch` clauses run)
+    /// and `run` rethrows what `body` throws then, normally that
+    /// `CancellationError`; the second `SIGINT`, while that cleanup is still
+    /// going, gives the signal its default action back and raises it again:
+    /// the process ends as Ctrl-C ends it (killed by `SIGINT`: a shell sees
+    /// status 130). The handler is the loop's own (`onSignal`), installed
+    /// only while `SIGINT`'s disposition is the default action when `run`
+    /// starts (a program that ignores it, such as a background job of a shell
+    /// without job control, or one that handles it itself keeps that, and
+    /// then nothing changes); it is removed when `run` returns or throws, and
+    /// `SIGINT` then does what it did before. A `SIGINT` handler that `body`
+    /// adds to this loop meanwhile also runs for each delivery. Off
+    /// (`false`), `run` does nothing about signals.
+    ///
     /// Loop thread; not from inside a callback of this loop.
-    /// - Throws: what `body` throws; `LoopError.closed`, `.alreadyRunning`, or
-    ///   a selector failure from running the loop.
-    public func run<T: Sendable>(_ body: sending @escaping (LoopExecutor) async throws -> T) throws -> T {
+    /// - Throws: what `body` throws (`CancellationError` after a Ctrl-C,
+    ///   unless `body` turns it into something else); `LoopError.closed`,
+    ///   `.alreadyRunning`, a selector failure from running the loop, or what
+    ///   `onSignal` throws when installing the Ctrl-C handler (then `body`
+    ///   never runs).
+    public func run<T: Sendable>(
+        cancellingOnInterrupt: Bool = false, _ body: sending @escaping (LoopExecutor) async throws -> T
+    ) throws -> T {
         try refuseIfClosed()
         let executor = self.executor
         let outcome = Outcome<T>()
-        Task(executorPreference: executor) {
+        let interrupt = cancellingOnInterrupt ? try InterruptCancellation(self) : nil
+        defer { interrupt?.end() }
+        let task = Task(executorPreference: executor) {
             let result: Result<T, any Error>
             do { result = .success(try await body(executor)) } catch { result = .failure(error) }
             outcome.result.withLock { $0 = result }
         }
+        interrupt?.task = task
         while true {
             if let result = outcome.result.withLock({ $0 }) {
                 try finishLeftoverTasks()
