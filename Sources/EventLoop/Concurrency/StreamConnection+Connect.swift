@@ -13,12 +13,12 @@ extension StreamConnection {
     /// answer, while the earlier attempts go on; the first to connect wins,
     /// and every other attempt is cancelled and its socket closed (one that
     /// connected meanwhile too). So an address that never answers (a dropped
-    /// SYN, a black-holed route) costs `attemptDelay`, not the timeout. A huge
-    /// `attemptDelay` tries one address at a time; zero starts each at the
-    /// loop's next iteration. When none connects, the error says what each
-    /// address answered, e.g. `connect(localhost:9): ::1 refused, 127.0.0.1
-    /// refused`, with the last answer's kind and errno. A single address is
-    /// connected to directly, and its own error thrown.
+    /// SYN, a black-holed route) costs `attemptDelay` (250 ms here; see
+    /// `connect(host:port:timeout:attemptDelay:on:)`), not the timeout.
+    /// When none connects, the error says what each address answered, e.g.
+    /// `connect(localhost:9): ::1 refused, 127.0.0.1 refused`, with the last
+    /// answer's kind and errno. A single address is connected to directly,
+    /// and its own error thrown.
     ///
     /// `timeout` bounds the connecting: one deadline, on the monotonic clock,
     /// taken before the lookup and shared by every attempt (a loop on a
@@ -29,11 +29,27 @@ extension StreamConnection {
     /// once. Cancellation cancels every attempt and closes its socket. The
     /// attempts and their delays run on the loop's thread and timers.
     /// - Throws: `StreamError`: `.connectionRefused`, `.timedOut`,
-    ///   `.hostNotFound`, `.connectionReset`…; `CancellationError`;
-    ///   `ArgumentError` for a negative `attemptDelay`.
+    ///   `.hostNotFound`, `.connectionReset`…; `CancellationError`.
     public static func connect(
-        host: String, port: UInt16, timeout: Duration? = nil, attemptDelay: Duration = .milliseconds(250),
-        on executor: LoopExecutor
+        host: String, port: UInt16, timeout: Duration? = nil, on executor: LoopExecutor
+    ) async throws -> StreamConnection {
+        try await connect(host: host, port: port, timeout: timeout, attemptDelay: defaultAttemptDelay, on: executor)
+    }
+
+    /// RFC 8305's recommended Connection Attempt Delay: 250 ms.
+    static let defaultAttemptDelay = Duration.milliseconds(250)
+
+    /// `connect(host:port:timeout:on:)` with an `attemptDelay` of your own
+    /// (asyncio's `happy_eyeballs_delay`; RFC 8305 suggests no less than
+    /// 10 ms, and 250 ms, the default, where nothing is known of the
+    /// network): how long the attempt started last goes without an answer
+    /// before the next address is tried beside it. Zero starts every
+    /// attempt at once (each at the loop's next iteration); a huge delay
+    /// tries one address at a time, the next only once the last has failed.
+    /// - Throws: as `connect(host:port:timeout:on:)`; `ArgumentError` for a
+    ///   negative `attemptDelay`.
+    public static func connect(
+        host: String, port: UInt16, timeout: Duration? = nil, attemptDelay: Duration, on executor: LoopExecutor
     ) async throws -> StreamConnection {
         if attemptDelay < .zero {
             throw ArgumentError("connect(host:port:)", argument: "attemptDelay \(attemptDelay)", requirement: "must not be negative")
