@@ -171,6 +171,27 @@ extension ExamplesTests {
             #expect(client.stdout.isEmpty)
         }
 
+        /// Ctrl-C is `loop.run(cancellingOnInterrupt: true)`'s, SIGTERM the
+        /// loop's `onSignal` handler's: either stops a request still waiting.
+        @Test(arguments: [SIGINT, SIGTERM])
+        func httpGetStopsCleanlyOnCtrlCOrSigtermWhileItWaits(signal: Int32) throws {
+            // A listener that answers nothing: once it has taken the client's
+            // connection, the client is inside loop.run, waiting for a response.
+            let silent = try Socket.listenTCP(on: SocketEndpoint(ip: "127.0.0.1", port: 0))
+            let port = try silent.descriptor.localAddress().port
+            let client = try ChildProcess("http-get", ["--timeout", "60s", "http://127.0.0.1:\(port)/"])
+            defer { client.stop() }
+            try LoopbackClient.wait(for: .readable, on: silent.descriptor, timeout: .seconds(20))
+            guard let accepted = try silent.descriptor.accept().take() else {
+                Issue.record("readable, yet no connection to accept")
+                return
+            }
+            #expect(try client.interrupt(with: signal) == .exited(0))
+            #expect(client.stdout == "stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM")\n", "\(client.stdout)")
+            try accepted.close()
+            try silent.close()
+        }
+
         @Test func httpGetGivesUpWhenNoResponseComesInTime() throws {
             // A listener that never accepts: the kernel completes the connection, nobody answers.
             let silent = try Socket.listenTCP(on: SocketEndpoint(ip: "127.0.0.1", port: 0))

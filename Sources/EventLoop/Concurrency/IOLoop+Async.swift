@@ -24,14 +24,49 @@ extension IOLoop {
     /// - Throws: what `body` throws; `LoopError.closed`, `.alreadyRunning`, or
     ///   a selector failure from running the loop.
     public func run<T: Sendable>(_ body: sending @escaping (LoopExecutor) async throws -> T) throws -> T {
+        try run(cancellingOnInterrupt: false, body)
+    }
+
+    /// `run(_:)`, taking Ctrl-C as asyncio's `run` does when
+    /// `cancellingOnInterrupt` is true: the first `SIGINT` cancels `body`'s
+    /// task, so its cleanup runs (its waits throw `CancellationError`,
+    /// `defer` blocks and `catch` clauses run) and `run` rethrows what `body`
+    /// throws then, normally that `CancellationError`; a second `SIGINT`
+    /// while `run` still runs (a slow cleanup) gives the signal its default
+    /// action back and raises it again: the process ends as Ctrl-C ends it
+    /// (killed by `SIGINT`: a shell sees status 130). Everything else is as
+    /// `run(_:)` (the tasks left in the loop's waits are cancelled and
+    /// awaited before it returns).
+    ///
+    /// The handler is the loop's own (`onSignal`: it runs on the loop's
+    /// thread), installed only while `SIGINT`'s disposition is the default
+    /// action when `run` starts, as asyncio does: a program that ignores it
+    /// (a background job of a shell without job control) or handles it
+    /// itself keeps that, and then nothing changes. It is removed when `run`
+    /// returns or throws, and `SIGINT` then does what it did before. A
+    /// `SIGINT` handler that `body` adds to this loop meanwhile runs too.
+    /// With `false`, this is `run(_:)`, which does nothing about signals.
+    ///
+    /// Loop thread; not from inside a callback of this loop.
+    /// - Throws: what `body` throws (`CancellationError` after a Ctrl-C,
+    ///   unless `body` turns it into something else); `LoopError.closed`,
+    ///   `.alreadyRunning`, a selector failure from running the loop, or what
+    ///   `onSignal` throws when installing the Ctrl-C handler (then `body`
+    ///   never runs).
+    public func run<T: Sendable>(
+        cancellingOnInterrupt: Bool, _ body: sending @escaping (LoopExecutor) async throws -> T
+    ) throws -> T {
         try refuseIfClosed()
         let executor = self.executor
         let outcome = Outcome<T>()
-        Task(executorPreference: executor) {
+        let interrupt = cancellingOnInterrupt ? try InterruptCancellation(self) : nil
+        defer { interrupt?.end() }
+        let task = Task(executorPreference: executor) {
             let result: Result<T, any Error>
             do { result = .success(try await body(executor)) } catch { result = .failure(error) }
             outcome.result.withLock { $0 = result }
         }
+        interrupt?.task = task
         while true {
             if let result = outcome.result.withLock({ $0 }) {
                 try finishLeftoverTasks()

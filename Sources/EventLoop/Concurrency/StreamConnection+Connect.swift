@@ -1,33 +1,70 @@
 extension StreamConnection {
     /// Connects to `host` and `port`: asyncio's `open_connection`.
     ///
-    /// `host` is a numeric IPv4 or IPv6 address, `localhost` (tried as ::1,
-    /// then 127.0.0.1, so a server listening on either works), or a name,
+    /// `host` is a numeric IPv4 or IPv6 address, `localhost` (::1 and
+    /// 127.0.0.1, so a server listening on either works), or a name,
     /// resolved with `getaddrinfo(3)` off the loop thread (a name lookup never
-    /// blocks the loop). Each resolved address is tried in turn; the first
-    /// that accepts wins. `timeout` bounds the connecting: one deadline, on
-    /// the monotonic clock, taken before the lookup and shared by the
-    /// addresses tried (a loop on a `ManualClock` does not move it). A name
-    /// lookup itself is not cut short by it, nor by cancellation:
-    /// `getaddrinfo` has no way to stop, so a slow resolver delays the first
-    /// connect past the deadline, which then ends it at once.
+    /// blocks the loop).
+    ///
+    /// Several addresses are raced (Happy Eyeballs, RFC 8305, as asyncio's
+    /// `happy_eyeballs_delay` and SwiftNIO do): they are tried with the
+    /// families alternating, IPv6 first; the next attempt starts when the one
+    /// started last fails, or once it has gone `attemptDelay` without an
+    /// answer, while the earlier attempts go on; the first to connect wins,
+    /// and every other attempt is cancelled and its socket closed (one that
+    /// connected meanwhile too). So an address that never answers (a dropped
+    /// SYN, a black-holed route) costs `attemptDelay` (250 ms here; see
+    /// `connect(host:port:timeout:attemptDelay:on:)`), not the timeout.
+    /// When none connects, the error says what each address answered, e.g.
+    /// `connect(localhost:9): ::1 refused, 127.0.0.1 refused`, with the last
+    /// answer's kind and errno. A single address is connected to directly,
+    /// and its own error thrown.
+    ///
+    /// `timeout` bounds the connecting: one deadline, on the monotonic clock,
+    /// taken before the lookup and shared by every attempt (a loop on a
+    /// `ManualClock` does not move it); when it passes, every attempt ends
+    /// and no more start. A name lookup itself is not cut short by it, nor by
+    /// cancellation: `getaddrinfo` has no way to stop, so a slow resolver
+    /// delays the first connect past the deadline, which then ends it at
+    /// once. Cancellation cancels every attempt and closes its socket. The
+    /// attempts and their delays run on the loop's thread and timers.
     /// - Throws: `StreamError`: `.connectionRefused`, `.timedOut`,
-    ///   `.hostNotFound`, `.connectionReset`…; `CancellationError` (the socket
-    ///   being connected is closed).
+    ///   `.hostNotFound`, `.connectionReset`…; `CancellationError`.
     public static func connect(
         host: String, port: UInt16, timeout: Duration? = nil, on executor: LoopExecutor
     ) async throws -> StreamConnection {
-        let deadline = timeout.map { MonotonicInstant.now() + $0 }
-        let addresses = try await AddressResolver.resolve(host: host, port: port)
-        var lastError = StreamError(.hostNotFound, operation: "connect(\(host):\(port))")
-        for address in addresses {
-            do {
-                return try await connect(to: address, deadline: deadline, on: executor)
-            } catch let error as StreamError where error.kind != .timedOut {
-                lastError = error
-            }
+        try await connect(host: host, port: port, timeout: timeout, attemptDelay: defaultAttemptDelay, on: executor)
+    }
+
+    /// RFC 8305's recommended Connection Attempt Delay: 250 ms.
+    static let defaultAttemptDelay = Duration.milliseconds(250)
+
+    /// `connect(host:port:timeout:on:)` with an `attemptDelay` of your own
+    /// (asyncio's `happy_eyeballs_delay`; RFC 8305 suggests no less than
+    /// 10 ms, and 250 ms, the default, where nothing is known of the
+    /// network): how long the attempt started last goes without an answer
+    /// before the next address is tried beside it. Zero starts every
+    /// attempt at once (each at the loop's next iteration); a huge delay
+    /// tries one address at a time, the next only once the last has failed.
+    /// - Throws: as `connect(host:port:timeout:on:)`; `ArgumentError` for a
+    ///   negative `attemptDelay`.
+    public static func connect(
+        host: String, port: UInt16, timeout: Duration? = nil, attemptDelay: Duration, on executor: LoopExecutor
+    ) async throws -> StreamConnection {
+        if attemptDelay < .zero {
+            throw ArgumentError("connect(host:port:)", argument: "attemptDelay \(attemptDelay)", requirement: "must not be negative")
         }
-        throw lastError
+        let deadline = timeout.map { MonotonicInstant.now() + $0 }
+        let addresses = HappyEyeballs.interleave(try await AddressResolver.resolve(host: host, port: port))
+        if addresses.count == 1 { return try await connect(to: addresses[0], deadline: deadline, on: executor) }
+        do {
+            return try await HappyEyeballs.race(
+                addresses, attemptDelay: attemptDelay, on: executor,
+                attempt: { address in try await connect(to: address, deadline: deadline, on: executor) },
+                discard: { connection in await connection.close() })
+        } catch let failure as HappyEyeballs.Failure {
+            throw failure.streamError(connecting: "connect(\(host):\(port))")
+        }
     }
 
     /// Connects to a Unix domain stream socket at `path` (asyncio's `open_unix_connection`).
@@ -50,6 +87,20 @@ extension StreamConnection {
     public static func connect(unixPath path: String, timeout: Duration? = nil, on executor: LoopExecutor) async throws -> StreamConnection {
         let deadline = timeout.map { MonotonicInstant.now() + $0 }
         return try await connect(to: try SocketEndpoint(unixPath: path), deadline: deadline, on: executor)
+    }
+
+    /// Connects to the Linux abstract-namespace Unix domain socket named
+    /// `name` (`SocketEndpoint(abstractUnixName:)`, a listener from
+    /// `StreamListener.bind(abstractUnixName:)`). As `connect(unixPath:)`,
+    /// without a file: a full listener queue is waited for within `timeout`,
+    /// and the socket is closed on every failure. `peerAddress` prints as
+    /// `unix:@name`. Loop thread (hops there).
+    /// - Throws: `StreamError.connectionRefused` when nobody listens on the
+    ///   name, `.timedOut`, other `StreamError`s; `CancellationError`;
+    ///   `ArgumentError` for an empty name, one longer than 107 bytes or with a NUL.
+    public static func connect(abstractUnixName name: String, timeout: Duration? = nil, on executor: LoopExecutor) async throws -> StreamConnection {
+        let deadline = timeout.map { MonotonicInstant.now() + $0 }
+        return try await connect(to: try SocketEndpoint(abstractUnixName: name), deadline: deadline, on: executor)
     }
 
     /// Connects to one address: non-blocking `connect(2)` (again, for a Unix

@@ -38,6 +38,33 @@ extension StreamListener {
         }
     }
 
+    /// Listens on a Linux abstract-namespace Unix domain socket named `name`
+    /// (`SocketEndpoint(abstractUnixName:)`; clients use
+    /// `StreamConnection.connect(abstractUnixName:)`). No file is made, so
+    /// none is left behind or removed: the name is free again the moment the
+    /// listener closes, and there is nothing stale to replace. The name is
+    /// open to anyone in the network namespace (no file permissions apply).
+    /// `localAddress` prints as `unix:@name`. The corresponding C calls are
+    /// `socket(AF_UNIX)`, `bind(2)` and `listen(2)`. Loop thread (hops there).
+    /// - Throws: `StreamError.addressInUse` while another socket holds the
+    ///   name; `ArgumentError` for an empty name, one longer than 107 bytes
+    ///   or with a NUL, a negative backlog or `acceptBackoff`; other `StreamError`s.
+    public static func bind(
+        abstractUnixName name: String, backlog: Int32 = 511, acceptBackoff: Duration = .milliseconds(100),
+        on executor: LoopExecutor
+    ) async throws -> StreamListener {
+        try checkBackoff(acceptBackoff)
+        let endpoint = try SocketEndpoint(abstractUnixName: name)
+        return try await executor.onLoop {
+            let loop = try executor.loopForCall("bind(\(endpoint))")
+            let socket: OwnedDescriptor
+            do { socket = try Socket.listenUnix(on: endpoint, backlog: backlog) } catch let error as SystemError {
+                throw StreamError(error)
+            }
+            return try StreamListener(adopting: socket, loop: loop, local: endpoint, unixPath: nil, backoff: acceptBackoff)
+        }
+    }
+
     /// Removes the file at `path` if it is a stale socket file; otherwise
     /// throws `StreamError.addressInUse` and touches nothing. Nothing there
     /// any more (removed since `bind` found it) is fine: bind again.

@@ -91,6 +91,39 @@ public final class StreamListener: @unchecked Sendable {
         }
     }
 
+    /// Takes over a listening stream socket made elsewhere: systemd's socket
+    /// activation (descriptors 3 and up, `LISTEN_FDS` of them), a socket a
+    /// parent process passed down (asyncio's `start_server(sock=)`, tokio's
+    /// `TcpListener::from_std`). TCP over IPv4 or IPv6, or a Unix domain stream.
+    ///
+    /// The kernel is asked first (`getsockopt(SO_TYPE, SO_ACCEPTCONN)`,
+    /// `getsockname`): it must be an open socket, a stream, and listening
+    /// (`listen(2)` called). Then it is made non-blocking (a flag of the open
+    /// file, so the process that passed it sees that too) and close-on-exec,
+    /// and registered with the loop. `localAddress` is what `getsockname`
+    /// says. A Unix listener's socket file is left where it is, on close as
+    /// on `deinit`: the listener did not make it, so it never removes it.
+    /// Loop thread (hops there).
+    ///
+    /// Ownership: the listener owns the descriptor from here, and closes it
+    /// once. On every failure it is closed too, never handed back; to keep
+    /// yours, pass a duplicate (`try descriptor.duplicate()`). A raw number
+    /// becomes an owner only explicitly:
+    /// `StreamListener.adopt(OwnedDescriptor(adopting: Descriptor(3)), on: executor)`.
+    /// - Throws: `StreamError` with `.system` and the errno of what is wrong:
+    ///   `EBADF` (not open), `ENOTSOCK`, `EPROTOTYPE` (a datagram socket),
+    ///   `EINVAL` (not listening), `EAFNOSUPPORT`; the operation reads like
+    ///   `adopt(fd 3): not a socket`. `.closed` when the loop is closed;
+    ///   `ArgumentError` for a negative `acceptBackoff`.
+    public static func adopt(
+        _ socket: consuming OwnedDescriptor, acceptBackoff: Duration = .milliseconds(100), on executor: LoopExecutor
+    ) async throws -> StreamListener {
+        try checkBackoff(acceptBackoff) // `socket` closes as it goes out of scope
+        return try await executor.adopt(socket, as: .listener) { socket, loop, local, _ in
+            try StreamListener(adopting: socket, loop: loop, local: local, unixPath: nil, backoff: acceptBackoff)
+        }
+    }
+
     static func checkBackoff(_ backoff: Duration) throws(ArgumentError) {
         if backoff < .zero {
             throw ArgumentError("StreamListener.bind", argument: "acceptBackoff \(backoff)", requirement: "must not be negative")
@@ -180,7 +213,9 @@ public final class StreamListener: @unchecked Sendable {
                 switch consume outcome {
                 case .completed(let socket):
                     let fd = socket.descriptor
-                    if unixPath == nil { try? fd.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) } // best effort: only speed depends on it
+                    if localAddress.family != Socket.unixFamily {
+                        try? fd.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) // best effort: only speed depends on it
+                    }
                     let peer = (try? fd.peerAddress()) ?? localAddress
                     let local = (try? fd.localAddress()) ?? localAddress
                     return AcceptedSocket(descriptor: socket.release(), local: local, peer: peer)

@@ -73,6 +73,14 @@ public struct ErrnoCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let notSocket = ErrnoCode(rawValue: ENOTSOCK)
     /// `ETIMEDOUT`: the operation timed out.
     public static let timedOut = ErrnoCode(rawValue: ETIMEDOUT)
+    /// `EISCONN`: the socket is already connected.
+    public static let alreadyConnected = ErrnoCode(rawValue: EISCONN)
+    /// `EDESTADDRREQ`: a datagram socket that is not connected needs an address to send to.
+    public static let destinationAddressRequired = ErrnoCode(rawValue: EDESTADDRREQ)
+    /// `EPROTOTYPE`: the socket is of the wrong type (a datagram socket where a stream was wanted…).
+    public static let protocolWrongType = ErrnoCode(rawValue: EPROTOTYPE)
+    /// `EAFNOSUPPORT`: the address family is not supported here.
+    public static let addressFamilyNotSupported = ErrnoCode(rawValue: EAFNOSUPPORT)
 
     /// The symbolic C name, e.g. `"EBADF"`, for every number Linux defines (1
     /// through 133, `EHWPOISON`); an alias prints as the name it stands for

@@ -29,3 +29,8 @@ public enum SignalDisposition: Sendable, Hashable {
         }
     }
 }
+
+extension SignalDisposition {
+    /// `SIGINT`, Ctrl-C's signal (for `IOLoop.run(cancellingOnInterrupt:_:)`).
+    static let interruptSignal: Int32 = SIGINT
+}

@@ -54,7 +54,8 @@ public enum Socket {
         return socket
     }
 
-    private static func make(_ family: Int32, _ type: Int32) throws(SystemError) -> OwnedDescriptor {
+    /// A new socket of `family` and `type`, non-blocking and close-on-exec.
+    static func make(_ family: Int32, _ type: Int32) throws(SystemError) -> OwnedDescriptor {
         let fd = try Syscall.check(Kernel.socket(family, type, nonBlocking: true), "socket(\(family), \(type))")
         return OwnedDescriptor(adopting: Descriptor(Int32(truncatingIfNeeded: fd)))
     }
@@ -110,6 +111,18 @@ extension Descriptor {
         var value: Int32 = 0
         _ = try Syscall.check(Kernel.getsockopt(rawValue, SOL_SOCKET, SO_ERROR, &value), "getsockopt(\(self), SO_ERROR)")
         return value == 0 ? nil : ErrnoCode(rawValue: value)
+    }
+
+    /// Reads an integer socket option, e.g. `option(SOL_SOCKET, SO_RCVBUF)`
+    /// (in bytes; Linux reports twice the size that was set, the bookkeeping
+    /// included). The corresponding C call is `getsockopt(2)`. Any thread
+    /// (the socket's owner's).
+    /// - Throws: `SystemError` (`ENOPROTOOPT` for an option the socket does
+    ///   not have, `ENOTSOCK`, `EBADF`).
+    public func option(_ level: Int32, _ name: Int32) throws(SystemError) -> Int32 {
+        var value: Int32 = 0
+        _ = try Syscall.check(Kernel.getsockopt(rawValue, level, name, &value), "getsockopt(\(self), \(level), \(name))")
+        return value
     }
 
     /// Sets an integer socket option. The corresponding C call is `setsockopt(2)`.

@@ -38,6 +38,11 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// `AF_INET`, `AF_INET6` or `AF_UNIX`.
     public var family: Int32 { Int32(storage.ss_family) }
 
+    /// Whether it is an IPv6 address (`AF_INET6`).
+    var isIPv6: Bool { family == AF_INET6 }
+    /// Whether it is an IPv4 address (`AF_INET`).
+    var isIPv4: Bool { family == AF_INET }
+
     /// The port, in host byte order (0 for a Unix domain address).
     public var port: UInt16 {
         guard family == AF_INET || family == AF_INET6 else { return 0 }
@@ -63,13 +68,22 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Reads like `127.0.0.1:8080`, `[::1]:8080`, or `unix:/tmp/app.sock`
-    /// (`unix:(unnamed)` for an unnamed Unix socket).
+    /// Reads like `127.0.0.1:8080`, `[::1]:8080`, `unix:/tmp/app.sock`, or
+    /// `unix:@app` for a Linux abstract name (as `ss` and systemd print it;
+    /// a NUL within the name prints as `\0`); `unix:(unnamed)` for an unnamed
+    /// Unix socket.
     public var description: String {
         switch family {
         case AF_INET6: "[\(ip)]:\(port)"
         case AF_INET: "\(ip):\(port)"
-        case AF_UNIX: "unix:\(unixPath ?? "(unnamed)")"
+        case AF_UNIX:
+            if let path = unixPath {
+                "unix:\(path)"
+            } else if let name = abstractUnixName {
+                "unix:@" + name.replacingNULs
+            } else {
+                "unix:(unnamed)"
+            }
         default: "family \(family)"
         }
     }
@@ -79,8 +93,23 @@ public struct SocketEndpoint: Hashable, Sendable, CustomStringConvertible {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }
 
-    /// Equal when family, address and port are (for Unix domain addresses: the path).
-    public static func == (a: SocketEndpoint, b: SocketEndpoint) -> Bool { a.family == b.family && a.description == b.description }
+    /// Equal when family, address and port are (for Unix domain addresses:
+    /// the path, or the abstract name's bytes).
+    public static func == (a: SocketEndpoint, b: SocketEndpoint) -> Bool {
+        guard a.family == b.family else { return false }
+        if a.family == AF_UNIX {
+            if let path = a.unixPath { return path == b.unixPath }
+            return a.unixNameBytes == b.unixNameBytes // abstract names byte for byte; unnamed ones alike
+        }
+        return a.description == b.description
+    }
     /// Hashes what `==` compares.
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+}
+
+extension String {
+    /// The text with each NUL shown as `\0`.
+    fileprivate var replacingNULs: String {
+        contains("\0") ? split(separator: "\0", omittingEmptySubsequences: false).joined(separator: "\\0") : self
+    }
 }

@@ -20,9 +20,11 @@ public final class SignalStop: Sendable {
 
     private let state = Mutex(State())
 
-    /// Installs handlers for `SIGINT` and `SIGTERM` on `loop`. Loop thread.
-    public init(_ loop: IOLoop) throws {
-        for signal in stopSignals {
+    /// Installs handlers for `signals` (`SIGINT` and `SIGTERM` unless told
+    /// otherwise) on `loop`. Leave `SIGINT` out when the loop's
+    /// `run(cancellingOnInterrupt: true)` takes Ctrl-C. Loop thread.
+    public init(_ loop: IOLoop, signals: [Int32] = stopSignals) throws {
+        for signal in signals {
             try loop.onSignal(signal) { [self] info in stop(by: signalName(info.signal)) }
         }
     }

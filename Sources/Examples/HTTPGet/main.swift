@@ -15,10 +15,15 @@
 // It prints the status, then the body, as the seed does. The host may be a
 // name (resolved off the loop thread), an IPv4 address, or [IPv6].
 //
-// Ctrl-C / SIGTERM: the loop's `onSignal` handler cancels the request's
-// task; it prints `stopped by SIGINT` and exits 0.
+// Ctrl-C: `loop.run(cancellingOnInterrupt: true)` cancels the body, as
+// asyncio's `run` does, and the body passes the cancellation on to the
+// request's task; a second Ctrl-C while it winds down ends the process at
+// once. SIGTERM: the loop's `onSignal` handler (`SignalStop`) cancels the
+// request's task. Either way it prints `stopped by SIGINT` (or `SIGTERM`)
+// and exits 0.
 import EventLoop
 import ExampleSupport
+import Glibc
 
 let usage = """
     usage: http-get [--timeout DURATION] [URL]
@@ -37,13 +42,18 @@ runExample(name: "http-get", usage: usage) { arguments in
     try arguments.finish()
 
     let loop = try IOLoop()
-    let stop = try SignalStop(loop)
-    let result = try loop.run { executor in
-        let request = Task(executorPreference: executor) {
-            try await executor.withDeadline(after: timeout) { try await get(url, on: executor) }
-        }
-        stop.onStop { request.cancel() }
-        return await request.result
+    let stop = try SignalStop(loop, signals: [SIGTERM]) // Ctrl-C is run's
+    let result: Result<Response, any Error>
+    do {
+        result = .success(try loop.run(cancellingOnInterrupt: true) { executor in
+            let request = Task(executorPreference: executor) {
+                try await executor.withDeadline(after: timeout) { try await get(url, on: executor) }
+            }
+            stop.onStop { request.cancel() }
+            return try await withTaskCancellationHandler { try await request.value } onCancel: { request.cancel() }
+        })
+    } catch {
+        result = .failure(error)
     }
     try loop.close()
     switch result {
@@ -53,6 +63,9 @@ runExample(name: "http-get", usage: usage) { arguments in
         return 0
     case .failure where stop.signal != nil:
         print("stopped by \(stop.signal!)")
+        return 0
+    case .failure(is CancellationError):
+        print("stopped by SIGINT") // run's first Ctrl-C: nothing else cancels the body
         return 0
     case .failure(is DeadlineExceeded):
         throw ExampleFailure("no response from \(url) within \(formatSeconds(timeout))")

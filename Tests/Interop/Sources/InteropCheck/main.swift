@@ -63,6 +63,7 @@ func ourNames() {
     let _: [ErrnoCode] = [
         .protocolError, .noBufferSpace, .networkDown, .networkUnreachable, .hostDown, .hostUnreachable,
         .noNetwork, .protocolNotAvailable, .operationNotSupported, .connectionAborted,
+        .alreadyConnected, .destinationAddressRequired, .protocolWrongType, .addressFamilyNotSupported,
     ]
     let _: SystemError = SystemError(.invalidArgument, operation: "interop")
     let _: SocketEndpoint.Type = SocketEndpoint.self
@@ -104,6 +105,33 @@ func ourNames() {
     let _: Interest = .readable
     let _: Trigger = .level
     let _: ReadyEvents = .readable
+}
+
+/// The socket-level additions, by their members, unqualified beside NIO's
+/// `SocketAddress`, `Channel` and swift-system's `Errno` (never run: it
+/// only has to build).
+func socketLevelNames(on executor: LoopExecutor) async throws {
+    let endpoint = try SocketEndpoint(abstractUnixName: "interop")
+    let _: String? = endpoint.abstractUnixName
+    let listener = try await StreamListener.bind(abstractUnixName: "interop", on: executor)
+    let _: StreamListener = try await StreamListener.adopt(OwnedDescriptor(adopting: Descriptor(3)), on: executor)
+    let connection = try await StreamConnection.connect(abstractUnixName: "interop", timeout: .seconds(1), on: executor)
+    let _: StreamConnection = try await StreamConnection.adopt(OwnedDescriptor(adopting: Descriptor(4)), on: executor)
+    let _: StreamConnection = try await StreamConnection.connect(
+        host: "localhost", port: 9, timeout: .seconds(1), attemptDelay: .milliseconds(250), on: executor)
+    let datagrams = try await DatagramSocket.connect(to: endpoint, from: nil, on: executor)
+    let _: DatagramSocket = try await DatagramSocket.adopt(OwnedDescriptor(adopting: Descriptor(5)), on: executor)
+    let _: SocketEndpoint? = datagrams.peerAddress
+    let _: Int32 = try datagrams.descriptor.option(1, 8)
+    try await datagrams.send([1])
+    let _: OwnedDescriptor = try Socket.connectedDatagram(to: endpoint, from: nil)
+    let _: IOOutcome<Int> = try [UInt8]([1]).withUnsafeBytes { try connection.descriptor.send($0) }
+    await listener.close()
+}
+
+/// `loop.run(cancellingOnInterrupt:)`, beside NIO's `EventLoop.execute`.
+func interruptibleRun(_ loop: IOLoop) throws -> Int {
+    try loop.run(cancellingOnInterrupt: true) { _ in 1 }
 }
 
 // MARK: - Side by side, in real use
