@@ -217,6 +217,19 @@ int cevent_signal_record_read(int fd, struct cevent_signal_record *record);
 /// sched_yield(2): lets another thread run. Returns 0 or -errno.
 int cevent_sched_yield(void);
 
+// MARK: - futex
+// glibc has no futex(2) wrapper, and Swift cannot call the variadic
+// syscall(2). The submission queue's lock sleeps and wakes with these.
+// Private futexes: the word never leaves the process.
+
+/// futex(2) FUTEX_WAIT_PRIVATE on the 32-bit word at `word`: sleeps while it
+/// holds `expected`, until a FUTEX_WAKE on it, a signal, or spuriously.
+/// Returns 0 or -errno (-EAGAIN: the word did not hold `expected`; -EINTR).
+int cevent_futex_wait(void *word, uint32_t expected);
+/// futex(2) FUTEX_WAKE_PRIVATE: wakes at most `count` threads sleeping on the
+/// word at `word`. Returns how many it woke, or -errno.
+int cevent_futex_wake(void *word, int count);
+
 // MARK: - descriptors and sockets
 
 /// pipe2(fds, flags | O_CLOEXEC). Returns 0 or -errno.

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -302,6 +303,16 @@ int cevent_signal_record_read(int fd, struct cevent_signal_record *record) {
 }
 
 int cevent_sched_yield(void) { RESULT(sched_yield()); }
+
+// MARK: futex
+
+int cevent_futex_wait(void *word, uint32_t expected) {
+    RESULT(syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0));
+}
+
+int cevent_futex_wake(void *word, int count) {
+    RESULT(syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0));
+}
 
 // MARK: descriptors and sockets
 

@@ -116,7 +116,7 @@ extension IOLoop {
     /// iteration: a hop between tasks on the loop costs no wait in the kernel,
     /// and a task that keeps yielding cannot starve I/O (as NIO and tokio bound theirs).
     func runJobs() {
-        submissions.takeJobs(into: &jobs)
+        _ = submissions.takeJobs(into: &jobs) // a refusal leaves them announced (see `takeJobs`)
         var ran = 0
         while !jobs.isEmpty && ran < IOLoop.jobBudget && !closed {
             var batch = jobBatch

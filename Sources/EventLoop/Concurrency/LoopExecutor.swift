@@ -6,7 +6,7 @@
 ///   `loop.executor.asUnownedSerialExecutor()` is isolated to the loop thread.
 /// - A job enqueued from the loop thread goes on the loop's run queue: no
 ///   lock, no eventfd write. From another thread it goes through the loop's
-///   submission queue (a short spin lock, and one eventfd write per burst).
+///   submission queue (a short lock, and one eventfd write per burst).
 ///   Jobs run after the iteration's call-soon closures, in enqueue order.
 /// - `checkIsolated()` passes on the loop thread and stops the process with a
 ///   clear message anywhere else, so `assumeIsolated` works on the loop thread.

@@ -173,7 +173,7 @@ public final class IOLoop {
         checkThread()
         closed = true
         // Every user closure is moved out to a local first and released at the end.
-        let droppedSubmissions = submissions.close() // never run: the loop is gone
+        let (droppedSubmissions, queuedJobs) = submissions.close() // the closures never run: the loop is gone
         let droppedSignalHandlers = signals.handled // keeps the handlers alive through the teardown
         // Unregister before close; the keys keep their watchers' closures until the end.
         var droppedWatchers: [SelectorKey<Watcher>] = []
@@ -192,7 +192,7 @@ public final class IOLoop {
         // Executor jobs still queued belong to tasks: they go on, elsewhere.
         var leftover = jobs
         jobs = []
-        submissions.takeJobs(into: &leftover)
+        leftover.append(contentsOf: queuedJobs)
         for job in leftover { globalConcurrentExecutor.enqueue(ExecutorJob(job.job)) }
         defer {
             withExtendedLifetime((droppedSubmissions, droppedSignalHandlers, droppedWatchers, droppedCalls, droppedBatch)) {}
@@ -261,6 +261,7 @@ public final class IOLoop {
         let start = MonotonicInstant.now().nanoseconds
         runNanoseconds += start - lastWakeNanoseconds
         let wait = waitTimeout(callerTimeout: timeout, realNow: start)
+        let refusedTakes = submissionTakeRefusals
         var woken = false
         // Nothing throws once the wait has ended, so a begun iteration always finishes.
         try selector.selectEach(timeout: wait.map { .nanoseconds($0) }) { key, ready in
@@ -271,6 +272,9 @@ public final class IOLoop {
             return dispatch(key, ready)
         }
         if !woken { beginIteration(waitStart: start) }
+        // A take the queue's lock refused before the wait is tried again,
+        // unless the wake-up watcher has just tried (and changed the count).
+        if refusedTakes > 0 && submissionTakeRefusals == refusedTakes { takeSubmissions() }
         if closed { return }
         fireCollectedTimers()
         if closed { return }
@@ -295,9 +299,16 @@ public final class IOLoop {
     }
 
     /// How long to wait: nothing when work is already queued, otherwise until
-    /// the earliest timer or the caller's limit, whichever is sooner.
+    /// the earliest timer or the caller's limit, whichever is sooner; and no
+    /// longer than `takeRetryDelay` while submitted work waits for a take the
+    /// queue's lock refused.
     private func waitTimeout(callerTimeout: Int64?, realNow: Int64) -> Int64? {
         if !callSoonQueue.isEmpty || !jobs.isEmpty { return 0 }
+        var callerTimeout = callerTimeout
+        if submissionTakeRefusals > 0 {
+            let retry = Self.takeRetryDelay(afterRefusals: submissionTakeRefusals)
+            callerTimeout = min(callerTimeout ?? retry, retry)
+        }
         guard let next = timerWakeDeadline() else { return callerTimeout }
         let untilTimer: Int64
         if clock.isManual {
@@ -321,25 +332,6 @@ public final class IOLoop {
         }
         batch.removeAll(keepingCapacity: true) // the closures' release may run user code: the queue is consistent
         if !closed { callSoonQueue.recycle(batch) }
-    }
-
-    /// The wake-up watcher: drain the eventfd and take everything submitted so
-    /// far; it runs after the call-soon batch (`runSubmissionBatch`).
-    private func takeSubmissions() {
-        // Drained before the take: a submission landing after the take finds
-        // the queue empty and writes the eventfd again, so none is missed.
-        submissions.drainWake()
-        submissions.takeAll(into: &submissionBatch, jobs: &jobs)
-    }
-
-    /// Runs what the wake-up watcher took, in submission order.
-    private func runSubmissionBatch() {
-        guard !submissionBatch.isEmpty else { return }
-        var batch: [SubmissionQueue.Job] = []
-        swap(&batch, &submissionBatch)
-        SubmissionQueue.run(&batch) { closed }
-        batch.removeAll(keepingCapacity: true) // released outside the loop's state: user deinits may call back
-        if !closed { submissionBatch = batch } // empty storage, reused by the next take
     }
 
     // MARK: - Helpers for the other files

@@ -20,6 +20,9 @@ struct LoopState {
     let waiters = WaiterRegistry()
     /// What the wake-up watcher took from the submission queue: it runs after the call-soon batch.
     var submissionBatch: [SubmissionQueue.Job] = []
+    /// How many takes from the submission queue in a row found its lock held
+    /// by a producer; 0 when the last take succeeded (`takeSubmissions`).
+    var submissionTakeRefusals: Int = 0
     var signals: SignalState = SignalState()
     var stopRequested: Bool = false
     /// Set while `run`, `runOnce` or a manual clock's `advance` runs callbacks.
@@ -61,6 +64,10 @@ extension IOLoop {
     var submissionBatch: [SubmissionQueue.Job] {
         @inline(__always) _read { yield state.pointee.submissionBatch }
         @inline(__always) _modify { yield &state.pointee.submissionBatch }
+    }
+    var submissionTakeRefusals: Int {
+        @inline(__always) _read { yield state.pointee.submissionTakeRefusals }
+        @inline(__always) _modify { yield &state.pointee.submissionTakeRefusals }
     }
     var signals: SignalState {
         @inline(__always) _read { yield state.pointee.signals }

@@ -1,7 +1,7 @@
 import Synchronization
 
-/// Work other threads hand to a loop: an array behind a spin lock, swapped
-/// whole by the loop, and the loop's eventfd.
+/// Work other threads hand to a loop: an array behind a lock, swapped whole
+/// by the loop, and the loop's eventfd.
 ///
 /// A submission that makes the queue non-empty wakes the loop (an eventfd
 /// write); the others only append, so a burst costs one wake-up however many
@@ -12,6 +12,12 @@ import Synchronization
 /// outside it: no user code ever runs under the lock. Arrays are reused, so
 /// steady state allocates nothing here.
 ///
+/// The lock (`AdaptiveLock`): producers wait for it, spinning briefly and
+/// then asleep. The loop thread never waits for it while it runs: its takes
+/// (`takeAll`, `takeJobs`) only try, and report a refusal, so that a producer
+/// preempted inside the lock (at a low priority, it may stay off its core
+/// for seconds) never holds the loop's timers and I/O up.
+///
 /// Closures are taken `consuming` and moved into the array: a submission
 /// touches no reference count of its own. A handler-and-tag submission
 /// (`submit(tag:_:)`) stores its handler with the first of a run of
@@ -21,8 +27,8 @@ import Synchronization
 /// It also holds what the loop shares with other threads besides work: the stop
 /// request and the identity of the thread running the loop.
 ///
-/// Threads: `submit`, `requestStop` from any thread; `takeAll` and `close` on
-/// the loop thread only. The lock guards `state`; `runner`, `stopRequested`
+/// Threads: `submit`, `requestStop` from any thread; `takeAll`, `takeJobs`,
+/// `close` and `closeWakeUp` on the loop thread only. The lock guards `state`; `runner`, `stopRequested`
 /// and `signalsInFlight` are atomics.
 final class SubmissionQueue: @unchecked Sendable {
     typealias Work = @Sendable () -> Void
@@ -54,7 +60,8 @@ final class SubmissionQueue: @unchecked Sendable {
         var lastHandler: (UInt, UInt) = (0, 0)
     }
 
-    private let lock = SpinLock()
+    /// Internal (not private) for the tests that hold it from another thread.
+    let lock = AdaptiveLock()
     private let state: UnsafeMutablePointer<State>
     /// Eventfd writes begun and not finished: `closeWakeUp` waits for them.
     /// Incremented under the lock while the queue is open, so none begins after `close`.
@@ -217,8 +224,12 @@ final class SubmissionQueue: @unchecked Sendable {
     /// Both lists are emptied together: a producer wakes the loop only when it
     /// finds both empty, so a list left behind would let the next producer's
     /// work wait, unannounced, behind a wake-up already drained.
-    func takeAll(into batch: inout [Job], jobs: inout [LoopJob]) {
-        lock.lock()
+    ///
+    /// Returns false, having taken nothing, when a producer holds the lock
+    /// (`AdaptiveLock.tryLock`): the loop must then take again soon on its
+    /// own, since the wake-up it drained is not repeated.
+    func takeAll(into batch: inout [Job], jobs: inout [LoopJob]) -> Bool {
+        guard lock.tryLock() else { return false }
         if batch.isEmpty {
             swap(&state.pointee.pending, &batch)
             state.pointee.hasLastHandler = false
@@ -228,6 +239,7 @@ final class SubmissionQueue: @unchecked Sendable {
             state.pointee.pendingJobs.removeAll(keepingCapacity: true)
         }
         lock.unlock()
+        return true
     }
 
     /// Loop thread: runs a batch taken by `takeAll`, in order, until `stop()`
@@ -262,35 +274,46 @@ final class SubmissionQueue: @unchecked Sendable {
         }
     }
 
-    /// Whether executor jobs from other threads are waiting to be taken. Any thread.
+    /// Whether executor jobs from other threads may be waiting to be taken:
+    /// true also when a producer holds the lock (the loop never waits for it).
+    /// Loop thread.
     var hasJobs: Bool {
-        lock.lock()
+        guard lock.tryLock() else { return true }
         defer { lock.unlock() }
         return !state.pointee.pendingJobs.isEmpty
     }
 
-    /// Loop thread: the executor jobs submitted so far, appended to `jobs`.
-    func takeJobs(into jobs: inout [LoopJob]) {
-        lock.lock()
+    /// Loop thread: the executor jobs submitted so far, appended to `jobs`;
+    /// false, having taken nothing, when a producer holds the lock. Nothing is
+    /// lost then: the producer that made the list non-empty wrote the eventfd,
+    /// and the loop has not drained it since (or it has, and retries a refused
+    /// `takeAll`, which takes these jobs too).
+    func takeJobs(into jobs: inout [LoopJob]) -> Bool {
+        guard lock.tryLock() else { return false }
         if !state.pointee.pendingJobs.isEmpty {
             jobs.append(contentsOf: state.pointee.pendingJobs)
             state.pointee.pendingJobs.removeAll(keepingCapacity: true)
         }
         lock.unlock()
+        return true
     }
 
-    /// Loop thread: refuse further work, and hand out what was queued (never
-    /// to run) for the caller to release once its own state is consistent: a
-    /// closure's deinit is user code. Never released under the lock. Executor
-    /// jobs stay for `takeJobs`: they belong to tasks that must go on.
-    func close() -> [Job] {
+    /// Loop thread: refuse further work, and hand out what was queued: the
+    /// closures (never to run) for the caller to release once its own state
+    /// is consistent (a closure's deinit is user code; never released under
+    /// the lock), and the executor jobs, which belong to tasks that must go on
+    /// elsewhere. None can come after: every submission is refused from here.
+    /// Waits for the lock (it sleeps if a preempted producer holds it): once.
+    func close() -> (dropped: [Job], jobs: [LoopJob]) {
         lock.lock()
         state.pointee.isClosed = true
         var dropped: [Job] = []
         swap(&dropped, &state.pointee.pending)
+        var jobs: [LoopJob] = []
+        swap(&jobs, &state.pointee.pendingJobs)
         state.pointee.hasLastHandler = false
         lock.unlock()
-        return dropped
+        return (dropped, jobs)
     }
 
     /// Loop thread, after `close()` and once the loop no longer watches it:

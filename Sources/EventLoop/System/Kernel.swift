@@ -185,7 +185,31 @@ enum Kernel {
     }
 
     /// `sched_yield(2)`: gives the core to another thread. Not scriptable: it
-    /// cannot fail, and the spin lock that uses it must not take a lock to ask.
+    /// cannot fail, and nothing could be learnt from scripting it.
     @inline(__always)
     static func yieldProcessor() { _ = sched_yield() }
+
+    // MARK: futex (not scriptable)
+    //
+    // Only `AdaptiveLock` calls these, and no `FaultScript` sees them: a script
+    // could change nothing (the lock treats every result, `EAGAIN` and `EINTR`
+    // included, as "look at the word again"); intercepting takes the script's
+    // own lock and records the call, which a lock's slow path must not depend
+    // on; and whether a lock was contended is timing, which would make the
+    // traces that tests compare differ from run to run.
+
+    /// `futex(2)` `FUTEX_WAIT_PRIVATE`: sleeps while the 32-bit word at `word`
+    /// holds `expected`, until a wake-up, a signal, or spuriously. Returns 0
+    /// or -errno (`-EAGAIN` when the word no longer held `expected`).
+    @inline(__always)
+    static func futexWait(_ word: UnsafeMutableRawPointer, expected: UInt32) -> Int {
+        Int(cevent_futex_wait(word, expected))
+    }
+
+    /// `futex(2)` `FUTEX_WAKE_PRIVATE`: wakes at most `count` threads sleeping
+    /// on the word at `word`. Returns how many it woke, or -errno.
+    @inline(__always)
+    static func futexWake(_ word: UnsafeMutableRawPointer, count: Int32) -> Int {
+        Int(cevent_futex_wake(word, count))
+    }
 }
