@@ -39,19 +39,20 @@ public final class StreamConnection: @unchecked Sendable {
     // Loop thread only, below.
     let core: SocketCore
     /// Bytes read from the socket and not yet consumed: `buffer[start..<end]`.
-    private var buffer: [UInt8] = []
-    private var start = 0
-    private var end = 0
+    var buffer: [UInt8] = []
+    var start = 0
+    var end = 0
     /// The turn of the read in progress (0: none). Given back when the read
     /// returns or throws, or at once when its wait ends with an error (see
     /// `abandon`), so a read right after a cancelled one never finds it taken.
     private var reader: UInt64 = 0
-    /// End of stream reached (a read returned 0 and no error came before it).
-    private var atEnd = false
+    /// End of stream reached (a read returned 0, or `atEndOfStream` peeked at
+    /// the end, and no error came before it).
+    var atEnd = false
     /// The error that ended the stream (a reset, a timed-out connection…):
     /// every later read (once the bytes before it are read) and write
     /// reports it again, so a cut-off stream never looks like a clean end.
-    private var failure: StreamError?
+    var failure: StreamError?
     /// Writers waiting for their turn, in call order.
     private var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>)] = []
     /// The turn of the writer writing now (0: none).
@@ -107,8 +108,10 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Reads exactly `count` bytes, across as many segments as it takes.
-    /// - Throws: `StreamError.endOfStream` when the stream ends first (the
-    ///   bytes that did arrive stay readable), `CancellationError` (the bytes
+    /// - Throws: `StreamError.endOfStream` when the stream ends first: its
+    ///   `partial` holds a copy of the bytes that did arrive and `expected`
+    ///   the count (asyncio's `IncompleteReadError`), and those bytes also
+    ///   stay readable, for the next read; `CancellationError` (the bytes
     ///   read so far stay buffered for the next read), other `StreamError`s.
     public func readExactly(_ count: Int) async throws -> [UInt8] {
         try ArgumentError.checkCount(count, "count", in: "readExactly(_:)")
@@ -116,7 +119,10 @@ public final class StreamConnection: @unchecked Sendable {
             let turn = try await self.beginRead("readExactly(\(count))")
             defer { self.endRead(turn) }
             while self.end - self.start < count {
-                if self.atEnd { throw StreamError(.endOfStream, operation: "readExactly(\(count))") }
+                if self.atEnd {
+                    let partial = Array(self.buffer[self.start..<self.end])
+                    throw StreamError(.endOfStream, operation: "readExactly(\(count))", partial: partial, expected: count)
+                }
                 try await self.fill(wanting: count - (self.end - self.start), turn: turn)
             }
             return self.take(count)
@@ -173,7 +179,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// there loses nothing).
     /// - Throws: `StreamError.concurrentRead` while another read is in
     ///   progress, `StreamError.closed`, `CancellationError`.
-    private func beginRead(_ operation: @autoclosure () -> String) async throws -> UInt64 {
+    func beginRead(_ operation: @autoclosure () -> String) async throws -> UInt64 {
         if reader != 0 { throw StreamError(.concurrentRead, operation: operation()) }
         let turn = nextTurn
         nextTurn += 1
@@ -189,7 +195,7 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// The read numbered `turn` is over: the reader's turn is free (unless
     /// it was already given back, and maybe taken by another read).
-    private func endRead(_ turn: UInt64) {
+    func endRead(_ turn: UInt64) {
         if reader == turn { reader = 0 }
     }
 
@@ -230,7 +236,7 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// Reads more into the stream's buffer (at least one byte, or the end),
     /// for the read holding `turn`.
-    private func fill(wanting: Int, turn: UInt64) async throws {
+    func fill(wanting: Int, turn: UInt64) async throws {
         if start == end { start = 0; end = 0 }
         // Room for the next segments, not for everything asked: a peer that
         // announces a huge length and sends 3 bytes costs 3 bytes.
@@ -292,7 +298,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// Keeps `error` as the stream's end (see `failure`), unless it is a
     /// passing shortage (`ENOBUFS`, `ENOMEM`) that the next call may not meet,
     /// and returns it.
-    private func ended(by error: StreamError) -> StreamError {
+    func ended(by error: StreamError) -> StreamError {
         if error.errno != .noMemory && error.errno != .noBufferSpace {
             if failure == nil { failure = error }
         }
@@ -300,7 +306,7 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Takes `count` buffered bytes.
-    private func take(_ count: Int) -> [UInt8] {
+    func take(_ count: Int) -> [UInt8] {
         let bytes = Array(buffer[start..<start + count])
         start += count
         return bytes
