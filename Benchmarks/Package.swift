@@ -44,17 +44,19 @@ let package = Package(
         .target(name: "BenchSupport"),
         // Swift helpers for the Swift programs: arguments, RESULT lines, inputs.
         .target(name: "BenchKit", dependencies: ["BenchSupport"]),
+        // The async echo handler ours-async-echo and ours-group-echo share.
+        .target(name: "OursAsyncEcho", dependencies: ["BenchKit", .product(name: "EventLoop", package: rootFolder)]),
     ]
         + programs(peer: "nio", workloads: workloads, dependencies: nio)
         + programs(peer: "ours", workloads: workloads,
                    dependencies: [.product(name: "EventLoop", package: rootFolder)])
         // The async layer: echo servers on async streams, and the task-hop workload.
         + programs(peer: "ours-async", workloads: ["echo"],
-                   dependencies: [.product(name: "EventLoop", package: rootFolder)])
+                   dependencies: ["OursAsyncEcho", .product(name: "EventLoop", package: rootFolder)])
         + programs(peer: "nio-async", workloads: ["echo"], dependencies: nio)
         // Every core (issue 19): the async echo over a LoopGroup.
         + programs(peer: "ours-group", workloads: ["echo"],
-                   dependencies: [.product(name: "EventLoop", package: rootFolder)])
+                   dependencies: ["OursAsyncEcho", .product(name: "EventLoop", package: rootFolder)])
         + programs(peer: "ours", workloads: ["hop"],
                    dependencies: [.product(name: "EventLoop", package: rootFolder)])
         + programs(peer: "nio", workloads: ["hop"], dependencies: nio)

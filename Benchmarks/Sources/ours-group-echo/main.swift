@@ -11,6 +11,7 @@
 // closes, printing the echo servers' RESULT line (README, "Program interface").
 import BenchKit
 import EventLoop
+import OursAsyncEcho
 import Synchronization
 
 #if canImport(Glibc)
@@ -26,26 +27,7 @@ let stats = EchoStats()
 do {
     let group = try LoopGroup(loopCount: loops)
     let server = try await StreamServer.listening(port: UInt16(port), on: group, balancing: balancing) { connection in
-        stats.open.add(1, ordering: .relaxed)
-        stats.served.add(1, ordering: .relaxed)
-        defer { // also when the peer resets the connection
-            if stats.open.subtract(1, ordering: .relaxed).newValue == 0 {
-                emit(echoServerReport(connectionsServed: stats.served.load(ordering: .relaxed),
-                                      bytes: stats.bytes.load(ordering: .relaxed)))
-                exit(0)
-            }
-        }
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        do {
-            while true {
-                let count = try await connection.read(into: &buffer)
-                if count == 0 { break }
-                stats.bytes.add(count, ordering: .relaxed)
-                try await connection.write(buffer[0..<count])
-            }
-        } catch {
-            // A reset ends the connection as a close does (see ours-async-echo).
-        }
+        await echoOnStreams(connection, stats: stats)
     }
     emit("READY port=\(port)")
     try await server.run()

@@ -60,19 +60,10 @@ struct SpawnedChild {
 
     /// The signals /proc/<pid>/status lists as blocked (`SigBlk`) and ignored (`SigIgn`).
     func signalState() -> (blocked: Set<Int32>, ignored: Set<Int32>)? {
-        let fd = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4_096)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
+        guard let status = try? String(contentsOfProcFile: "/proc/\(pid)/status") else { return nil }
         var blocked: Set<Int32>?
         var ignored: Set<Int32>?
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        for line in status.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, let mask = UInt64(parts[1].trimmingSpaces, radix: 16) else { continue }
             let signals = Set((1...64).filter { mask & (1 << UInt64($0 - 1)) != 0 }.map { Int32($0) })
