@@ -202,7 +202,9 @@ final class LoopThreadControl: Sendable {
             defer { state.waiting = [] }
             return state.waiting
         }
-        finished.open()
         for continuation in waiting { continuation.resume() }
+        // Last: a thread blocked in `shutdownAndWait` or `wait()` may end the
+        // process as soon as this opens, so nothing of this thread's is left to do.
+        finished.open()
     }
 }

@@ -41,7 +41,9 @@ public func serveUntilStopped(
     let stop = try signalStop(on: group.threads[0])
     let failure = Mutex<(any Error)?>(nil)
     let first = group.threads[0].executor
+    let served = DispatchSemaphore(value: 0)
     Task(executorPreference: first) {
+        defer { served.signal() }
         do {
             let server: StreamServer
             do {
@@ -61,6 +63,9 @@ public func serveUntilStopped(
         }
         await group.shutdown(gracePeriod: gracePeriod)
     }
+    // The serving task ends after the group (it awaits the shutdown): wait for
+    // both, so the process exits with nothing of theirs still in flight.
+    served.wait()
     try group.wait()
     if let error = failure.withLock({ $0 }) { throw error }
     return stop.signal ?? "?"
