@@ -32,8 +32,10 @@ struct LoopGroupPerLoopTests {
                     done(seen.value)
                 }
             }
-            // One iteration: its I/O callbacks, then its due timers, then its call-soon batch.
-            #expect(order.prefix(3) == ["readable", "soon 1", "soon 2"])
+            // One iteration runs its I/O callbacks, then its due timers, then its
+            // call-soon batch; which iteration the timers fall in depends on time.
+            #expect(order.first == "readable")
+            #expect(order.filter { $0.hasPrefix("soon") } == ["soon 1", "soon 2"])
             #expect(order.filter { $0.hasPrefix("earlier") || $0.hasPrefix("timer") } == ["earlier timer", "timer 1", "timer 2"])
         }
         await group.shutdown(gracePeriod: .zero)
