@@ -38,7 +38,7 @@ public final class StreamServer: @unchecked Sendable {
     /// The handlers and who waits for them to end, under a lock: over a
     /// group, handlers end on other loops' threads (and may outlive the
     /// acceptor's loop, when the group closes it first).
-    private let book = Mutex(HandlerBook())
+    private let book = LockedState(HandlerBook())
     /// The grace period's timer, cancelled once every handler has ended.
     private var graceTimer: TimerHandle?
     private let stopping = Atomic<Bool>(false)

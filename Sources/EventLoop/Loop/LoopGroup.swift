@@ -31,7 +31,7 @@ public final class LoopGroup: Sendable {
     private let turn = Atomic<Int>(0)
     /// Connections each loop serves for the group's servers (the balancing's load).
     let loads: [LoopLoad]
-    private let servers = Mutex<[ObjectIdentifier: StreamServer]>([:])
+    private let servers = LockedState<[ObjectIdentifier: StreamServer]>([:])
     private let stopping = Atomic<Bool>(false)
 
     /// Starts `loopCount` loops (default: one per CPU this process may run

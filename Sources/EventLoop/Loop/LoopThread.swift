@@ -149,7 +149,7 @@ final class LoopThreadControl: Sendable {
         var lastMetrics: LoopMetrics?
     }
 
-    private let state = Mutex(State())
+    private let state = LockedState(State())
     /// Opened once the loop is closed.
     let finished = BlockingLatch()
 
