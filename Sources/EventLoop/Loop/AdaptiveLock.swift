@@ -24,8 +24,8 @@ import Synchronization
 /// was over 100 times slower. This lock is plain (no priority inheritance)
 /// and enters the kernel only when a waiter has run out of patience, so
 /// cross-thread submission costs what it did under the spin lock
-/// (`Benchmarks/xthread-ab`, on 2 cores: new/old 0.9-1.0 with 1 and with 8
-/// producers; see Benchmarks/README.md). Why not a lock-free queue: the
+/// (`Benchmarks/xthread-ab`, on 2 cores: new/old 0.91-0.93 with 8 producers,
+/// 1.01-1.07 with 1; see Benchmarks/README.md). Why not a lock-free queue: the
 /// critical section does more than link a node (it counts the wake-up,
 /// keeps a run of one handler once, swaps whole arrays), and a node per
 /// submission would allocate where the arrays allocate nothing.
