@@ -90,7 +90,27 @@ public final class StreamConnection: @unchecked Sendable {
     /// - Throws: `StreamError` (`.connectionReset`, `.closed`, `.concurrentRead`),
     ///   `CancellationError` (nothing is lost: the bytes stay in the socket),
     ///   `ArgumentError` for an empty buffer.
-    public func read(into buffer: inout [UInt8]) async throws -> Int {
+    ///
+    /// Runs where it is called (`nonisolated(nonsending)`): on the loop
+    /// thread, a read that finds bytes (in the stream's buffer or the
+    /// kernel's) returns at once, with no suspension and no executor switch,
+    /// and one that must wait suspends once, right there, when its caller is
+    /// a task that prefers the loop (`LoopExecutor.waitsInPlace`); any other
+    /// caller hops to the loop for the wait (`readWaiting`).
+    public nonisolated(nonsending) func read(into buffer: inout [UInt8]) async throws -> Int {
+        if executor.queue.mayTouchLoop {
+            if let count = try readWithoutWaiting(into: &buffer) { return count }
+            // Resumed here after the wait: wait here, no hop.
+            if executor.waitsInPlace(#isolation) { return try await readSome(into: &buffer) }
+        }
+        return try await readWaiting(into: &buffer)
+    }
+
+    /// `read(into:)` for a caller that may not wait in place (an actor, a
+    /// task that prefers another executor): a plain
+    /// `async` function, so it leaves the caller's executor, and `onLoop`
+    /// makes the loop the task's preference for the read and its waits.
+    private func readWaiting(into buffer: inout [UInt8]) async throws -> Int {
         try await executor.onLoop { try await self.readSome(into: &buffer) }
     }
 
@@ -179,7 +199,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// there loses nothing).
     /// - Throws: `StreamError.concurrentRead` while another read is in
     ///   progress, `StreamError.closed`, `CancellationError`.
-    func beginRead(_ operation: @autoclosure () -> String) async throws -> UInt64 {
+    nonisolated(nonsending) func beginRead(_ operation: @autoclosure () -> String) async throws -> UInt64 {
         if reader != 0 { throw StreamError(.concurrentRead, operation: operation()) }
         let turn = nextTurn
         nextTurn += 1
@@ -209,8 +229,33 @@ public final class StreamConnection: @unchecked Sendable {
         }
     }
 
+    /// `read(into:)` when it can finish at once, called on the loop thread:
+    /// bytes buffered, the end already met, or a `read(2)` that does not
+    /// block. Nil when it would wait, yield (the budget), or report a misuse:
+    /// `readSome` then does it all, checks included. Touches no task state:
+    /// the path a read that finds bytes takes costs no executor switch.
+    private func readWithoutWaiting(into target: inout [UInt8]) throws -> Int? {
+        guard !target.isEmpty, core.isOpen, reader == 0 else { return nil }
+        if core.spend() {
+            core.refund()
+            return nil
+        }
+        if end > start {
+            let count = min(end - start, target.count)
+            target.replaceSubrange(0..<count, with: buffer[start..<start + count])
+            start += count
+            return count
+        }
+        if atEnd { return 0 }
+        if core.readReady || failure != nil {
+            if case .completed(let count) = try receive(into: &target, at: 0, count: target.count) { return count }
+        }
+        core.refund()
+        return nil
+    }
+
     /// `read(into:)` on the loop thread.
-    private func readSome(into target: inout [UInt8]) async throws -> Int {
+    private nonisolated(nonsending) func readSome(into target: inout [UInt8]) async throws -> Int {
         if target.isEmpty {
             throw ArgumentError("read(into:)", argument: "an empty buffer", requirement: "must have room for a byte (0 means end of stream)")
         }
@@ -236,7 +281,7 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// Reads more into the stream's buffer (at least one byte, or the end),
     /// for the read holding `turn`.
-    func fill(wanting: Int, turn: UInt64) async throws {
+    nonisolated(nonsending) func fill(wanting: Int, turn: UInt64) async throws {
         if start == end { start = 0; end = 0 }
         // Room for the next segments, not for everything asked: a peer that
         // announces a huge length and sends 3 bytes costs 3 bytes.
@@ -321,31 +366,105 @@ public final class StreamConnection: @unchecked Sendable {
     ///   `.closed` after `close()` or `shutdownWriting()`), `CancellationError`:
     ///   the bytes the kernel took before it are sent, the rest are not (the
     ///   stream is then mid-message).
-    public func write(_ bytes: [UInt8]) async throws {
-        try await executor.onLoop { try await self.writeAll(bytes[...]) }
+    ///
+    /// Runs where it is called (`nonisolated(nonsending)`): on the loop
+    /// thread, a write the kernel takes whole returns at once, with no
+    /// suspension and no executor switch; one that must wait suspends right
+    /// there when its caller is a task that prefers the loop, holding its
+    /// turn, and any other caller hops to the loop (`writeWaiting`), as
+    /// `read(into:)` does.
+    public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+        try await write(bytes[...])
     }
 
     /// Writes all of `bytes`, a slice of an array you keep (see `write(_:)`):
     /// for echoing part of a reused buffer without copying it.
-    public func write(_ bytes: ArraySlice<UInt8>) async throws {
-        try await executor.onLoop { try await self.writeAll(bytes) }
+    public nonisolated(nonsending) func write(_ bytes: ArraySlice<UInt8>) async throws {
+        guard executor.queue.mayTouchLoop else { return try await writeWaiting(bytes, from: 0, holding: 0) }
+        var (turn, offset): (UInt64, Int) = (0, 0)
+        switch try writeWithoutWaiting(bytes) {
+        case .done: return
+        case .partly(let held, let written): (turn, offset) = (held, written)
+        case .notStarted: break
+        }
+        // Resumed here after the wait: wait here, no hop.
+        if executor.waitsInPlace(#isolation) { return try await writeAll(bytes, from: offset, holding: turn) }
+        try await writeWaiting(bytes, from: offset, holding: turn)
+    }
+
+    /// `write(_:)` for a caller that may not wait in place (see
+    /// `readWaiting`): `bytes[from...]`, in the writer's turn `held` (0:
+    /// takes one first).
+    private func writeWaiting(_ bytes: ArraySlice<UInt8>, from offset: Int, holding turn: UInt64) async throws {
+        try await executor.onLoop { try await self.writeAll(bytes, from: offset, holding: turn) }
     }
 
     /// Writes the UTF-8 bytes of `text` (see `write(_:)`).
-    public func write(_ text: String) async throws {
+    public nonisolated(nonsending) func write(_ text: String) async throws {
         try await write(Array(text.utf8))
     }
 
-    private func writeAll(_ bytes: ArraySlice<UInt8>) async throws {
+    /// How far `writeWithoutWaiting` got.
+    private enum QuickWrite {
+        /// Every byte went out.
+        case done
+        /// The kernel took `written` bytes, then would block (or the budget
+        /// ran out): the writer's `turn` is held for the rest.
+        case partly(turn: UInt64, written: Int)
+        /// Nothing was written: the slow path does it all, checks included.
+        case notStarted
+    }
+
+    /// `write(_:)` when the kernel takes it at once, called on the loop
+    /// thread: no writer ahead, the socket writable, nothing wrong with the
+    /// stream. Touches no task state: a write the kernel takes whole costs no
+    /// executor switch. Throws what a `write(2)` reports (kept as the
+    /// stream's end, as `writeAll` does).
+    private func writeWithoutWaiting(_ bytes: ArraySlice<UInt8>) throws -> QuickWrite {
+        guard !bytes.isEmpty, core.isOpen, !writingShutDown, failure == nil, writer == 0, !core.hangUp, core.writeReady else {
+            return .notStarted
+        }
+        let turn = nextTurn
+        nextTurn += 1
+        writer = turn
+        var offset = 0
+        while core.writeReady, offset < bytes.count {
+            if core.spend() {
+                core.refund()
+                break
+            }
+            let fd = core.descriptor
+            let outcome: IOOutcome<Int>
+            do {
+                outcome = try bytes.withUnsafeBytes { raw in try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...])) }
+            } catch let error as SystemError {
+                passWriterTurn(turn)
+                throw ended(by: StreamError(error))
+            }
+            switch outcome {
+            case .completed(let n): offset += n
+            case .wouldBlock: core.wouldBlock(.write)
+            }
+        }
+        if offset == bytes.count {
+            passWriterTurn(turn)
+            return .done
+        }
+        return .partly(turn: turn, written: offset)
+    }
+
+    /// Writes `bytes[from...]` in the writer's turn `held` (0: takes one first).
+    private nonisolated(nonsending) func writeAll(_ bytes: ArraySlice<UInt8>, from start: Int = 0, holding held: UInt64 = 0) async throws {
         // Built only for an error: a string per write would allocate on the hot path.
         let peer = peerAddress
         func operation() -> String { "write(\(peer), \(bytes.count) bytes)" }
+        var turn = held
+        defer { if turn != 0 { passWriterTurn(turn) } }
         guard core.isOpen else { throw StreamError(.closed, operation: operation()) } // an empty write too
-        if writingShutDown { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
+        if writingShutDown && held == 0 { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
         if let failure { throw failure }
-        let turn = try await takeWriterTurn()
-        defer { passWriterTurn(turn) }
-        var offset = 0
+        if turn == 0 { turn = try await takeWriterTurn() }
+        var offset = start
         while offset < bytes.count {
             guard core.isOpen else { throw StreamError(.closed, operation: operation()) }
             if let failure { throw failure }
@@ -378,7 +497,7 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Waits for the writers before this one, and returns this writer's turn.
-    private func takeWriterTurn() async throws -> UInt64 {
+    private nonisolated(nonsending) func takeWriterTurn() async throws -> UInt64 {
         let turn = nextTurn
         nextTurn += 1
         guard writer != 0 else {
