@@ -55,8 +55,9 @@ struct StreamFastPathTests {
 /// loop when the caller is resumed there, elsewhere through the hop. A stress
 /// test with fixed counts and a bound on time (a lost resumption shows as the
 /// deadline passing with the bytes in the socket); CI runs it under
-/// ThreadSanitizer too. Each caller alone, then the four at once. (Kind 1
-/// waiting in place lost its return to its caller every run: it hops now.)
+/// ThreadSanitizer too. Each caller alone, then the four at once. (Kind 1,
+/// an actor on the loop's serial face, lost a wait every run when it waited
+/// in place: see Benchmarks/repro/cancellation-handler-isolation. It hops.)
 @Suite("Stream resumptions under every isolation")
 struct StreamResumptionStressTests {
     static let roundTrips = 300
