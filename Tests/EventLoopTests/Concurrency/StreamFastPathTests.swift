@@ -33,6 +33,25 @@ struct StreamFastPathTests {
         }
     }
 
+    @Test(arguments: LoopBackend.allCases)
+    func readLineAndReadExactlyTakeWhatTheStreamBufferedWithoutSuspending(backend: LoopBackend) throws {
+        try withConnectedPair(backend) { executor, server, client in
+            try await client.write("one\ntwo\nthree") // one write: one segment on loopback
+            // The first line may wait; its read buffers the rest of the segment.
+            #expect(try await server.readLine() == Array("one\n".utf8))
+            let ran = Atomic<Bool>(false)
+            let other = Task(executorPreference: executor) { ran.store(true, ordering: .relaxed) }
+            let second = try await server.readLine()
+            let exact = try await server.readExactly(3)
+            let ranDuringReads = ran.load(ordering: .relaxed)
+            #expect(second == Array("two\n".utf8))
+            #expect(exact == Array("thr".utf8))
+            #expect(!ranDuringReads, "a read served from the stream's buffer suspended")
+            await other.value
+            #expect(try await server.readExactly(2) == Array("ee".utf8))
+        }
+    }
+
     @Test func anActorOnTheLoopsSerialFaceReadsBufferedBytesWithoutSuspending() throws {
         let loop = try IOLoop()
         try loop.run { executor in
