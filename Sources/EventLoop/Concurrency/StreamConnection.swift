@@ -4,7 +4,12 @@
 /// Every method runs on the loop's thread: called from a task whose executor
 /// preference is the loop (`loop.run { }`, `Task(executorPreference:)`), it
 /// runs there without a hop; from anywhere else it hops to the loop for the
-/// call. Any task may hold it (it is `Sendable`).
+/// call. Any task may hold it (it is `Sendable`). The hot calls,
+/// `read(into:)`, `write`, `readLine` and `readExactly`, are
+/// `nonisolated(nonsending)`: on the loop thread, one that needs no wait
+/// (bytes already there, a write the kernel takes whole) finishes with no
+/// suspension and no executor switch, and a task that prefers the loop
+/// waits right there (one suspension, one resumption).
 ///
 /// - Reads: one at a time (a second concurrent read throws
 ///   `StreamError.concurrentRead`; a read cancelled while it waits frees the
