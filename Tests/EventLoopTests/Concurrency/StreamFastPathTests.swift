@@ -98,17 +98,17 @@ struct StreamResumptionStressTests {
                     }
                 }
             }
-            let onLoopActor = RoundTripper(pairs[1].0, executor: executor)
-            let elsewhereActor = RoundTripper(pairs[2].0, executor: elsewhere)
+            let onLoopActor = ElsewherePeer(pairs[1].0, executor: executor)
+            let elsewhereActor = ElsewherePeer(pairs[2].0, executor: elsewhere)
             let (trips, server0, server3) = (Self.roundTrips, pairs[0].0, pairs[3].0)
             let done = try await executor.withDeadline(after: .seconds(30)) {
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     // A task that prefers the loop: the direct path.
                     if kinds.contains(0) { group.addTask(executorPreference: executor) { try await roundTripsOn(server0, trips) } }
                     // An actor on the loop's serial face, its task preferring elsewhere: direct too.
-                    if kinds.contains(1) { group.addTask(executorPreference: elsewhere) { try await onLoopActor.run(trips) } }
+                    if kinds.contains(1) { group.addTask(executorPreference: elsewhere) { try await onLoopActor.roundTrips(trips) } }
                     // An actor on another loop: the hop.
-                    if kinds.contains(2) { group.addTask(executorPreference: elsewhere) { try await elsewhereActor.run(trips) } }
+                    if kinds.contains(2) { group.addTask(executorPreference: elsewhere) { try await elsewhereActor.roundTrips(trips) } }
                     // A task that prefers another loop: the hop.
                     if kinds.contains(3) { group.addTask(executorPreference: elsewhere) { try await roundTripsOn(server3, trips) } }
                     var counts: [Int] = []
@@ -146,20 +146,14 @@ private func roundTripsOn(_ connection: StreamConnection, _ trips: Int) async th
     return done
 }
 
-/// An actor on a chosen loop's serial face that does round trips.
-actor RoundTripper {
-    nonisolated let executor: LoopExecutor
-    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
-    let connection: StreamConnection
-    init(_ connection: StreamConnection, executor: LoopExecutor) {
-        self.connection = connection
-        self.executor = executor
-    }
-
-    /// Its own state is touched after every await, on its own loop.
-    private var trips = 0
-    func run(_ count: Int) async throws -> Int {
+/// Round trips from an actor on a chosen loop's serial face (the executor
+/// `ElsewherePeer` was given: another loop's, or the stream's own loop's).
+extension ElsewherePeer {
+    /// `count` round trips of 16 bytes against an echo; checks after every
+    /// await that the actor is on its own loop. Returns how many completed.
+    func roundTrips(_ count: Int) async throws -> Int {
         var buffer = [UInt8](repeating: 0, count: 16)
+        var trips = 0
         for trip in 0..<count {
             try await connection.write([UInt8](repeating: UInt8(truncatingIfNeeded: trip), count: 16))
             executor.checkIsolated()
