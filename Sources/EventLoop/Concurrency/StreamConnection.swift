@@ -23,6 +23,11 @@
 ///   and in call order. A write returns once the kernel has taken every byte:
 ///   the socket's send buffer is the only buffer, so a writer whose peer does
 ///   not read suspends (backpressure) instead of buffering without bound.
+/// - Buffered writes: `bufferWrite(_:)` returns without waiting (a copy goes
+///   into the connection's write buffer, which the loop flushes), `drain()`
+///   waits while the buffer is over its water marks (asyncio's `write` and
+///   `drain`, NIO's writability); the bytes of `write` and `bufferWrite` go
+///   out in call order.
 /// - Cancellation: what each method keeps and loses is tabled in
 ///   <doc:ThreadingAndIsolation#Cancellation> (and in the README).
 /// - The connection owns its descriptor and its registration: `close()` (or
@@ -53,13 +58,19 @@ public final class StreamConnection: @unchecked Sendable {
     /// every later read (once the bytes before it are read) and write
     /// reports it again, so a cut-off stream never looks like a clean end.
     var failure: StreamError?
-    /// Writers waiting for their turn, in call order.
-    private var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>)] = []
+    /// Writers waiting for their turn, in call order; a nil continuation is
+    /// the write buffer's flush (see `StreamConnection+Buffered.swift`).
+    var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>?)] = []
     /// The turn of the writer writing now (0: none).
-    private var writer: UInt64 = 0
-    /// The next turn's number, for readers and writers.
-    private var nextTurn: UInt64 = 1
+    var writer: UInt64 = 0
+    /// The next turn's number, for readers, writers and the flush.
+    var nextTurn: UInt64 = 1
     private var writingShutDown = false
+    /// `shutdownWriting()` was called (and not cancelled before its turn):
+    /// later writes are refused, the earlier ones go out first.
+    private var shutdownRequested = false
+    /// The bytes `bufferWrite(_:)` took that the kernel has not yet.
+    let writeBuffer = WriteBuffer()
 
     /// Wraps an open, connected, non-blocking socket. Loop thread.
     init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, peer: SocketEndpoint) throws {
@@ -301,6 +312,7 @@ public final class StreamConnection: @unchecked Sendable {
     func ended(by error: StreamError) -> StreamError {
         if error.errno != .noMemory && error.errno != .noBufferSpace {
             if failure == nil { failure = error }
+            endFlush(failing: error)
         }
         return error
     }
@@ -317,10 +329,14 @@ public final class StreamConnection: @unchecked Sendable {
     /// Writes all of `bytes`, waiting while the socket's buffer is full.
     /// Concurrent writes go out whole, in call order. Never raises `SIGPIPE`.
     /// An empty write sends nothing (it still fails on a closed connection).
+    /// Behind bytes that `bufferWrite(_:)` took and the kernel has not, it
+    /// joins them in the write buffer (a copy) and returns once the kernel
+    /// has taken it too: the bytes of both go out in call order.
     /// - Throws: `StreamError` (`.connectionReset` once the peer has gone,
     ///   `.closed` after `close()` or `shutdownWriting()`), `CancellationError`:
     ///   the bytes the kernel took before it are sent, the rest are not (the
-    ///   stream is then mid-message).
+    ///   stream is then mid-message); a write that joined the write buffer is
+    ///   sent whole all the same.
     public func write(_ bytes: [UInt8]) async throws {
         try await executor.onLoop { try await self.writeAll(bytes[...]) }
     }
@@ -341,8 +357,9 @@ public final class StreamConnection: @unchecked Sendable {
         let peer = peerAddress
         func operation() -> String { "write(\(peer), \(bytes.count) bytes)" }
         guard core.isOpen else { throw StreamError(.closed, operation: operation()) } // an empty write too
-        if writingShutDown { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
+        if shutdownRequested { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
         if let failure { throw failure }
+        if writeBuffer.holdsBytes { return try await writeBehindBuffer(bytes) }
         let turn = try await takeWriterTurn()
         defer { passWriterTurn(turn) }
         var offset = 0
@@ -378,7 +395,7 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Waits for the writers before this one, and returns this writer's turn.
-    private func takeWriterTurn() async throws -> UInt64 {
+    func takeWriterTurn() async throws -> UInt64 {
         let turn = nextTurn
         nextTurn += 1
         guard writer != 0 else {
@@ -393,7 +410,7 @@ public final class StreamConnection: @unchecked Sendable {
         } onCancel: {
             executor.perform { _ in
                 guard let index = self.writerTurns.firstIndex(where: { $0.id == turn }) else { return }
-                self.writerTurns.remove(at: index).continuation.resume(throwing: CancellationError())
+                self.writerTurns.remove(at: index).continuation?.resume(throwing: CancellationError())
             }
         }
         return turn
@@ -401,33 +418,48 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// The writer holding `turn` is done (or its wait was abandoned): the
     /// next writer in line gets the turn. Does nothing for a turn already passed.
-    private func passWriterTurn(_ turn: UInt64) {
+    func passWriterTurn(_ turn: UInt64) {
         guard writer == turn else { return }
         if writerTurns.isEmpty {
             writer = 0
         } else {
             let next = writerTurns.removeFirst()
             writer = next.id
-            next.continuation.resume()
+            if let continuation = next.continuation { continuation.resume() } else { flush(next.id) }
         }
     }
 
     // MARK: - Connection state
 
     /// Shuts down the writing side (the peer reads end of stream) once the
-    /// writes already started have gone out; reading goes on (half-close).
-    /// Calling it again does nothing, and so does calling it once the peer
-    /// has reset the connection (there is no writing side left to shut: the
-    /// kernel's `ENOTCONN` is not an error here, as in tokio). Later writes
+    /// writes already started and the bytes `bufferWrite(_:)` took have gone
+    /// out; reading goes on (half-close). Calling it again does nothing, and
+    /// so does calling it once the peer has reset the connection (there is no
+    /// writing side left to shut: the kernel's `ENOTCONN` is not an error
+    /// here, as in tokio). Writes and `bufferWrite` calls made after it
     /// throw `StreamError.closed`. The C call is `shutdown(SHUT_WR)`.
-    /// - Throws: `StreamError.closed` after `close()`, another `StreamError`
-    ///   from the kernel, `CancellationError` while waiting for earlier writes.
+    /// - Throws: `StreamError.closed` after `close()`, the error that ended
+    ///   the stream if the buffered bytes could not go out, another
+    ///   `StreamError` from the kernel, `CancellationError` while waiting for
+    ///   earlier writes (writes are then taken again).
     public func shutdownWriting() async throws {
         try await executor.onLoop {
-            let turn = try await self.takeWriterTurn()
+            self.shutdownRequested = true
+            self.writeBuffer.setShutDown(StreamError(.closed, operation: "bufferWrite(\(self.peerAddress)): writing was shut down"))
+            let hadBufferedBytes = self.writeBuffer.holdsBytes
+            self.startFlushIfNeeded() // queued before this turn: the buffered bytes go out first
+            let turn: UInt64
+            do { turn = try await self.takeWriterTurn() } catch {
+                if !self.writingShutDown {
+                    self.shutdownRequested = false
+                    self.writeBuffer.setShutDown(nil)
+                }
+                throw error
+            }
             defer { self.passWriterTurn(turn) }
             guard self.core.isOpen else { throw StreamError(.closed, operation: "shutdown") }
             if self.writingShutDown { return }
+            if hadBufferedBytes, let failure = self.failure { throw failure } // they could not go out
             self.writingShutDown = true
             do throws(SystemError) { try self.core.descriptor.shutdown(writing: true) } catch {
                 // ENOTCONN: the peer's reset already ended both directions; what
@@ -470,8 +502,16 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Closes the connection: unregisters, closes the descriptor, and ends any
-    /// waiting read or write with `StreamError.closed`. Idempotent.
+    /// waiting read, write or `drain()` with `StreamError.closed`. Bytes that
+    /// `bufferWrite(_:)` took and the kernel has not are dropped (as NIO's
+    /// close fails pending writes; asyncio's `close()` flushes them first):
+    /// `drain(untilEmpty: true)` or `shutdownWriting()` before it sends them.
+    /// Idempotent.
     public func close() async {
-        _ = try? await executor.onLoop { self.core.close(operation: "close(\(self.peerAddress))") }
+        _ = try? await executor.onLoop {
+            let operation = "close(\(self.peerAddress))"
+            self.core.close(operation: operation)
+            self.endFlush(failing: StreamError(.closed, operation: operation), overriding: true)
+        }
     }
 }
