@@ -11,7 +11,16 @@ import Synchronization
 /// connection opened (`accepted`, `flushed`), so a waiter's target is one
 /// number and "anything buffered?" is one atomic load on the write path.
 ///
-/// Threads: `state` under its lock (any thread); `accepted` and `flushed`
+/// The lock is a `LockedState` (an `AdaptiveLock`), as the group's and the
+/// servers' shared state: held for an append (a copy of the caller's bytes),
+/// a swap of the two arrays or a few counts, never across a system call or
+/// user code. The loop thread takes it with `lock()`, not the submission
+/// queue's `tryLock`: its sections are as short as an appender's, and an
+/// appender preempted inside one delays only this connection's flush. (Not
+/// `Mutex`: ThreadSanitizer cannot see its contended locking, in the kernel,
+/// and reported its sections as races.)
+///
+/// Threads: `shared` under its lock (any thread); `accepted` and `flushed`
 /// changed under that lock, read without it (any thread); the fields after
 /// them on the loop thread only. `@unchecked Sendable` for those.
 final class WriteBuffer: @unchecked Sendable {
@@ -38,7 +47,7 @@ final class WriteBuffer: @unchecked Sendable {
         var kickPending = false
     }
 
-    let state = Mutex(Shared())
+    private let shared = LockedState(Shared())
     /// Bytes taken since the connection opened.
     let accepted = Atomic<Int>(0)
     /// Bytes of those the kernel has taken (or that were dropped).
@@ -55,6 +64,12 @@ final class WriteBuffer: @unchecked Sendable {
     /// Tasks waiting until `flushed` reaches their target (`drain(untilEmpty:)`,
     /// a write queued behind buffered bytes).
     var flushWaiters: [(target: Int, waiter: Waiter<Void>)] = []
+
+    /// Runs `body` on `shared` under its lock.
+    @inline(__always)
+    private func withLock<R>(_ body: (inout Shared) throws -> R) rethrows -> R {
+        try shared.withLock(body)
+    }
 
     /// Whether bytes wait for the kernel. Any thread (on the loop thread,
     /// exact; elsewhere, a moment's view).
@@ -74,7 +89,7 @@ final class WriteBuffer: @unchecked Sendable {
     ///   closure that starts the flush (`kick`: only off the loop thread).
     /// - Throws: the refusal (`StreamError`).
     func append(_ bytes: ArraySlice<UInt8>, kick: Bool) throws -> (total: Int, sendKick: Bool) {
-        try state.withLock { shared throws(StreamError) in
+        try withLock { shared in
             if let refusal = shared.refusal ?? shared.shutDown { throw refusal }
             shared.incoming.append(contentsOf: bytes)
             let total = accepted.load(ordering: .relaxed) + bytes.count
@@ -91,7 +106,7 @@ final class WriteBuffer: @unchecked Sendable {
     func refill() -> Bool {
         if sent < outgoing.count { return true }
         sent = 0
-        return state.withLock { shared in
+        return withLock { shared in
             outgoing.removeAll(keepingCapacity: true)
             swap(&outgoing, &shared.incoming)
             return !outgoing.isEmpty
@@ -102,7 +117,7 @@ final class WriteBuffer: @unchecked Sendable {
     /// buffer became writable again (at most `lowWaterMark` bytes left).
     func didFlush(_ count: Int) -> Bool {
         sent += count
-        return state.withLock { shared in
+        return withLock { shared in
             let total = flushed.load(ordering: .relaxed) + count
             flushed.store(total, ordering: .releasing)
             guard !shared.belowMarks, accepted.load(ordering: .relaxed) - total <= shared.lowWaterMark else { return false }
@@ -122,7 +137,7 @@ final class WriteBuffer: @unchecked Sendable {
     /// Any thread (once the loop has closed: nothing flushes any more): the
     /// locked half of `refuse`, which leaves `outgoing` alone.
     func refuseIncoming(_ error: StreamError, overriding: Bool) {
-        state.withLock { shared in
+        withLock { shared in
             if overriding || shared.refusal == nil { shared.refusal = error }
             shared.incoming.removeAll()
             flushed.store(accepted.load(ordering: .relaxed), ordering: .releasing)
@@ -133,26 +148,26 @@ final class WriteBuffer: @unchecked Sendable {
     /// Loop thread: refuses bytes with `error` while writing is being shut
     /// down, or takes them again (nil: a cancelled `shutdownWriting`).
     func setShutDown(_ error: StreamError?) {
-        state.withLock { $0.shutDown = error }
+        withLock { $0.shutDown = error }
     }
 
     /// Loop thread: the closure an off-loop `bufferWrite` sent has arrived.
-    func kickArrived() { state.withLock { $0.kickPending = false } }
+    func kickArrived() { withLock { $0.kickPending = false } }
 
     /// Whether `drain()` may return: the buffer is writable (see `belowMarks`). Any thread.
-    var isBelowMarks: Bool { state.withLock { $0.belowMarks } }
+    var isBelowMarks: Bool { withLock { $0.belowMarks } }
 
     /// Below the marks, and bytes are taken. Any thread.
-    var isWritable: Bool { state.withLock { $0.belowMarks && $0.refusal == nil && $0.shutDown == nil } }
+    var isWritable: Bool { withLock { $0.belowMarks && $0.refusal == nil && $0.shutDown == nil } }
 
     /// The water marks (bytes). Any thread.
-    var waterMarks: (low: Int, high: Int) { state.withLock { ($0.lowWaterMark, $0.highWaterMark) } }
+    var waterMarks: (low: Int, high: Int) { withLock { ($0.lowWaterMark, $0.highWaterMark) } }
 
     /// Sets the water marks (checked by the caller) and applies them to the
     /// bytes buffered now. Any thread. Returns whether the buffer became
     /// writable again.
     func setWaterMarks(low: Int, high: Int) -> Bool {
-        state.withLock { shared in
+        withLock { shared in
             shared.lowWaterMark = low
             shared.highWaterMark = high
             let buffered = accepted.load(ordering: .relaxed) - flushed.load(ordering: .relaxed)
