@@ -21,6 +21,8 @@ extension StreamConnection {
     /// the kernel (asyncio's `writer.write(data)`); follow it with `drain()`
     /// for backpressure.
     ///
+    /// - Parameter bytes: the bytes to send, copied before the call returns
+    ///   (the sequence is read on the calling thread, never under a lock).
     /// - Ordering: the bytes go out after those of every `bufferWrite` and
     ///   `write(_:)` called before it on this connection, and before those
     ///   called after it (calls from one task are in program order; calls
@@ -62,17 +64,23 @@ extension StreamConnection {
         }
     }
 
-    /// Writes the UTF-8 bytes of `text` through the write buffer (see `bufferWrite(_:)`).
+    /// Takes a copy of the UTF-8 bytes of `text` for sending and returns
+    /// without waiting for the kernel (asyncio's `writer.write(data)`), as
+    /// `bufferWrite(_:)` does with bytes: the same ordering, any thread.
+    /// - Throws: as `bufferWrite(_:)`: `StreamError.closed` after `close()`
+    ///   or `shutdownWriting()`, or the error that ended the stream.
     public func bufferWrite(_ text: String) throws {
         try bufferWrite(text.utf8)
     }
 
-    /// Waits until the write buffer is writable (at most the low water mark
-    /// buffered, after it went over the high one; asyncio's `drain()`), or,
-    /// with `untilEmpty`, until the kernel has taken every byte buffered
-    /// before the call. Returns at once when there is nothing to wait for.
-    /// Several tasks may wait at once. Runs on the loop thread (a hop from
-    /// elsewhere).
+    /// Waits until the write buffer is writable (`isWritable`: at most the
+    /// low water mark buffered, after it went over the high one; asyncio's
+    /// `await writer.drain()`), or, with `untilEmpty`, until the kernel has
+    /// taken every byte buffered before the call. Returns at once when there
+    /// is nothing to wait for. Several tasks may wait at once. Any task: runs
+    /// on the loop thread (a hop from elsewhere).
+    /// - Parameter untilEmpty: wait for every byte buffered before the call
+    ///   to reach the kernel, not only for the low water mark.
     /// - Throws: the error that ended the stream (a reset met by the flush
     ///   or by any read or write; the buffered bytes are then dropped),
     ///   `StreamError.closed` after or during `close()`, `LoopError.closed`,
@@ -100,28 +108,37 @@ extension StreamConnection {
         }
     }
 
-    /// Bytes taken by `bufferWrite(_:)` (and writes queued behind them) that
-    /// the kernel has not taken yet; 0 once they are dropped by `close()` or
-    /// an error. Any thread: off the loop thread, a moment's view.
+    /// How many bytes `bufferWrite(_:)` (and writes queued behind them) took
+    /// that the kernel has not taken yet (asyncio's
+    /// `transport.get_write_buffer_size()`); 0 once they are dropped by
+    /// `close()` or an error. Any thread: off the loop thread, a moment's view.
     public var bufferedByteCount: Int { writeBuffer.count }
 
     /// Whether `bufferWrite(_:)` may go on without overfilling: false once
-    /// more than the high water mark is buffered, true again once at most the
-    /// low one is (hysteresis, as NIO's writability and asyncio's pause and
-    /// resume), and false for good once bytes are refused (closed, writing
-    /// shut down, the stream ended by an error). Any thread.
+    /// more than the high water mark (bytes) is buffered, true again once at
+    /// most the low one is (hysteresis, as NIO's `Channel.isWritable` and
+    /// asyncio's `pause_writing` and `resume_writing`), and false for good
+    /// once bytes are refused (closed, writing shut down, the stream ended by
+    /// an error). Any thread: off the loop thread, a moment's view.
     public var isWritable: Bool { writeBuffer.isWritable }
 
     /// The write buffer's water marks, in bytes: `isWritable` turns false
-    /// above `high` and true again at or below `low`. 16 KiB and 64 KiB by
-    /// default (asyncio's). Any thread.
+    /// above `high` and true again at or below `low` (asyncio's
+    /// `transport.get_write_buffer_limits()`, NIO's `WriteBufferWaterMark`).
+    /// 16 KiB and 64 KiB by default, asyncio's. Any thread.
     public var writeBufferWaterMarks: (low: Int, high: Int) { writeBuffer.waterMarks }
 
-    /// Sets the write buffer's water marks, in bytes (see
-    /// `writeBufferWaterMarks`), and applies them to the bytes buffered now:
-    /// `drain()` returns at once if the buffer is at or below the new `low`.
-    /// Any thread.
-    /// - Throws: `ArgumentError` when `low` is negative or above `high`.
+    /// Sets the write buffer's water marks (see `writeBufferWaterMarks`;
+    /// asyncio's `transport.set_write_buffer_limits(high, low)`, NIO's
+    /// `ChannelOptions.writeBufferWaterMark`) and applies them to the bytes
+    /// buffered now: above `high` the buffer is no longer writable, and at or
+    /// below `low` it is again, so a waiting `drain()` returns. Any thread.
+    /// - Parameters:
+    ///   - low: the mark, in bytes, at or below which the buffer is writable
+    ///     again (0 or more).
+    ///   - high: the mark, in bytes, above which it is not (`low` or more).
+    /// - Throws: `ArgumentError` when `low` is negative or above `high`;
+    ///   the marks are then left as they were.
     public func setWriteBufferWaterMarks(low: Int, high: Int) throws {
         let operation = "setWriteBufferWaterMarks(low:high:)"
         try ArgumentError.checkCount(low, "low", in: operation)
