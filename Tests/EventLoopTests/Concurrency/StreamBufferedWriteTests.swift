@@ -235,6 +235,40 @@ struct StreamBufferedWriteTests {
     }
 
     @Test(arguments: LoopBackend.allCases)
+    func aFlushTheKernelRefusesWaitsForTheLoopsNextReport(backend: LoopBackend) throws {
+        let script = FaultScript()
+        let count = 1_000
+        try script.run {
+            try withConnectedPair(backend) { executor, server, connection in
+                // The socket has room, but its first 5 writes say they would block.
+                try script.inject(.fail(.wouldBlock), into: .write, descriptor: connection.descriptor, when: .first(5))
+                try connection.bufferWrite(patternBytes(count))
+                try await executor.withDeadline(after: .seconds(10)) { try await connection.drain(untilEmpty: true) }
+                #expect(try await executor.withDeadline(after: .seconds(10)) { try await server.readExactly(count) } == patternBytes(count))
+                script.removeAllRules()
+            }
+        }
+        // The flush waits again after each refusal, and the report that
+        // resumed it does not resume it a second time: one write per wait.
+        let refused = script.trace.filter { $0.call == .write && $0.injected }
+        #expect(refused.count == 5)
+        let fd = try #require(refused.first?.descriptor)
+        var writes = 0, run = 0, longest = 0
+        for record in script.trace {
+            switch record.call {
+            case .epollWait, .poll, .select: run = 0
+            case .write where record.descriptor == fd:
+                writes += 1
+                run += 1
+                longest = max(longest, run)
+            default: break
+            }
+        }
+        #expect(writes == 6, "5 refused, then one that took every byte")
+        #expect(longest == 1, "\(longest) writes between two waits for events")
+    }
+
+    @Test(arguments: LoopBackend.allCases)
     func aFlushYieldsToTheLoopAfterItsBudgetOfWrites(backend: LoopBackend) throws {
         let script = FaultScript()
         let count = 256 * 1_024
