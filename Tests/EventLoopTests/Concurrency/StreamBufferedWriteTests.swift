@@ -78,14 +78,22 @@ struct StreamBufferedWriteTests {
     }
 
     @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
-    func bufferedWritesFromAnotherThreadKeepTheirOrderWithWrites(backend: LoopBackend, transport: StreamTransport) async throws {
-        try await withLoopOnItsOwnThread(backend) { executor in
-            // This task runs off the loop thread: every call below hops, or (bufferWrite) appends under the lock.
+    func bufferedWritesFromAnotherThreadKeepTheirOrderWithWrites(backend: LoopBackend, transport: StreamTransport) throws {
+        // The connection's loop runs on a thread of its own, and the writer
+        // is this test's loop, on this thread: every call below is made off
+        // the connection's loop thread (it hops there, or, for bufferWrite,
+        // appends under the lock), and none waits for a pool thread, which
+        // other tests may hold for seconds (under ThreadSanitizer).
+        let home = try LoopThread(name: "buffered-home", backend: backend)
+        defer { try? home.shutdownAndWait() }
+        let loop = try IOLoop()
+        try loop.run { _ in
+            let executor = home.executor
             #expect(!executor.isOnLoopThread)
             let (server, client) = try await streamPair(over: transport, on: executor)
             limitKernelBuffers(sender: client, receiver: server)
             // Bounds the writes below: a close makes every waiting call throw.
-            let watchdog = Watchdog(after: .seconds(20)) { Task { await client.close() } }
+            let watchdog = Watchdog(after: .seconds(20)) { Task(executorPreference: executor) { await client.close() } }
             defer { watchdog.cancel() }
             let chunks = (0..<30).map { patternBytes(40_000 + $0 * 7, seed: UInt8($0)) }
             let count = chunks.map(\.count).reduce(0, +)
@@ -99,6 +107,7 @@ struct StreamBufferedWriteTests {
             await client.close()
             await server.close()
         }
+        try loop.close()
     }
 
     @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
