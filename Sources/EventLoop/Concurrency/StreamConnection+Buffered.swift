@@ -30,7 +30,8 @@ extension StreamConnection {
     /// - Never waits and never refuses for size: stop when `isWritable` turns
     ///   false, or call `drain()` after each call.
     /// - Keep the connection until `drain(untilEmpty: true)` returns: closing
-    ///   it, or dropping its last reference, drops what is still buffered.
+    ///   it (a `StreamServer` handler's return does), or dropping its last
+    ///   reference, drops what is still buffered.
     /// - Threads: any thread. On the loop's thread (a task on the loop:
     ///   `loop.run { }`, `Task(executorPreference:)`), the flush starts
     ///   before it returns: bytes the kernel takes at once are written by
