@@ -123,6 +123,8 @@ PEERS = [
 if os.environ.get("BASELINE"):
     PEERS.append(Peer("ours-before", Path(os.environ["BASELINE"]) / "ours",
                       note=f"this package, baseline build in {os.environ['BASELINE']}"))
+    PEERS.append(Peer("ours-async-before", Path(os.environ["BASELINE"]) / "ours-async", only=frozenset({"echo"}),
+                      note=f"this package's async streams, baseline build in {os.environ['BASELINE']}"))
 
 # (variant, peer) pairs not run, with the reason printed in the table.
 SKIP = {

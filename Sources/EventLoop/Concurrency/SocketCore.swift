@@ -131,7 +131,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     /// the peer gone). `deadline`: a `StreamError.timedOut` from `operation` then.
     /// `owner`: the turn the waiting operation holds (see `Waiting.owner`).
     /// - Throws: `CancellationError`, `StreamError` (`.closed`, `.timedOut`).
-    func wait(
+    nonisolated(nonsending) func wait(
         for direction: Direction, deadline: MonotonicInstant? = nil, owner: UInt64 = 0, operation: @autoclosure () -> String
     ) async throws {
         if socket == nil { throw StreamError(.closed, operation: operation()) }
@@ -147,7 +147,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     /// cancellation gives it back at once). Nothing is consumed before it:
     /// a cancellation here loses nothing. See `spend()`.
     /// - Throws: `CancellationError`, `StreamError.closed`.
-    func yieldToLoop(_ direction: Direction, owner: UInt64, operation: @autoclosure () -> String) async throws {
+    nonisolated(nonsending) func yieldToLoop(_ direction: Direction, owner: UInt64, operation: @autoclosure () -> String) async throws {
         if socket == nil { throw StreamError(.closed, operation: operation()) }
         try await park(direction, owner: owner, timerAt: loop.now, timerError: nil)
     }
@@ -175,7 +175,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     /// Waits in `direction`'s list; a timer at `timerAt`, if any, ends the
     /// wait with `timerError` (nil: resumes it as if ready).
-    private func park(_ direction: Direction, owner: UInt64, timerAt: MonotonicInstant?, timerError: (any Error)?) async throws {
+    private nonisolated(nonsending) func park(_ direction: Direction, owner: UInt64, timerAt: MonotonicInstant?, timerError: (any Error)?) async throws {
         let id = nextID
         nextID += 1
         var timer: TimerHandle?
@@ -305,6 +305,12 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         budgetUsed += 1
         return budgetUsed > SocketCore.budget
     }
+
+    /// Gives back the operation `spend()` counted, for one that did not run
+    /// after all (a fast path that found it would wait, and leaves the
+    /// operation to the path that waits, which counts it again).
+    @inline(__always)
+    func refund() { budgetUsed -= 1 }
 
 
 

@@ -277,7 +277,7 @@ extension StreamConnection {
 
     /// `write(_:)` behind buffered bytes: joins them, and waits until the
     /// kernel has taken its last byte. Holds no turn: the flush writes it.
-    func writeBehindBuffer(_ bytes: ArraySlice<UInt8>) async throws {
+    nonisolated(nonsending) func writeBehindBuffer(_ bytes: ArraySlice<UInt8>) async throws {
         try Task.checkCancellation() // nothing of it taken yet
         let (target, _) = try writeBuffer.append(bytes, kick: false)
         startFlushIfNeeded()

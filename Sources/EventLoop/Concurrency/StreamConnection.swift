@@ -101,7 +101,27 @@ public final class StreamConnection: @unchecked Sendable {
     /// - Throws: `StreamError` (`.connectionReset`, `.closed`, `.concurrentRead`),
     ///   `CancellationError` (nothing is lost: the bytes stay in the socket),
     ///   `ArgumentError` for an empty buffer.
-    public func read(into buffer: inout [UInt8]) async throws -> Int {
+    ///
+    /// Runs where it is called (`nonisolated(nonsending)`): on the loop
+    /// thread, a read that finds bytes (in the stream's buffer or the
+    /// kernel's) returns at once, with no suspension and no executor switch,
+    /// and one that must wait suspends once, right there, when its caller is
+    /// a task that prefers the loop (`LoopExecutor.waitsInPlace`); any other
+    /// caller hops to the loop for the wait (`readWaiting`).
+    public nonisolated(nonsending) func read(into buffer: inout [UInt8]) async throws -> Int {
+        if executor.queue.mayTouchLoop {
+            if let count = try readWithoutWaiting(into: &buffer) { return count }
+            // Resumed here after the wait: wait here, no hop.
+            if executor.waitsInPlace(#isolation) { return try await readSome(into: &buffer) }
+        }
+        return try await readWaiting(into: &buffer)
+    }
+
+    /// `read(into:)` for a caller that may not wait in place (an actor, a
+    /// task that prefers another executor): a plain
+    /// `async` function, so it leaves the caller's executor, and `onLoop`
+    /// makes the loop the task's preference for the read and its waits.
+    private func readWaiting(into buffer: inout [UInt8]) async throws -> Int {
         try await executor.onLoop { try await self.readSome(into: &buffer) }
     }
 
@@ -190,7 +210,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// there loses nothing).
     /// - Throws: `StreamError.concurrentRead` while another read is in
     ///   progress, `StreamError.closed`, `CancellationError`.
-    func beginRead(_ operation: @autoclosure () -> String) async throws -> UInt64 {
+    nonisolated(nonsending) func beginRead(_ operation: @autoclosure () -> String) async throws -> UInt64 {
         if reader != 0 { throw StreamError(.concurrentRead, operation: operation()) }
         let turn = nextTurn
         nextTurn += 1
@@ -220,8 +240,33 @@ public final class StreamConnection: @unchecked Sendable {
         }
     }
 
+    /// `read(into:)` when it can finish at once, called on the loop thread:
+    /// bytes buffered, the end already met, or a `read(2)` that does not
+    /// block. Nil when it would wait, yield (the budget), or report a misuse:
+    /// `readSome` then does it all, checks included. Touches no task state:
+    /// the path a read that finds bytes takes costs no executor switch.
+    private func readWithoutWaiting(into target: inout [UInt8]) throws -> Int? {
+        guard !target.isEmpty, core.isOpen, reader == 0 else { return nil }
+        if core.spend() {
+            core.refund()
+            return nil
+        }
+        if end > start {
+            let count = min(end - start, target.count)
+            target.replaceSubrange(0..<count, with: buffer[start..<start + count])
+            start += count
+            return count
+        }
+        if atEnd { return 0 }
+        if core.readReady || failure != nil {
+            if case .completed(let count) = try receive(into: &target, at: 0, count: target.count) { return count }
+        }
+        core.refund()
+        return nil
+    }
+
     /// `read(into:)` on the loop thread.
-    private func readSome(into target: inout [UInt8]) async throws -> Int {
+    private nonisolated(nonsending) func readSome(into target: inout [UInt8]) async throws -> Int {
         if target.isEmpty {
             throw ArgumentError("read(into:)", argument: "an empty buffer", requirement: "must have room for a byte (0 means end of stream)")
         }
@@ -247,7 +292,7 @@ public final class StreamConnection: @unchecked Sendable {
 
     /// Reads more into the stream's buffer (at least one byte, or the end),
     /// for the read holding `turn`.
-    func fill(wanting: Int, turn: UInt64) async throws {
+    nonisolated(nonsending) func fill(wanting: Int, turn: UInt64) async throws {
         if start == end { start = 0; end = 0 }
         // Room for the next segments, not for everything asked: a peer that
         // announces a huge length and sends 3 bytes costs 3 bytes.

@@ -1,0 +1,157 @@
+import EventLoop
+import Synchronization
+import Testing
+
+/// A read that finds bytes already there, and a write the kernel takes whole,
+/// finish where they are called: the calling task never gives up the loop
+/// thread, so a job queued on the loop before the call has not run when the
+/// call returns. (A suspension, or a hop through the loop's run queue, would
+/// let it run first.)
+@Suite("Stream fast paths: no suspension when no wait is needed")
+struct StreamFastPathTests {
+    @Test(arguments: LoopBackend.allCases)
+    func aReadThatFindsBytesAndAWriteTheKernelTakesDoNotSuspend(backend: LoopBackend) throws {
+        try withConnectedPair(backend) { executor, server, client in
+            try await client.write([UInt8](repeating: 7, count: 10))
+            var buffer = [UInt8](repeating: 0, count: 5)
+            // The first read may wait for the bytes; it leaves 5 in the kernel.
+            let first = try await server.read(into: &buffer)
+            let ran = Atomic<Bool>(false)
+            let other = Task(executorPreference: executor) { ran.store(true, ordering: .relaxed) }
+            var got = first
+            while got < 10 { got += try await server.read(into: &buffer) }
+            let ranDuringReads = ran.load(ordering: .relaxed)
+            #expect(!ranDuringReads, "a read that found its bytes suspended")
+            try await server.write([1, 2, 3])
+            try await server.write([4, 5, 6][...])
+            let ranDuringWrites = ran.load(ordering: .relaxed)
+            #expect(!ranDuringWrites, "a write the kernel took whole suspended")
+            await other.value
+            let ranAtLast = ran.load(ordering: .relaxed)
+            #expect(ranAtLast)
+            #expect(try await client.readExactly(6) == [1, 2, 3, 4, 5, 6])
+        }
+    }
+
+    @Test func anActorOnTheLoopsSerialFaceReadsBufferedBytesWithoutSuspending() throws {
+        let loop = try IOLoop()
+        try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            let peer = LoopExecutorPeer(server, executor: executor)
+            try await client.write("ping")
+            let served = try await peer.echoOneLine()
+            #expect(served.count == 4)
+            #expect(served.stayedOnLoop)
+            #expect(try await client.readExactly(4) == Array("ping".utf8))
+            await server.close()
+            await client.close()
+        }
+        try loop.close()
+    }
+}
+
+/// Callers of every isolation, at once, each doing many round trips whose
+/// reads must wait: every wait ends with its resumption (none lost), on the
+/// loop when the caller is resumed there, elsewhere through the hop. A stress
+/// test with fixed counts and a bound on time (a lost resumption shows as the
+/// deadline passing with the bytes in the socket); CI runs it under
+/// ThreadSanitizer too. Each caller alone, then the four at once. (Kind 1
+/// waiting in place lost its return to its caller every run: it hops now.)
+@Suite("Stream resumptions under every isolation")
+struct StreamResumptionStressTests {
+    static let roundTrips = 300
+
+    @Test(arguments: [[0], [1], [2], [3], [0, 1, 2, 3]])
+    func everyWaitIsResumedWhateverTheCallersIsolation(kinds: [Int]) async throws {
+        let loop = try IOLoop()
+        let counts = try await runWithElsewhere(loop) { executor, elsewhere in
+            var pairs: [(StreamConnection, StreamConnection)] = []
+            for _ in 0..<4 { pairs.append(try await connectedPair(on: executor)) }
+            // Each pair's client side echoes on the loop, in a task that prefers it.
+            let echoes = pairs.map { pair in
+                Task(executorPreference: executor) {
+                    var buffer = [UInt8](repeating: 0, count: 64)
+                    while true {
+                        let count = try await pair.1.read(into: &buffer)
+                        if count == 0 { return }
+                        try await pair.1.write(buffer[..<count])
+                    }
+                }
+            }
+            let onLoopActor = RoundTripper(pairs[1].0, executor: executor)
+            let elsewhereActor = RoundTripper(pairs[2].0, executor: elsewhere)
+            let (trips, server0, server3) = (Self.roundTrips, pairs[0].0, pairs[3].0)
+            let done = try await executor.withDeadline(after: .seconds(30)) {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    // A task that prefers the loop: the direct path.
+                    if kinds.contains(0) { group.addTask(executorPreference: executor) { try await roundTripsOn(server0, trips) } }
+                    // An actor on the loop's serial face, its task preferring elsewhere: direct too.
+                    if kinds.contains(1) { group.addTask(executorPreference: elsewhere) { try await onLoopActor.run(trips) } }
+                    // An actor on another loop: the hop.
+                    if kinds.contains(2) { group.addTask(executorPreference: elsewhere) { try await elsewhereActor.run(trips) } }
+                    // A task that prefers another loop: the hop.
+                    if kinds.contains(3) { group.addTask(executorPreference: elsewhere) { try await roundTripsOn(server3, trips) } }
+                    var counts: [Int] = []
+                    for try await count in group { counts.append(count) }
+                    return counts
+                }
+            }
+            for pair in pairs { await pair.0.close() }
+            for echo in echoes { _ = try? await echo.value }
+            for pair in pairs { await pair.1.close() }
+            return done
+        }
+        #expect(counts == [Int](repeating: Self.roundTrips, count: kinds.count))
+        try loop.close()
+    }
+}
+
+/// `trips` request/response round trips of 16 bytes on `connection` against
+/// an echo; each read waits for its reply. Returns how many completed whole.
+private func roundTripsOn(_ connection: StreamConnection, _ trips: Int) async throws -> Int {
+    var done = 0
+    var buffer = [UInt8](repeating: 0, count: 16)
+    for trip in 0..<trips {
+        let message = [UInt8](repeating: UInt8(truncatingIfNeeded: trip), count: 16)
+        try await connection.write(message)
+        var got = 0
+        while got < 16 {
+            let count = try await connection.read(into: &buffer)
+            if count == 0 { return done }
+            #expect(buffer[..<count].allSatisfy { $0 == UInt8(truncatingIfNeeded: trip) })
+            got += count
+        }
+        done += 1
+    }
+    return done
+}
+
+/// An actor on a chosen loop's serial face that does round trips.
+actor RoundTripper {
+    nonisolated let executor: LoopExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    let connection: StreamConnection
+    init(_ connection: StreamConnection, executor: LoopExecutor) {
+        self.connection = connection
+        self.executor = executor
+    }
+
+    /// Its own state is touched after every await, on its own loop.
+    private var trips = 0
+    func run(_ count: Int) async throws -> Int {
+        var buffer = [UInt8](repeating: 0, count: 16)
+        for trip in 0..<count {
+            try await connection.write([UInt8](repeating: UInt8(truncatingIfNeeded: trip), count: 16))
+            executor.checkIsolated()
+            var got = 0
+            while got < 16 {
+                let read = try await connection.read(into: &buffer)
+                executor.checkIsolated()
+                if read == 0 { return trips }
+                got += read
+            }
+            trips += 1
+        }
+        return trips
+    }
+}
