@@ -110,6 +110,33 @@ struct StreamBufferedWriteTests {
         try loop.close()
     }
 
+    @Test(arguments: LoopBackend.allCases)
+    func aWriteOnTheLoopGoesAfterBytesAnotherThreadBufferedBeforeIt(backend: LoopBackend) throws {
+        let home = try LoopThread(name: "buffered-home", backend: backend)
+        defer { try? home.shutdownAndWait() }
+        let loop = try IOLoop()
+        try loop.run { _ in
+            let executor = home.executor
+            let (server, client) = try await streamPair(over: .tcp4, on: executor)
+            let first = patternBytes(1_000, seed: 1), second = patternBytes(1_000, seed: 2)
+            try home.perform { _ in
+                // On the loop thread: another thread buffers `first`; the
+                // closure that starts its flush runs at the loop's next
+                // iteration (the test holds the loop meanwhile, on purpose).
+                TestThread { try? client.bufferWrite(first) }.join()
+                // A write called now, on the loop, finds the writers' turn free
+                // and the socket writable, yet must go after `first`.
+                Task(executorPreference: executor) { try await client.write(second) }
+            }
+            let received = try await executor.withDeadline(after: .seconds(10)) { try await server.readExactly(2_000) }
+            #expect(received == first + second)
+            #expect(client.bufferedByteCount == 0)
+            await client.close()
+            await server.close()
+        }
+        try loop.close()
+    }
+
     @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
     func aResetDuringAFlushIsReportedByDrainAndEveryCallAfterIt(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
