@@ -29,14 +29,17 @@ extension LoopExecutor {
 
     /// Whether a caller with `isolation` (its `#isolation`) may wait for the
     /// loop right where it is, without a hop: it is nonisolated and its task
-    /// prefers this loop, so its continuation is resumed on the loop's task
-    /// face. Callers isolated to an actor hop (`onLoop`), even an actor on
-    /// the loop's serial face: such a caller that waited in place, from a
-    /// task that prefers another executor, did all its reads and writes but
-    /// never got back to its caller (`StreamResumptionStressTests`, every
-    /// run; cause not found, see Benchmarks/README.md). Loop thread. The
-    /// preference costs a look at the task's status records (under the
-    /// task's lock): the fast paths that finish without waiting do not ask.
+    /// prefers this loop. Callers isolated to an actor hop (`onLoop`), even
+    /// an actor on the loop's serial face: in Swift 6.3, the operation of a
+    /// `withTaskCancellationHandler` called from `nonisolated(nonsending)`
+    /// code runs on the generic executor, not on the caller's actor
+    /// (Benchmarks/repro/cancellation-handler-isolation), so such a wait
+    /// registered itself from the task's preferred executor, another
+    /// thread, and was lost (`StreamResumptionStressTests`, every run). For
+    /// a task that prefers the loop, the generic executor is the loop. Loop
+    /// thread. The preference costs a look at the task's status records
+    /// (under the task's lock): the fast paths that finish without waiting
+    /// do not ask.
     @inline(__always)
     func waitsInPlace(_ isolation: (any Actor)?) -> Bool {
         isolation == nil && currentTaskPrefersLoop

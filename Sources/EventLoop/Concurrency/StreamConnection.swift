@@ -4,7 +4,12 @@
 /// Every method runs on the loop's thread: called from a task whose executor
 /// preference is the loop (`loop.run { }`, `Task(executorPreference:)`), it
 /// runs there without a hop; from anywhere else it hops to the loop for the
-/// call. Any task may hold it (it is `Sendable`).
+/// call. Any task may hold it (it is `Sendable`). The hot calls,
+/// `read(into:)`, `write`, `readLine` and `readExactly`, are
+/// `nonisolated(nonsending)`: on the loop thread, one that needs no wait
+/// (bytes already there, a write the kernel takes whole) finishes with no
+/// suspension and no executor switch, and a task that prefers the loop
+/// waits right there (one suspension, one resumption).
 ///
 /// - Reads: one at a time (a second concurrent read throws
 ///   `StreamError.concurrentRead`; a read cancelled while it waits frees the
@@ -144,9 +149,20 @@ public final class StreamConnection: @unchecked Sendable {
     ///   the count (asyncio's `IncompleteReadError`), and those bytes also
     ///   stay readable, for the next read; `CancellationError` (the bytes
     ///   read so far stay buffered for the next read), other `StreamError`s.
-    public func readExactly(_ count: Int) async throws -> [UInt8] {
+    ///
+    /// Bytes the stream already buffered are taken where it is called, on
+    /// the loop thread, with no suspension and no executor switch
+    /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
+    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         try ArgumentError.checkCount(count, "count", in: "readExactly(_:)")
-        return try await executor.onLoop {
+        if executor.queue.mayTouchLoop, let bytes = takeBuffered(count) { return bytes }
+        return try await readExactlyOnLoop(count)
+    }
+
+    /// `readExactly(_:)` on the loop (a plain `async` function: it hops there
+    /// unless its task already prefers the loop).
+    private func readExactlyOnLoop(_ count: Int) async throws -> [UInt8] {
+        try await executor.onLoop {
             let turn = try await self.beginRead("readExactly(\(count))")
             defer { self.endRead(turn) }
             while self.end - self.start < count {
@@ -166,9 +182,19 @@ public final class StreamConnection: @unchecked Sendable {
     /// - Throws: `StreamError.lineTooLong` when `limit` bytes hold no delimiter
     ///   (they stay readable: nothing is lost), `CancellationError` (the bytes
     ///   read so far stay buffered), other `StreamError`s.
-    public func readLine(delimiter: UInt8 = 0x0A, limit: Int = 65_536) async throws -> [UInt8] {
+    ///
+    /// A line the stream already buffered is taken where it is called, on
+    /// the loop thread, with no suspension and no executor switch
+    /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
+    public nonisolated(nonsending) func readLine(delimiter: UInt8 = 0x0A, limit: Int = 65_536) async throws -> [UInt8] {
         try ArgumentError.checkCount(limit, "limit", in: "readLine(delimiter:limit:)", minimum: 1)
-        return try await executor.onLoop {
+        if executor.queue.mayTouchLoop, let line = takeBufferedLine(delimiter, limit: limit) { return line }
+        return try await readLineOnLoop(delimiter: delimiter, limit: limit)
+    }
+
+    /// `readLine(delimiter:limit:)` on the loop (see `readExactlyOnLoop`).
+    private func readLineOnLoop(delimiter: UInt8, limit: Int) async throws -> [UInt8] {
+        try await executor.onLoop {
             let turn = try await self.beginRead("readLine")
             defer { self.endRead(turn) }
             var scanned = 0 // bytes after `start` already searched (fill may move them)
@@ -202,6 +228,29 @@ public final class StreamConnection: @unchecked Sendable {
             if self.end - self.start > limit { throw StreamError(.limitExceeded, operation: "readToEnd(limit: \(limit))") }
             return self.take(self.end - self.start)
         }
+    }
+
+    /// `count` buffered bytes, taken at once on the loop thread, if they are
+    /// all there, no read is in progress and the budget allows (nil otherwise).
+    private func takeBuffered(_ count: Int) -> [UInt8]? {
+        guard reader == 0, core.isOpen, end - start >= count else { return nil }
+        if core.spend() {
+            core.refund()
+            return nil
+        }
+        return take(count)
+    }
+
+    /// A whole buffered line within `limit`, taken at once on the loop thread
+    /// (as `takeBuffered`).
+    private func takeBufferedLine(_ delimiter: UInt8, limit: Int) -> [UInt8]? {
+        guard reader == 0, core.isOpen, end > start,
+              let index = buffer[start..<end].firstIndex(of: delimiter), index - start + 1 <= limit else { return nil }
+        if core.spend() {
+            core.refund()
+            return nil
+        }
+        return take(index - start + 1)
     }
 
     /// Takes the reader's turn for a read, after yielding to the loop if this
