@@ -18,7 +18,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     enum Direction: Sendable { case read, write, hangUp }
 
     private struct Waiting {
-        let continuation: UnsafeContinuation<Void, any Error>
+        let resumption: Resumption
         let id: UInt64
         /// The "one at a time" turn the waiting operation holds (a reader's,
         /// a writer's), 0 for none: an operation that ends while waiting
@@ -29,6 +29,23 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         /// leaves behind. Valid while the task is suspended here (a task
         /// cannot end while its continuation is pending); dropped when resumed.
         let task: UnsafeCurrentTask?
+    }
+
+    /// How a waiter goes on: a suspended task, or a callback run on the loop
+    /// thread (nil when ready, the error otherwise) for work no task waits on
+    /// (a stream's write buffer).
+    private enum Resumption {
+        case task(UnsafeContinuation<Void, any Error>)
+        case callback((_ error: (any Error)?) -> Void)
+
+        func resume(_ error: (any Error)?) {
+            switch self {
+            case .task(let continuation):
+                if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+            case .callback(let body):
+                body(error)
+            }
+        }
     }
 
     /// How many operations on one socket complete without waiting in one
@@ -135,6 +152,27 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         try await park(direction, owner: owner, timerAt: loop.now, timerError: nil)
     }
 
+    /// The callback form of `wait(for:owner:operation:)` and, with
+    /// `yielding`, of `yieldToLoop`: calls `body` on the loop thread with nil
+    /// once `direction` is ready (with `yielding`: at the loop's next
+    /// iteration at the latest), or with the error that ends the wait (the
+    /// socket closed, the loop closing), after `owner`'s turn is given back.
+    /// For work that no task waits on; it holds no task, so `IOLoop.run(_:)`
+    /// never cancels it. A closed socket calls `body` at once.
+    func whenReady(_ direction: Direction, owner: UInt64, yielding: Bool, _ body: @escaping (_ error: (any Error)?) -> Void) {
+        if socket == nil { return body(StreamError(.closed, operation: "flush(\(descriptor))")) }
+        let id = nextID
+        nextID += 1
+        withWaiters(direction) { $0.append(Waiting(resumption: .callback(body), id: id, owner: owner, task: nil)) }
+        updateInterest()
+        guard yielding else { return }
+        // The timer keeps this core alive until it fires (next iteration); no
+        // waiter left by then makes it do nothing.
+        do { _ = try loop.schedule(at: loop.now) { self.resume(direction, id, with: nil) } } catch {
+            resume(direction, id, with: error)
+        }
+    }
+
     /// Waits in `direction`'s list; a timer at `timerAt`, if any, ends the
     /// wait with `timerError` (nil: resumes it as if ready).
     private nonisolated(nonsending) func park(_ direction: Direction, owner: UInt64, timerAt: MonotonicInstant?, timerError: (any Error)?) async throws {
@@ -152,7 +190,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
                     return
                 }
                 let task = withUnsafeCurrentTask { $0 }
-                withWaiters(direction) { $0.append(Waiting(continuation: continuation, id: id, owner: owner, task: task)) }
+                withWaiters(direction) { $0.append(Waiting(resumption: .task(continuation), id: id, owner: owner, task: task)) }
                 updateInterest()
             }
         } onCancel: {
@@ -165,17 +203,16 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         let waiting = withWaiters(direction) { list in list.firstIndex { $0.id == id }.map { list.remove(at: $0) } }
         guard let waiting else { return }
         updateInterest()
-        if let error {
-            if waiting.owner != 0 { onAbandon?(direction, waiting.owner) }
-            waiting.continuation.resume(throwing: error)
-        } else {
-            waiting.continuation.resume()
-        }
+        if error != nil, waiting.owner != 0 { onAbandon?(direction, waiting.owner) }
+        waiting.resumption.resume(error)
     }
 
     /// Resumes every task waiting in `direction` (the direction is ready).
+    /// Only those waiting before the call: a callback that waits again (a
+    /// flush the kernel refused) waits for the loop's next report.
     private func resumeAll(_ direction: Direction) {
-        while let waiting = withWaiters(direction, { $0.first }) { resume(direction, waiting.id, with: nil) }
+        let newest = nextID
+        while let waiting = withWaiters(direction, { $0.first }), waiting.id < newest { resume(direction, waiting.id, with: nil) }
     }
 
     /// Runs `body` on the waiting list of `direction`.
@@ -240,7 +277,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         writeWaiters.removeAll()
         hangUpWaiters.removeAll()
         for (direction, waiting) in waiting where waiting.owner != 0 { onAbandon?(direction, waiting.owner) }
-        for (_, waiting) in waiting { waiting.continuation.resume(throwing: error) }
+        for (_, waiting) in waiting { waiting.resumption.resume(error) }
     }
 
     /// The tasks suspended on this socket (for `IOLoop.run(_:)`). Loop thread.

@@ -28,6 +28,11 @@
 ///   and in call order. A write returns once the kernel has taken every byte:
 ///   the socket's send buffer is the only buffer, so a writer whose peer does
 ///   not read suspends (backpressure) instead of buffering without bound.
+/// - Buffered writes: `bufferWrite(_:)` returns without waiting (a copy goes
+///   into the connection's write buffer, which the loop flushes), `drain()`
+///   waits while the buffer is over its water marks (asyncio's `write` and
+///   `drain`, NIO's writability); the bytes of `write` and `bufferWrite` go
+///   out in call order.
 /// - Cancellation: what each method keeps and loses is tabled in
 ///   <doc:ThreadingAndIsolation#Cancellation> (and in the README).
 /// - The connection owns its descriptor and its registration: `close()` (or
@@ -58,13 +63,19 @@ public final class StreamConnection: @unchecked Sendable {
     /// every later read (once the bytes before it are read) and write
     /// reports it again, so a cut-off stream never looks like a clean end.
     var failure: StreamError?
-    /// Writers waiting for their turn, in call order.
-    private var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>)] = []
+    /// Writers waiting for their turn, in call order; a nil continuation is
+    /// the write buffer's flush (see `StreamConnection+Buffered.swift`).
+    var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>?)] = []
     /// The turn of the writer writing now (0: none).
-    private var writer: UInt64 = 0
-    /// The next turn's number, for readers and writers.
-    private var nextTurn: UInt64 = 1
+    var writer: UInt64 = 0
+    /// The next turn's number, for readers, writers and the flush.
+    var nextTurn: UInt64 = 1
     private var writingShutDown = false
+    /// `shutdownWriting()` was called (and not cancelled before its turn):
+    /// later writes are refused, the earlier ones go out first.
+    var shutdownRequested = false
+    /// The bytes `bufferWrite(_:)` took that the kernel has not yet.
+    let writeBuffer = WriteBuffer()
 
     /// Wraps an open, connected, non-blocking socket. Loop thread.
     init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, peer: SocketEndpoint) throws {
@@ -395,6 +406,7 @@ public final class StreamConnection: @unchecked Sendable {
     func ended(by error: StreamError) -> StreamError {
         if error.errno != .noMemory && error.errno != .noBufferSpace {
             if failure == nil { failure = error }
+            endFlush(failing: error)
         }
         return error
     }
@@ -406,196 +418,37 @@ public final class StreamConnection: @unchecked Sendable {
         return bytes
     }
 
-    // MARK: - Writing
-
-    /// Writes all of `bytes`, waiting while the socket's buffer is full.
-    /// Concurrent writes go out whole, in call order. Never raises `SIGPIPE`.
-    /// An empty write sends nothing (it still fails on a closed connection).
-    /// - Throws: `StreamError` (`.connectionReset` once the peer has gone,
-    ///   `.closed` after `close()` or `shutdownWriting()`), `CancellationError`:
-    ///   the bytes the kernel took before it are sent, the rest are not (the
-    ///   stream is then mid-message).
-    ///
-    /// Runs where it is called (`nonisolated(nonsending)`): on the loop
-    /// thread, a write the kernel takes whole returns at once, with no
-    /// suspension and no executor switch; one that must wait suspends right
-    /// there when its caller is a task that prefers the loop, holding its
-    /// turn, and any other caller hops to the loop (`writeWaiting`), as
-    /// `read(into:)` does.
-    public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
-        try await write(bytes[...])
-    }
-
-    /// Writes all of `bytes`, a slice of an array you keep (see `write(_:)`):
-    /// for echoing part of a reused buffer without copying it.
-    public nonisolated(nonsending) func write(_ bytes: ArraySlice<UInt8>) async throws {
-        guard executor.queue.mayTouchLoop else { return try await writeWaiting(bytes, from: 0, holding: 0) }
-        var (turn, offset): (UInt64, Int) = (0, 0)
-        switch try writeWithoutWaiting(bytes) {
-        case .done: return
-        case .partly(let held, let written): (turn, offset) = (held, written)
-        case .notStarted: break
-        }
-        // Resumed here after the wait: wait here, no hop.
-        if executor.waitsInPlace(#isolation) { return try await writeAll(bytes, from: offset, holding: turn) }
-        try await writeWaiting(bytes, from: offset, holding: turn)
-    }
-
-    /// `write(_:)` for a caller that may not wait in place (see
-    /// `readWaiting`): `bytes[from...]`, in the writer's turn `held` (0:
-    /// takes one first).
-    private func writeWaiting(_ bytes: ArraySlice<UInt8>, from offset: Int, holding turn: UInt64) async throws {
-        try await executor.onLoop { try await self.writeAll(bytes, from: offset, holding: turn) }
-    }
-
-    /// Writes the UTF-8 bytes of `text` (see `write(_:)`).
-    public nonisolated(nonsending) func write(_ text: String) async throws {
-        try await write(Array(text.utf8))
-    }
-
-    /// How far `writeWithoutWaiting` got.
-    private enum QuickWrite {
-        /// Every byte went out.
-        case done
-        /// The kernel took `written` bytes, then would block (or the budget
-        /// ran out): the writer's `turn` is held for the rest.
-        case partly(turn: UInt64, written: Int)
-        /// Nothing was written: the slow path does it all, checks included.
-        case notStarted
-    }
-
-    /// `write(_:)` when the kernel takes it at once, called on the loop
-    /// thread: no writer ahead, the socket writable, nothing wrong with the
-    /// stream. Touches no task state: a write the kernel takes whole costs no
-    /// executor switch. Throws what a `write(2)` reports (kept as the
-    /// stream's end, as `writeAll` does).
-    private func writeWithoutWaiting(_ bytes: ArraySlice<UInt8>) throws -> QuickWrite {
-        guard !bytes.isEmpty, core.isOpen, !writingShutDown, failure == nil, writer == 0, !core.hangUp, core.writeReady else {
-            return .notStarted
-        }
-        let turn = nextTurn
-        nextTurn += 1
-        writer = turn
-        var offset = 0
-        while core.writeReady, offset < bytes.count {
-            if core.spend() {
-                core.refund()
-                break
-            }
-            let fd = core.descriptor
-            let outcome: IOOutcome<Int>
-            do {
-                outcome = try bytes.withUnsafeBytes { raw in try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...])) }
-            } catch let error as SystemError {
-                passWriterTurn(turn)
-                throw ended(by: StreamError(error))
-            }
-            switch outcome {
-            case .completed(let n): offset += n
-            case .wouldBlock: core.wouldBlock(.write)
-            }
-        }
-        if offset == bytes.count {
-            passWriterTurn(turn)
-            return .done
-        }
-        return .partly(turn: turn, written: offset)
-    }
-
-    /// Writes `bytes[from...]` in the writer's turn `held` (0: takes one first).
-    private nonisolated(nonsending) func writeAll(_ bytes: ArraySlice<UInt8>, from start: Int = 0, holding held: UInt64 = 0) async throws {
-        // Built only for an error: a string per write would allocate on the hot path.
-        let peer = peerAddress
-        func operation() -> String { "write(\(peer), \(bytes.count) bytes)" }
-        var turn = held
-        defer { if turn != 0 { passWriterTurn(turn) } }
-        guard core.isOpen else { throw StreamError(.closed, operation: operation()) } // an empty write too
-        if writingShutDown && held == 0 { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
-        if let failure { throw failure }
-        if turn == 0 { turn = try await takeWriterTurn() }
-        var offset = start
-        while offset < bytes.count {
-            guard core.isOpen else { throw StreamError(.closed, operation: operation()) }
-            if let failure { throw failure }
-            if core.hangUp { throw StreamError(.connectionReset, operation: operation()) }
-            if core.writeReady {
-                if core.spend() {
-                    try await core.yieldToLoop(.write, owner: turn, operation: operation())
-                    continue
-                }
-                let fd = core.descriptor
-                let outcome: IOOutcome<Int>
-                do {
-                    outcome = try bytes.withUnsafeBytes { raw in
-                        try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...]))
-                    }
-                } catch let error as SystemError {
-                    throw ended(by: StreamError(error))
-                }
-                switch outcome {
-                case .completed(let n):
-                    // A short write proves nothing: the next attempt says whether the buffer is full.
-                    offset += n
-                    continue
-                case .wouldBlock:
-                    core.wouldBlock(.write)
-                }
-            }
-            try await core.wait(for: .write, owner: turn, operation: operation())
-        }
-    }
-
-    /// Waits for the writers before this one, and returns this writer's turn.
-    private nonisolated(nonsending) func takeWriterTurn() async throws -> UInt64 {
-        let turn = nextTurn
-        nextTurn += 1
-        guard writer != 0 else {
-            writer = turn
-            return turn
-        }
-        try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                if Task.isCancelled { continuation.resume(throwing: CancellationError()); return }
-                writerTurns.append((turn, continuation))
-            }
-        } onCancel: {
-            executor.perform { _ in
-                guard let index = self.writerTurns.firstIndex(where: { $0.id == turn }) else { return }
-                self.writerTurns.remove(at: index).continuation.resume(throwing: CancellationError())
-            }
-        }
-        return turn
-    }
-
-    /// The writer holding `turn` is done (or its wait was abandoned): the
-    /// next writer in line gets the turn. Does nothing for a turn already passed.
-    private func passWriterTurn(_ turn: UInt64) {
-        guard writer == turn else { return }
-        if writerTurns.isEmpty {
-            writer = 0
-        } else {
-            let next = writerTurns.removeFirst()
-            writer = next.id
-            next.continuation.resume()
-        }
-    }
-
     // MARK: - Connection state
 
     /// Shuts down the writing side (the peer reads end of stream) once the
-    /// writes already started have gone out; reading goes on (half-close).
-    /// Calling it again does nothing, and so does calling it once the peer
-    /// has reset the connection (there is no writing side left to shut: the
-    /// kernel's `ENOTCONN` is not an error here, as in tokio). Later writes
+    /// writes already started and the bytes `bufferWrite(_:)` took have gone
+    /// out; reading goes on (half-close). Calling it again does nothing, and
+    /// so does calling it once the peer has reset the connection (there is no
+    /// writing side left to shut: the kernel's `ENOTCONN` is not an error
+    /// here, as in tokio). Writes and `bufferWrite` calls made after it
     /// throw `StreamError.closed`. The C call is `shutdown(SHUT_WR)`.
-    /// - Throws: `StreamError.closed` after `close()`, another `StreamError`
-    ///   from the kernel, `CancellationError` while waiting for earlier writes.
+    /// - Throws: `StreamError.closed` after `close()`, the error that ended
+    ///   the stream if the buffered bytes could not go out, another
+    ///   `StreamError` from the kernel, `CancellationError` while waiting for
+    ///   earlier writes (writes are then taken again).
     public func shutdownWriting() async throws {
         try await executor.onLoop {
-            let turn = try await self.takeWriterTurn()
+            self.shutdownRequested = true
+            self.writeBuffer.setShutDown(StreamError(.closed, operation: "bufferWrite(\(self.peerAddress)): writing was shut down"))
+            let hadBufferedBytes = self.writeBuffer.holdsBytes
+            self.startFlushIfNeeded() // queued before this turn: the buffered bytes go out first
+            let turn: UInt64
+            do { turn = try await self.takeWriterTurn() } catch {
+                if !self.writingShutDown {
+                    self.shutdownRequested = false
+                    self.writeBuffer.setShutDown(nil)
+                }
+                throw error
+            }
             defer { self.passWriterTurn(turn) }
             guard self.core.isOpen else { throw StreamError(.closed, operation: "shutdown") }
             if self.writingShutDown { return }
+            if hadBufferedBytes, let failure = self.failure { throw failure } // they could not go out
             self.writingShutDown = true
             do throws(SystemError) { try self.core.descriptor.shutdown(writing: true) } catch {
                 // ENOTCONN: the peer's reset already ended both directions; what
@@ -638,8 +491,16 @@ public final class StreamConnection: @unchecked Sendable {
     }
 
     /// Closes the connection: unregisters, closes the descriptor, and ends any
-    /// waiting read or write with `StreamError.closed`. Idempotent.
+    /// waiting read, write or `drain()` with `StreamError.closed`. Bytes that
+    /// `bufferWrite(_:)` took and the kernel has not are dropped (as NIO's
+    /// close fails pending writes; asyncio's `close()` flushes them first):
+    /// `drain(untilEmpty: true)` or `shutdownWriting()` before it sends them.
+    /// Idempotent.
     public func close() async {
-        _ = try? await executor.onLoop { self.core.close(operation: "close(\(self.peerAddress))") }
+        _ = try? await executor.onLoop {
+            let operation = "close(\(self.peerAddress))"
+            self.core.close(operation: operation)
+            self.endFlush(failing: StreamError(.closed, operation: operation), overriding: true)
+        }
     }
 }

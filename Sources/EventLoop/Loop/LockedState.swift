@@ -1,6 +1,6 @@
 /// A value behind an `AdaptiveLock`, for the little state that loop threads
 /// and other threads share outside any loop (a `LoopThread`'s end, a group's
-/// servers, a server's handlers).
+/// servers, a server's handlers, the bytes a stream's `bufferWrite` takes).
 ///
 /// Why not `Mutex`: besides its cost under contention (see `AdaptiveLock`),
 /// the standard library's `Mutex` takes a contended lock inside the kernel

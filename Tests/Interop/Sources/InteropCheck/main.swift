@@ -134,6 +134,25 @@ func interruptibleRun(_ loop: IOLoop) throws -> Int {
     try loop.run(cancellingOnInterrupt: true) { _ in 1 }
 }
 
+/// The stream's members named after asyncio's and NIO's (`drain`,
+/// `isWritable`, `readUntil`…), used beside NIO's `Channel` and
+/// `ByteBuffer` in one file: never called, only compiled.
+func ourStreamMembers(_ connection: StreamConnection, _ channel: any Channel) async throws {
+    try connection.bufferWrite([UInt8]("head".utf8))
+    try connection.bufferWrite("body")
+    try await connection.drain()
+    try await connection.drain(untilEmpty: true)
+    let _: Int = connection.bufferedByteCount
+    let _: Bool = connection.isWritable && channel.isWritable
+    let _: (low: Int, high: Int) = connection.writeBufferWaterMarks
+    try connection.setWriteBufferWaterMarks(low: 16_384, high: 65_536)
+    let _: [UInt8] = try await connection.readUntil(Array("\r\n\r\n".utf8), limit: 8_192)
+    let _: Bool = try await connection.atEndOfStream
+    let error = StreamError(.endOfStream, operation: "interop", partial: [1], expected: 2)
+    let _: ([UInt8], Int?) = (error.partial, error.expected)
+    let _: ByteBuffer = channel.allocator.buffer(bytes: error.partial)
+}
+
 // MARK: - Side by side, in real use
 
 /// Ours and theirs in the same expressions: the same address, the same errno,
