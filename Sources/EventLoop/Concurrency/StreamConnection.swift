@@ -55,7 +55,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// The turn of the read in progress (0: none). Given back when the read
     /// returns or throws, or at once when its wait ends with an error (see
     /// `abandon`), so a read right after a cancelled one never finds it taken.
-    private var reader: UInt64 = 0
+    var reader: UInt64 = 0
     /// End of stream reached (a read returned 0, or `atEndOfStream` peeked at
     /// the end, and no error came before it).
     var atEnd = false
@@ -141,116 +141,6 @@ public final class StreamConnection: @unchecked Sendable {
         let count = try await read(into: &bytes)
         bytes.removeLast(size - count)
         return bytes
-    }
-
-    /// Reads exactly `count` bytes, across as many segments as it takes.
-    /// - Throws: `StreamError.endOfStream` when the stream ends first: its
-    ///   `partial` holds a copy of the bytes that did arrive and `expected`
-    ///   the count (asyncio's `IncompleteReadError`), and those bytes also
-    ///   stay readable, for the next read; `CancellationError` (the bytes
-    ///   read so far stay buffered for the next read), other `StreamError`s.
-    ///
-    /// Bytes the stream already buffered are taken where it is called, on
-    /// the loop thread, with no suspension and no executor switch
-    /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
-    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
-        try ArgumentError.checkCount(count, "count", in: "readExactly(_:)")
-        if executor.queue.mayTouchLoop, let bytes = takeBuffered(count) { return bytes }
-        return try await readExactlyOnLoop(count)
-    }
-
-    /// `readExactly(_:)` on the loop (a plain `async` function: it hops there
-    /// unless its task already prefers the loop).
-    private func readExactlyOnLoop(_ count: Int) async throws -> [UInt8] {
-        try await executor.onLoop {
-            let turn = try await self.beginRead("readExactly(\(count))")
-            defer { self.endRead(turn) }
-            while self.end - self.start < count {
-                if self.atEnd {
-                    let partial = Array(self.buffer[self.start..<self.end])
-                    throw StreamError(.endOfStream, operation: "readExactly(\(count))", partial: partial, expected: count)
-                }
-                try await self.fill(wanting: count - (self.end - self.start), turn: turn)
-            }
-            return self.take(count)
-        }
-    }
-
-    /// Reads up to and including `delimiter` (a newline by default), at most
-    /// `limit` bytes with it. At end of stream, returns what is left without
-    /// a delimiter, then `[]`.
-    /// - Throws: `StreamError.lineTooLong` when `limit` bytes hold no delimiter
-    ///   (they stay readable: nothing is lost), `CancellationError` (the bytes
-    ///   read so far stay buffered), other `StreamError`s.
-    ///
-    /// A line the stream already buffered is taken where it is called, on
-    /// the loop thread, with no suspension and no executor switch
-    /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
-    public nonisolated(nonsending) func readLine(delimiter: UInt8 = 0x0A, limit: Int = 65_536) async throws -> [UInt8] {
-        try ArgumentError.checkCount(limit, "limit", in: "readLine(delimiter:limit:)", minimum: 1)
-        if executor.queue.mayTouchLoop, let line = takeBufferedLine(delimiter, limit: limit) { return line }
-        return try await readLineOnLoop(delimiter: delimiter, limit: limit)
-    }
-
-    /// `readLine(delimiter:limit:)` on the loop (see `readExactlyOnLoop`).
-    private func readLineOnLoop(delimiter: UInt8, limit: Int) async throws -> [UInt8] {
-        try await executor.onLoop {
-            let turn = try await self.beginRead("readLine")
-            defer { self.endRead(turn) }
-            var scanned = 0 // bytes after `start` already searched (fill may move them)
-            while true {
-                if let index = self.buffer[(self.start + scanned)..<self.end].firstIndex(of: delimiter) {
-                    if index - self.start + 1 > limit { break }
-                    return self.take(index - self.start + 1)
-                }
-                scanned = self.end - self.start
-                if self.end - self.start >= limit { break }
-                if self.atEnd { return self.take(self.end - self.start) }
-                try await self.fill(wanting: 1, turn: turn)
-            }
-            throw StreamError(.lineTooLong, operation: "readLine(limit: \(limit))")
-        }
-    }
-
-    /// Reads until the end of stream and returns everything, at most `limit` bytes.
-    /// - Throws: `StreamError.limitExceeded` when more than `limit` bytes arrive
-    ///   (they stay readable), `ArgumentError` for a negative limit,
-    ///   `CancellationError` (what was read stays buffered), other `StreamError`s.
-    public func readToEnd(limit: Int = 1 << 24) async throws -> [UInt8] {
-        try ArgumentError.checkCount(limit, "limit", in: "readToEnd(limit:)", minimum: 0)
-        return try await executor.onLoop {
-            let turn = try await self.beginRead("readToEnd")
-            defer { self.endRead(turn) }
-            while !self.atEnd {
-                if self.end - self.start > limit { throw StreamError(.limitExceeded, operation: "readToEnd(limit: \(limit))") }
-                try await self.fill(wanting: 1, turn: turn)
-            }
-            if self.end - self.start > limit { throw StreamError(.limitExceeded, operation: "readToEnd(limit: \(limit))") }
-            return self.take(self.end - self.start)
-        }
-    }
-
-    /// `count` buffered bytes, taken at once on the loop thread, if they are
-    /// all there, no read is in progress and the budget allows (nil otherwise).
-    private func takeBuffered(_ count: Int) -> [UInt8]? {
-        guard reader == 0, core.isOpen, end - start >= count else { return nil }
-        if core.spend() {
-            core.refund()
-            return nil
-        }
-        return take(count)
-    }
-
-    /// A whole buffered line within `limit`, taken at once on the loop thread
-    /// (as `takeBuffered`).
-    private func takeBufferedLine(_ delimiter: UInt8, limit: Int) -> [UInt8]? {
-        guard reader == 0, core.isOpen, end > start,
-              let index = buffer[start..<end].firstIndex(of: delimiter), index - start + 1 <= limit else { return nil }
-        if core.spend() {
-            core.refund()
-            return nil
-        }
-        return take(index - start + 1)
     }
 
     /// Takes the reader's turn for a read, after yielding to the loop if this
