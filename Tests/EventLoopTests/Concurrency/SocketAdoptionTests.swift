@@ -16,6 +16,35 @@ struct SocketAdoptionTests {
         script.records(of: .close).contains { $0.descriptor == fd }
     }
 
+    /// What adopting a socket that must be refused gave: the error (nil if
+    /// none, or not a `StreamError`), the socket's number, whether the loop
+    /// traced its `close` before `run` ended, and the trace.
+    struct Refusal {
+        let error: StreamError?
+        let number: Descriptor
+        let closed: Bool
+        let script: FaultScript
+    }
+
+    /// On a fresh loop whose calls a `FaultScript` traces, opens a socket with
+    /// `make` and hands it to `adopt` (which should refuse it).
+    static func refusal(
+        making make: @escaping @Sendable () throws -> OwnedDescriptor,
+        adopt: @escaping @Sendable (consuming OwnedDescriptor, LoopExecutor) async throws -> Void
+    ) throws -> Refusal {
+        let script = FaultScript()
+        let loop = try script.run { try IOLoop() }
+        let refusal = try loop.run { executor in
+            let socket = try make()
+            let number = socket.descriptor
+            var error: StreamError?
+            do { try await adopt(socket, executor) } catch let caught as StreamError { error = caught }
+            return Refusal(error: error, number: number, closed: closed(number, in: script), script: script)
+        }
+        try loop.close()
+        return refusal
+    }
+
     /// A socket made blocking and inheritable, as a parent process may pass one down.
     static func asPassedDown(_ socket: borrowing OwnedDescriptor) throws {
         try socket.descriptor.setNonBlocking(false)
@@ -71,51 +100,34 @@ struct SocketAdoptionTests {
     }
 
     @Test func aSocketThatIsNotListeningIsRefusedAsAListenerWithEINVALAndClosed() throws {
-        let script = FaultScript()
-        let loop = try script.run { try IOLoop() }
-        try loop.run { executor in
-            let socket = try Socket.stream(for: try SocketEndpoint(ip: "127.0.0.1", port: 0))
-            let number = socket.descriptor
-            var error: StreamError?
-            do { _ = try await StreamListener.adopt(socket, on: executor) } catch let caught as StreamError { error = caught }
-            #expect(error != nil)
-            #expect(error?.errno == .invalidArgument && error?.operation == "adopt(\(number)): a stream socket that is not listening (call listen(2) first)")
-            #expect(Self.closed(number, in: script))
+        let refused = try Self.refusal(making: { try Socket.stream(for: try SocketEndpoint(ip: "127.0.0.1", port: 0)) }) {
+            _ = try await StreamListener.adopt($0, on: $1)
         }
-        try loop.close()
+        #expect(refused.error?.errno == .invalidArgument)
+        #expect(refused.error?.operation == "adopt(\(refused.number)): a stream socket that is not listening (call listen(2) first)")
+        #expect(refused.closed)
     }
 
     @Test func aDatagramSocketIsRefusedAsAListenerWithEPROTOTYPEAndClosed() throws {
-        let script = FaultScript()
-        let loop = try script.run { try IOLoop() }
-        try loop.run { executor in
-            let socket = try Socket.bindUDP(on: try SocketEndpoint(ip: "127.0.0.1", port: 0))
-            let number = socket.descriptor
-            var error: StreamError?
-            do { _ = try await StreamListener.adopt(socket, on: executor) } catch let caught as StreamError { error = caught }
-            #expect(error != nil)
-            #expect(error?.errno == .protocolWrongType)
-            #expect(error?.operation == "adopt(\(number)): a datagram socket, not a listening stream socket")
-            #expect(Self.closed(number, in: script))
+        let refused = try Self.refusal(making: { try Socket.bindUDP(on: try SocketEndpoint(ip: "127.0.0.1", port: 0)) }) {
+            _ = try await StreamListener.adopt($0, on: $1)
         }
-        try loop.close()
+        #expect(refused.error?.errno == .protocolWrongType)
+        #expect(refused.error?.operation == "adopt(\(refused.number)): a datagram socket, not a listening stream socket")
+        #expect(refused.closed)
     }
 
     @Test func aPipeIsRefusedWithENOTSOCKAndClosed() throws {
-        let script = FaultScript()
-        let loop = try script.run { try IOLoop() }
-        try loop.run { executor in
+        let refused = try Self.refusal(making: {
             let pipe = try DescriptorPair.pipe()
             let reader = pipe.first
-            let number = reader.descriptor
-            var error: StreamError?
-            do { _ = try await StreamListener.adopt(reader, on: executor) } catch let caught as StreamError { error = caught }
-            #expect(error != nil)
-            #expect(error?.kind == .system && error?.errno == .notSocket)
-            #expect(error?.description.hasPrefix("adopt(\(number)): not a socket") == true, "\(String(describing: error))")
-            #expect(Self.closed(number, in: script))
+            return reader
+        }) {
+            _ = try await StreamListener.adopt($0, on: $1)
         }
-        try loop.close()
+        #expect(refused.error?.kind == .system && refused.error?.errno == .notSocket)
+        #expect(refused.error?.description.hasPrefix("adopt(\(refused.number)): not a socket") == true, "\(String(describing: refused.error))")
+        #expect(refused.closed)
     }
 
     @Test func aNumberThatIsNotOpenIsRefusedWithEBADF() throws {
@@ -191,34 +203,22 @@ struct SocketAdoptionTests {
     }
 
     @Test func aListeningSocketIsRefusedAsAConnectionWithEINVALAndClosed() throws {
-        let script = FaultScript()
-        let loop = try script.run { try IOLoop() }
-        try loop.run { executor in
-            let socket = try Socket.listenTCP(on: try SocketEndpoint(ip: "127.0.0.1", port: 0))
-            let number = socket.descriptor
-            var error: StreamError?
-            do { _ = try await StreamConnection.adopt(socket, on: executor) } catch let caught as StreamError { error = caught }
-            #expect(error != nil)
-            #expect(error?.errno == .invalidArgument && error?.operation.contains("adopt it as a StreamListener") == true)
-            #expect(Self.closed(number, in: script))
+        let refused = try Self.refusal(making: { try Socket.listenTCP(on: try SocketEndpoint(ip: "127.0.0.1", port: 0)) }) {
+            _ = try await StreamConnection.adopt($0, on: $1)
         }
-        try loop.close()
+        #expect(refused.error?.errno == .invalidArgument)
+        #expect(refused.error?.operation.contains("adopt it as a StreamListener") == true)
+        #expect(refused.closed)
     }
 
     @Test func anUnconnectedStreamSocketIsRefusedAsAConnectionWithENOTCONNAndClosed() throws {
-        let script = FaultScript()
-        let loop = try script.run { try IOLoop() }
-        try loop.run { executor in
-            let socket = try Socket.stream(for: try SocketEndpoint(ip: "::1", port: 0))
-            let number = socket.descriptor
-            var error: StreamError?
-            do { _ = try await StreamConnection.adopt(socket, on: executor) } catch let caught as StreamError { error = caught }
-            #expect(error != nil)
-            #expect(error?.errno == .notConnected && error?.operation == "adopt(\(number)): a stream socket that is not connected")
-            #expect(Self.closed(number, in: script))
-            #expect(!script.records(of: .fcntl).contains { $0.descriptor == number }, "a refused socket's flags are left alone")
+        let refused = try Self.refusal(making: { try Socket.stream(for: try SocketEndpoint(ip: "::1", port: 0)) }) {
+            _ = try await StreamConnection.adopt($0, on: $1)
         }
-        try loop.close()
+        #expect(refused.error?.errno == .notConnected)
+        #expect(refused.error?.operation == "adopt(\(refused.number)): a stream socket that is not connected")
+        #expect(refused.closed)
+        #expect(!refused.script.records(of: .fcntl).contains { $0.descriptor == refused.number }, "a refused socket's flags are left alone")
     }
 
     // MARK: Datagrams
@@ -249,17 +249,11 @@ struct SocketAdoptionTests {
     }
 
     @Test func aStreamSocketIsRefusedAsADatagramSocketWithEPROTOTYPEAndClosed() throws {
-        let script = FaultScript()
-        let loop = try script.run { try IOLoop() }
-        try loop.run { executor in
-            let socket = try Socket.stream(for: try SocketEndpoint(ip: "127.0.0.1", port: 0))
-            let number = socket.descriptor
-            var error: StreamError?
-            do { _ = try await DatagramSocket.adopt(socket, on: executor) } catch let caught as StreamError { error = caught }
-            #expect(error != nil)
-            #expect(error?.errno == .protocolWrongType && error?.operation == "adopt(\(number)): a stream socket, not a datagram socket")
-            #expect(Self.closed(number, in: script))
+        let refused = try Self.refusal(making: { try Socket.stream(for: try SocketEndpoint(ip: "127.0.0.1", port: 0)) }) {
+            _ = try await DatagramSocket.adopt($0, on: $1)
         }
-        try loop.close()
+        #expect(refused.error?.errno == .protocolWrongType)
+        #expect(refused.error?.operation == "adopt(\(refused.number)): a stream socket, not a datagram socket")
+        #expect(refused.closed)
     }
 }
