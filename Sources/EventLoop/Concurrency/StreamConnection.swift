@@ -1,15 +1,17 @@
 /// A connected stream socket (TCP, or a Unix domain stream): asyncio's
 /// reader and writer pair, on an `IOLoop`.
 ///
-/// Every method runs on the loop's thread: called from a task whose executor
-/// preference is the loop (`loop.run { }`, `Task(executorPreference:)`), it
-/// runs there without a hop; from anywhere else it hops to the loop for the
-/// call. Any task may hold it (it is `Sendable`). The hot calls,
-/// `read(into:)`, `write`, `readLine` and `readExactly`, are
-/// `nonisolated(nonsending)`: on the loop thread, one that needs no wait
-/// (bytes already there, a write the kernel takes whole) finishes with no
-/// suspension and no executor switch, and a task that prefers the loop
-/// waits right there (one suspension, one resumption).
+/// Every `async` method runs on the loop's thread: called from a task whose
+/// executor preference is the loop (`loop.run { }`, `Task(executorPreference:)`),
+/// it runs there without a hop; from anywhere else it hops to the loop for
+/// the call (`bufferWrite(_:)` and the write buffer's counts and water marks
+/// work from any thread without one). Any task may hold it (it is
+/// `Sendable`). The hot calls, `read(into:)`, `write`, `readLine` and
+/// `readExactly`, are `nonisolated(nonsending)`: on the loop thread, one
+/// that needs no wait (bytes already there, a write the kernel takes whole)
+/// finishes with no suspension and no executor switch, and a task that
+/// prefers the loop waits right there (one suspension, one resumption); an
+/// actor hops to the loop for a wait (`LoopExecutor.waitsInPlace`).
 ///
 /// - Reads: one at a time (a second concurrent read throws
 ///   `StreamError.concurrentRead`; a read cancelled while it waits frees the

@@ -3,8 +3,8 @@ import Synchronization
 /// A thread of its own that owns one `IOLoop`: it creates the loop on
 /// itself, runs it until shut down, lets the work in flight end, and closes
 /// it there (the loop never changes threads). The package's one thread type
-/// for loops: `LoopGroup` is made of them, and the demo, the tests and the
-/// benchmarks use it too.
+/// for loops: `LoopGroup` is made of them, and the serving examples and the
+/// tests use it too.
 ///
 /// Reach the loop through `executor` (tasks, actors, the streams) and
 /// `handle` (closures from any thread), or run a closure with the loop
