@@ -34,8 +34,9 @@ extension StreamConnection {
     ///   reference, drops what is still buffered.
     /// - Threads: any thread. On the loop's thread (a task on the loop:
     ///   `loop.run { }`, `Task(executorPreference:)`), the flush starts
-    ///   before it returns: bytes the kernel takes at once are written by
-    ///   then. From another thread, the bytes are appended under a lock, and
+    ///   before it returns (unless an earlier write holds the writers' turn:
+    ///   then it starts when that write ends): bytes the kernel takes at once
+    ///   are written by then. From another thread, the bytes are appended under a lock, and
     ///   one closure per burst, sent through the loop's submission queue,
     ///   starts the flush.
     /// - Throws: `StreamError.closed` after `close()` or `shutdownWriting()`
