@@ -54,6 +54,12 @@ extension StreamConnection {
             return
         }
         let (_, sendKick) = try writeBuffer.append(bytes[...], kick: true)
+        if !sendKick && executor.queue.isClosed {
+            // The closure that was to start the flush was dropped with the loop's queue.
+            let error = StreamError(.closed, operation: "bufferWrite(\(peerAddress)): the loop is closed")
+            writeBuffer.refuseIncoming(error, overriding: false)
+            throw error
+        }
         guard sendKick else { return } // the flush, or a closure that starts it, will find them
         let sent = executor.perform { _ in
             self.writeBuffer.kickArrived()
@@ -213,7 +219,8 @@ extension StreamConnection {
             if let error {
                 // `abandon` has given the turn back already, unless the socket was closed before the wait.
                 let ended = error as? StreamError ?? StreamError(.closed, operation: "flush(\(self.peerAddress)): \(error)")
-                return self.endFlush(failing: ended)
+                // Bytes are lost: the stream ends, so no later write goes out after the hole.
+                return self.flushFailed(ended)
             }
             // Dropped meanwhile (a read met a reset), and maybe started again: not this flush.
             guard self.writer == turn, self.writeBuffer.flushTurn == turn else { return }
@@ -283,9 +290,38 @@ extension StreamConnection {
         let (target, _) = try writeBuffer.append(bytes, kick: false)
         startFlushIfNeeded()
         try checkFlushStillWhole("write(\(peerAddress))")
+        try await awaitFlushed(target)
+    }
+
+    /// A write the kernel took part of, for a caller that may not wait in
+    /// place (an actor): the rest joins the write buffer and the flush writes
+    /// it in the writers' turn the write holds, on the loop, so the turn is
+    /// never held across the caller's hop; the caller then waits until the
+    /// kernel has taken the last byte. A cancellation of that wait loses
+    /// nothing: the rest is sent whole, as buffered bytes are. Loop thread.
+    nonisolated(nonsending) func writeRestThroughFlush(_ rest: ArraySlice<UInt8>, holding turn: UInt64) async throws {
+        let target: Int
+        do { (target, _) = try writeBuffer.append(rest, kick: false) } catch {
+            passWriterTurn(turn)
+            throw error
+        }
+        writeBuffer.flushTurn = turn
+        flush(turn)
+        try checkFlushStillWhole("write(\(peerAddress))")
+        try await awaitFlushed(target)
+    }
+
+    /// Waits until the flush has taken the buffered bytes up to `target`
+    /// (counted since the connection began), from any executor: the wait is
+    /// armed on the loop, where the count is checked again, so a flush that
+    /// finished (or failed) in between is not missed.
+    func awaitFlushed(_ target: Int) async throws {
         let buffer = writeBuffer
         if buffer.flushed.load(ordering: .relaxed) >= target { return }
-        try await executor.suspend { (_, waiter: Waiter<Void>) in
+        try await executor.suspend { [self] (_, waiter: Waiter<Void>) in
+            if buffer.flushed.load(ordering: .relaxed) >= target { return waiter.finish(.success(())) }
+            guard core.isOpen else { return waiter.finish(.failure(StreamError(.closed, operation: "write(\(peerAddress))"))) }
+            if let failure { return waiter.finish(.failure(failure)) }
             buffer.flushWaiters.append((target, waiter))
             waiter.arm { buffer.flushWaiters.removeAll { $0.waiter === waiter } }
         }

@@ -13,7 +13,7 @@ extension StreamConnection {
     /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
     public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         try ArgumentError.checkCount(count, "count", in: "readExactly(_:)")
-        if executor.queue.mayTouchLoop, let bytes = takeBuffered(count) { return bytes }
+        if executor.queue.isRunningHere, let bytes = takeBuffered(count) { return bytes }
         return try await readExactlyOnLoop(count)
     }
 
@@ -46,7 +46,7 @@ extension StreamConnection {
     /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
     public nonisolated(nonsending) func readLine(delimiter: UInt8 = 0x0A, limit: Int = 65_536) async throws -> [UInt8] {
         try ArgumentError.checkCount(limit, "limit", in: "readLine(delimiter:limit:)", minimum: 1)
-        if executor.queue.mayTouchLoop, let line = takeBufferedLine(delimiter, limit: limit) { return line }
+        if executor.queue.isRunningHere, let line = takeBufferedLine(delimiter, limit: limit) { return line }
         return try await readLineOnLoop(delimiter: delimiter, limit: limit)
     }
 

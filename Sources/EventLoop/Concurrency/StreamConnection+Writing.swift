@@ -26,16 +26,19 @@ extension StreamConnection {
     /// Writes all of `bytes`, a slice of an array you keep (see `write(_:)`):
     /// for echoing part of a reused buffer without copying it.
     public nonisolated(nonsending) func write(_ bytes: ArraySlice<UInt8>) async throws {
-        guard executor.queue.mayTouchLoop else { return try await writeWaiting(bytes, from: 0, holding: 0) }
-        var (turn, offset): (UInt64, Int) = (0, 0)
+        guard executor.queue.isRunningHere else { return try await writeWaiting(bytes, from: 0, holding: 0) }
         switch try writeWithoutWaiting(bytes) {
-        case .done: return
-        case .partly(let held, let written): (turn, offset) = (held, written)
-        case .notStarted: break
+        case .done:
+            return
+        case .partly(let turn, let written):
+            // Resumed here after the wait: wait here, no hop.
+            if executor.waitsInPlace(#isolation) { return try await writeAll(bytes, from: written, holding: turn) }
+            // Elsewhere: the flush finishes it on the loop, so the turn is not held across the hop.
+            try await writeRestThroughFlush(bytes[(bytes.startIndex + written)...], holding: turn)
+        case .notStarted:
+            if executor.waitsInPlace(#isolation) { return try await writeAll(bytes) }
+            try await writeWaiting(bytes, from: 0, holding: 0)
         }
-        // Resumed here after the wait: wait here, no hop.
-        if executor.waitsInPlace(#isolation) { return try await writeAll(bytes, from: offset, holding: turn) }
-        try await writeWaiting(bytes, from: offset, holding: turn)
     }
 
     /// `write(_:)` for a caller that may not wait in place (see
@@ -116,7 +119,11 @@ extension StreamConnection {
         // A write that has not started goes behind buffered bytes; one that
         // holds its turn (the fast path wrote part of it) finishes first.
         if held == 0, writeBuffer.holdsBytes { return try await writeBehindBuffer(bytes[(bytes.startIndex + start)...]) }
-        if turn == 0 { turn = try await takeWriterTurn() }
+        if turn == 0 {
+            turn = try await takeWriterTurn()
+            // A shutdown queued ahead of it (and another one cancelled meanwhile) ran first.
+            if writingShutDown { throw StreamError(.closed, operation: operation() + ": writing was shut down") }
+        }
         var offset = start
         while offset < bytes.count {
             guard core.isOpen else { throw StreamError(.closed, operation: operation()) }

@@ -72,7 +72,7 @@ public final class StreamConnection: @unchecked Sendable {
     var writer: UInt64 = 0
     /// The next turn's number, for readers, writers and the flush.
     var nextTurn: UInt64 = 1
-    private var writingShutDown = false
+    var writingShutDown = false
     /// `shutdownWriting()` was called (and not cancelled before its turn):
     /// later writes are refused, the earlier ones go out first.
     var shutdownRequested = false
@@ -116,7 +116,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// a task that prefers the loop (`LoopExecutor.waitsInPlace`); any other
     /// caller hops to the loop for the wait (`readWaiting`).
     public nonisolated(nonsending) func read(into buffer: inout [UInt8]) async throws -> Int {
-        if executor.queue.mayTouchLoop {
+        if executor.queue.isRunningHere {
             if let count = try readWithoutWaiting(into: &buffer) { return count }
             // Resumed here after the wait: wait here, no hop.
             if executor.waitsInPlace(#isolation) { return try await readSome(into: &buffer) }

@@ -179,6 +179,13 @@ final class SubmissionQueue: @unchecked Sendable {
     @inline(__always)
     var isLoopThread: Bool { loopThread.load(ordering: .relaxed) == ThreadIdentity.current.rawValue }
 
+    /// Whether the calling thread is running the loop now (inside `run`,
+    /// `runOnce` or a callback): the streams' synchronous fast paths ask
+    /// this, not `mayTouchLoop`, so a task that merely lands on the thread
+    /// that last ran (or created) an idle loop never touches its state.
+    @inline(__always)
+    var isRunningHere: Bool { runner.load(ordering: .relaxed) == ThreadIdentity.current.rawValue }
+
     /// Whether the calling thread may touch the loop's state now: it runs the
     /// loop, or nobody runs it and this is its thread. (A former loop thread
     /// that now runs other work, while the loop runs elsewhere, may not.)

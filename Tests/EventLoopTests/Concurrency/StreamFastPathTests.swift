@@ -69,6 +69,43 @@ struct StreamFastPathTests {
     }
 }
 
+/// A write the kernel takes only part of, from an actor on the loop's serial
+/// face whose task prefers another loop: the flush finishes it on the loop
+/// (the writers' turn is not held across the actor's hop), whole, and a
+/// write started after it goes out after its last byte.
+@Suite("Stream writes from an actor on the loop")
+struct StreamActorWriteTests {
+    @Test func aLargeWriteFromAnActorOnTheLoopGoesOutWholeBeforeALaterWrite() async throws {
+        let loop = try IOLoop()
+        let (received, expected) = try await runWithElsewhere(loop) { executor, elsewhere in
+            let (server, client) = try await connectedPair(on: executor)
+            let message = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let peer = ElsewherePeer(server, executor: executor)
+            let writing = Task(executorPreference: elsewhere) { try await peer.write(message) }
+            // The first bytes prove the actor's write began; then another writer queues.
+            var collected = try await executor.withDeadline(after: .seconds(10)) { try await client.readExactly(1) }
+            let trailer = Task(executorPreference: executor) { try await server.write(Array("END".utf8)) }
+            collected += try await executor.withDeadline(after: .seconds(30)) { try await client.readExactly(message.count + 2) }
+            try await writing.value
+            try await trailer.value
+            await server.close()
+            await client.close()
+            return (collected, message + Array("END".utf8))
+        }
+        #expect(received.count == expected.count)
+        #expect(received == expected, "the actor's bytes whole and in order, the later write after them")
+        try loop.close()
+    }
+}
+
+extension ElsewherePeer {
+    /// Writes `bytes` on the actor's own executor.
+    func write(_ bytes: [UInt8]) async throws {
+        try await connection.write(bytes)
+        executor.checkIsolated()
+    }
+}
+
 /// Callers of every isolation, at once, each doing many round trips whose
 /// reads must wait: every wait ends with its resumption (none lost), on the
 /// loop when the caller is resumed there, elsewhere through the hop. A stress
