@@ -11,7 +11,8 @@ extension StreamConnection {
     ///   `.closed` after `close()` or `shutdownWriting()`), `CancellationError`:
     ///   the bytes the kernel took before it are sent, the rest are not (the
     ///   stream is then mid-message); a write that joined the write buffer is
-    ///   sent whole all the same.
+    ///   sent whole all the same, and so is one from an actor that the kernel
+    ///   took part of at once (the flush finishes it on the loop).
     ///
     /// Runs where it is called (`nonisolated(nonsending)`): on the loop
     /// thread, a write the kernel takes whole returns at once, with no
