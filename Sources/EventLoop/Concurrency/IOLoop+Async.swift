@@ -124,6 +124,7 @@ extension IOLoop {
             jobBatch = []
             for job in batch { executor.run(job) }
             ran += batch.count
+            executorJobCount &+= UInt64(batch.count)
             batch.removeAll(keepingCapacity: true)
             jobBatch = batch
         }

@@ -132,12 +132,14 @@ public final class StreamConnection: @unchecked Sendable {
         try await executor.onLoop { try await self.readSome(into: &buffer) }
     }
 
-    /// Reads what is available, up to `maxCount` bytes (>= 1; at most 64 KiB
-    /// per call, whatever larger count is asked), into a new array; `[]` at
-    /// end of stream.
-    /// - Throws: as `read(into:)`; `ArgumentError` for `maxCount` below 1.
+    /// Reads what is available, up to `maxCount` bytes (at most 64 KiB per
+    /// call, whatever larger count is asked), into a new array; `[]` at end
+    /// of stream. A `maxCount` of 0 returns `[]` at once and reads nothing
+    /// (asyncio's `read(0)`, as `readExactly(0)`).
+    /// - Throws: as `read(into:)`; `ArgumentError` for a negative `maxCount`.
     public func read(upTo maxCount: Int = 65_536) async throws -> [UInt8] {
-        try ArgumentError.checkCount(maxCount, "maxCount", in: "read(upTo:)", minimum: 1)
+        try ArgumentError.checkCount(maxCount, "maxCount", in: "read(upTo:)", minimum: 0)
+        if maxCount == 0 { return [] }
         let size = min(maxCount, 65_536) // never sized by the caller's number alone: it grows with what arrives
         var bytes = [UInt8](repeating: 0, count: size)
         let count = try await read(into: &bytes)

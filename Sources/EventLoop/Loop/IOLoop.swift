@@ -210,7 +210,7 @@ public final class IOLoop {
         LoopMetrics(
             activeWatchers: closed ? 0 : selector.count - internalWatcherCount, activeTimers: timers.liveCount,
             activeSignalHandlers: closed ? 0 : signals.handlerCount, pendingCallSoon: callSoonQueue.count,
-            iterations: iterationCount, waiting: .nanoseconds(waitNanoseconds), running: .nanoseconds(runNanoseconds))
+            iterations: iterationCount, executorJobs: executorJobCount, waiting: .nanoseconds(waitNanoseconds), running: .nanoseconds(runNanoseconds))
     }
 
     /// Queues `work` to run on the next iteration, after the closures queued

@@ -30,6 +30,8 @@ struct LoopState {
     var closed: Bool = false
     var nowNanoseconds: Int64 = 0
     var iterationCount: UInt64 = 0
+    /// Executor jobs run so far (see `LoopMetrics.executorJobs`).
+    var executorJobCount: UInt64 = 0
     var waitNanoseconds: Int64 = 0
     var runNanoseconds: Int64 = 0
     var lastWakeNanoseconds: Int64 = 0
@@ -92,6 +94,10 @@ extension IOLoop {
     var iterationCount: UInt64 {
         @inline(__always) _read { yield state.pointee.iterationCount }
         @inline(__always) _modify { yield &state.pointee.iterationCount }
+    }
+    var executorJobCount: UInt64 {
+        @inline(__always) _read { yield state.pointee.executorJobCount }
+        @inline(__always) _modify { yield &state.pointee.executorJobCount }
     }
     var waitNanoseconds: Int64 {
         @inline(__always) _read { yield state.pointee.waitNanoseconds }

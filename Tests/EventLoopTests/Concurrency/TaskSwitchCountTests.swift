@@ -1,0 +1,72 @@
+import EventLoop
+import Testing
+
+/// What an async workload costs in task switches, counted by the loop
+/// (`LoopMetrics.executorJobs`): a request/response on streams, with both
+/// ends tasks on the loop, resumes each end once per message (the wait for
+/// the other's bytes), and a read that finds its bytes or a write the kernel
+/// takes costs none; a sleep is one timer and one resumption.
+@Suite("Task switches per message, counted by the loop")
+struct TaskSwitchCountTests {
+    static let messages = 200
+
+    enum Reading: CaseIterable, Sendable { case readInto, readExactly, readLine }
+
+    @Test(arguments: LoopBackend.allCases, Reading.allCases)
+    func aRequestAndResponseOnTheLoopResumesEachEndOncePerMessage(backend: LoopBackend, reading: Reading) throws {
+        let loop = try IOLoop(backend: backend)
+        // The body runs on the loop thread, where the loop's metrics may be read.
+        nonisolated(unsafe) let counted = loop
+        let jobs = try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            let echo = Task(executorPreference: executor) {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                while true {
+                    let count = try await server.read(into: &buffer)
+                    if count == 0 { return }
+                    try await server.write(buffer[..<count])
+                }
+            }
+            for _ in 0..<10 { try await Self.roundTrip(client, reading) } // warm-up
+            let before = counted.metrics.executorJobs
+            for _ in 0..<Self.messages { try await Self.roundTrip(client, reading) }
+            let jobs = counted.metrics.executorJobs - before
+            await client.close()
+            _ = try? await echo.value
+            await server.close()
+            return jobs
+        }
+        // One resumption per end per message, and a few for the run's own task
+        // and a message that arrives in two segments.
+        #expect(jobs <= UInt64(2 * Self.messages + 10), "\(jobs) jobs for \(Self.messages) messages")
+        #expect(jobs >= UInt64(Self.messages), "each message waits at least once: \(jobs)")
+        try loop.close()
+    }
+
+    /// One 16-byte request and its echo, read the way `reading` says.
+    static func roundTrip(_ client: StreamConnection, _ reading: Reading) async throws {
+        try await client.write(Array("0123456789abcde\n".utf8))
+        switch reading {
+        case .readInto:
+            var buffer = [UInt8](repeating: 0, count: 16)
+            var got = 0
+            while got < 16 { got += try await client.read(into: &buffer) }
+        case .readExactly:
+            _ = try await client.readExactly(16)
+        case .readLine:
+            _ = try await client.readLine()
+        }
+    }
+
+    @Test func aSleepOnTheLoopIsOneResumption() throws {
+        let loop = try IOLoop()
+        let before = loop.metrics.executorJobs
+        try loop.run { executor in
+            for _ in 0..<50 { try await executor.sleep(for: .microseconds(100)) }
+        }
+        let jobs = loop.metrics.executorJobs - before
+        #expect(jobs <= 50 + 3, "\(jobs) jobs for 50 sleeps")
+        #expect(jobs >= 50)
+        try loop.close()
+    }
+}
