@@ -14,17 +14,8 @@ struct AbstractUnixAddressTests {
 
     /// Whether /proc/net/unix lists a socket bound to `@name`.
     static func kernelLists(_ name: String) -> Bool {
-        let fd = open("/proc/net/unix", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").contains { $0.hasSuffix(" @" + name) }
+        guard let table = try? String(contentsOfProcFile: "/proc/net/unix") else { return false }
+        return table.split(separator: "\n").contains { $0.hasSuffix(" @" + name) }
     }
 
     @Test func anAbstractEndpointHasALeadingNulAndALengthOfOnlyTheUsedBytes() throws {

@@ -45,12 +45,12 @@ struct LoopGroupPerLoopTests {
         let group = try LoopGroup(loopCount: 2)
         for thread in group.threads {
             let received = Mutex<[Int]>([])
-            let finished = AsyncFlag()
+            let finished = AsyncGate()
             for index in 0..<1_000 {
                 try thread.handle.submit {
                     #expect(thread.executor.isOnLoopThread)
                     received.withLock { $0.append(index) }
-                    if index == 999 { finished.set() }
+                    if index == 999 { finished.open() }
                 }
             }
             await finished.wait()
@@ -97,27 +97,4 @@ private func onLoop<T: Sendable>(
 private final class Box<Value>: @unchecked Sendable {
     var value: Value
     init(_ value: Value) { self.value = value }
-}
-
-/// Set once from any thread; awaited from a task.
-private final class AsyncFlag: Sendable {
-    private let state = Mutex<(set: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
-    func set() {
-        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.set = true
-            defer { state.waiting = [] }
-            return state.waiting
-        }
-        for continuation in waiting { continuation.resume() }
-    }
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state -> Bool in
-                if state.set { return true }
-                state.waiting.append(continuation)
-                return false
-            }
-            if now { continuation.resume() }
-        }
-    }
 }
