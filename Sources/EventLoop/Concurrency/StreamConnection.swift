@@ -194,18 +194,22 @@ public final class StreamConnection: @unchecked Sendable {
             core.refund()
             return nil
         }
-        if end > start {
-            let count = min(end - start, target.count)
-            target.replaceSubrange(0..<count, with: buffer[start..<start + count])
-            start += count
-            return count
-        }
+        if end > start { return copyBuffered(into: &target) }
         if atEnd { return 0 }
         if core.readReady || failure != nil {
             if case .completed(let count) = try receive(into: &target, at: 0, count: target.count) { return count }
         }
         core.refund()
         return nil
+    }
+
+    /// Moves as many buffered bytes as fit to the start of `target` (some are
+    /// buffered) and returns their count.
+    private func copyBuffered(into target: inout [UInt8]) -> Int {
+        let count = min(end - start, target.count)
+        target.replaceSubrange(0..<count, with: buffer[start..<start + count])
+        start += count
+        return count
     }
 
     /// `read(into:)` on the loop thread.
@@ -216,12 +220,7 @@ public final class StreamConnection: @unchecked Sendable {
         guard core.isOpen else { throw StreamError(.closed, operation: "read(\(peerAddress))") }
         let turn = try await beginRead("read")
         defer { endRead(turn) }
-        if end > start {
-            let count = min(end - start, target.count)
-            target.replaceSubrange(0..<count, with: buffer[start..<start + count])
-            start += count
-            return count
-        }
+        if end > start { return copyBuffered(into: &target) }
         while true {
             if atEnd { return 0 }
             // After an error that ended the stream, one more read delivers what
