@@ -3,10 +3,12 @@ import Synchronization
 import Testing
 
 /// A read that finds bytes already there, and a write the kernel takes whole,
-/// finish where they are called: the calling task never gives up the loop
-/// thread, so a job queued on the loop before the call has not run when the
-/// call returns. (A suspension, or a hop through the loop's run queue, would
-/// let it run first.)
+/// do not suspend: the calling task never gives up the loop thread, so a job
+/// queued on the loop before the call has not run when the call returns (a
+/// suspension, or a hop through the loop's run queue, would let it run
+/// first). That the fast path also skips `swift_task_switch` (an executor
+/// switch to the same executor runs inline, so no test sees it) is measured,
+/// not tested: `callgrind_echo.py` in Benchmarks/README.md.
 @Suite("Stream fast paths: no suspension when no wait is needed")
 struct StreamFastPathTests {
     @Test(arguments: LoopBackend.allCases)
