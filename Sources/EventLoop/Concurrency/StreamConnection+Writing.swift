@@ -86,17 +86,11 @@ extension StreamConnection {
                 core.refund()
                 break
             }
-            let fd = core.descriptor
-            let outcome: IOOutcome<Int>
             do {
-                outcome = try bytes.withUnsafeBytes { raw in try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...])) }
-            } catch let error as SystemError {
+                if let written = try send(bytes, from: offset) { offset += written }
+            } catch {
                 passWriterTurn(turn)
-                throw ended(by: StreamError(error))
-            }
-            switch outcome {
-            case .completed(let n): offset += n
-            case .wouldBlock: core.wouldBlock(.write)
+                throw error
             }
         }
         if offset == bytes.count {
@@ -104,6 +98,26 @@ extension StreamConnection {
             return .done
         }
         return .partly(turn: turn, written: offset)
+    }
+
+    /// One `write(2)` of `bytes[offset...]` (offset from the slice's start):
+    /// the count the kernel took, or nil when it would block (the socket is
+    /// then not writable until the loop says so). An error is kept as the
+    /// stream's end (`ended(by:)`) and thrown.
+    private func send(_ bytes: ArraySlice<UInt8>, from offset: Int) throws -> Int? {
+        let fd = core.descriptor
+        let outcome: IOOutcome<Int>
+        do {
+            outcome = try bytes.withUnsafeBytes { raw in try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...])) }
+        } catch let error as SystemError {
+            throw ended(by: StreamError(error))
+        }
+        switch outcome {
+        case .completed(let written): return written
+        case .wouldBlock:
+            core.wouldBlock(.write)
+            return nil
+        }
     }
 
     /// Writes `bytes[from...]` in the writer's turn `held` (0: takes one
@@ -135,22 +149,10 @@ extension StreamConnection {
                     try await core.yieldToLoop(.write, owner: turn, operation: operation())
                     continue
                 }
-                let fd = core.descriptor
-                let outcome: IOOutcome<Int>
-                do {
-                    outcome = try bytes.withUnsafeBytes { raw in
-                        try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...]))
-                    }
-                } catch let error as SystemError {
-                    throw ended(by: StreamError(error))
-                }
-                switch outcome {
-                case .completed(let n):
-                    // A short write proves nothing: the next attempt says whether the buffer is full.
-                    offset += n
+                // A short write proves nothing: the next attempt says whether the buffer is full.
+                if let written = try send(bytes, from: offset) {
+                    offset += written
                     continue
-                case .wouldBlock:
-                    core.wouldBlock(.write)
                 }
             }
             try await core.wait(for: .write, owner: turn, operation: operation())
