@@ -323,4 +323,67 @@ int cevent_pin_thread(int cpu);
 /// bytes are kept, as the kernel allows). Returns 0 or -errno.
 int cevent_name_thread(const char *name);
 
+// MARK: - io_uring
+// No liburing: these map the rings io_uring_setup(2) shares with the kernel and
+// fill or read their entries with the barriers the ring heads need (a release
+// store publishes a tail or head, an acquire load reads the kernel's). Swift
+// holds the struct and passes it back; it never touches the kernel's memory.
+
+/// One io_uring instance's mapped rings. Fields are the shim's; read only
+/// `fd` and `features` from Swift.
+struct cevent_uring {
+    int fd;
+    uint32_t features;
+    uint32_t sq_entries;
+    uint32_t cq_entries;
+    uint32_t sq_mask;
+    uint32_t cq_mask;
+    /// Submissions filled but not yet published to the kernel.
+    uint32_t sq_local_tail;
+    uint32_t *sq_head, *sq_tail, *sq_flags, *sq_array;
+    uint32_t *cq_head, *cq_tail;
+    void *sqes, *cqes;
+    void *sq_map, *cq_map;
+    uint64_t sq_map_size, cq_map_size, sqes_size;
+};
+
+static const uint32_t cevent_IORING_FEAT_NODROP = 1U << 1;
+static const uint32_t cevent_IORING_FEAT_EXT_ARG = 1U << 8;
+static const uint32_t cevent_IORING_CQE_F_MORE = 1U << 1;
+
+/// io_uring_setup(2) with `entries` submissions and `cq_entries` completions
+/// (IORING_SETUP_CQSIZE, with IORING_SETUP_COOP_TASKRUN where the kernel has
+/// it), then the mmaps of both rings and the submission array. Fills `ring`.
+/// Returns the ring's descriptor, or -errno (nothing left open or mapped).
+int cevent_uring_setup(uint32_t entries, uint32_t cq_entries, struct cevent_uring *ring);
+/// Unmaps the rings (the descriptor is the caller's to close).
+void cevent_uring_unmap(struct cevent_uring *ring);
+/// Fills the next submission with IORING_OP_POLL_ADD for `fd` and `events`
+/// (poll(2) bits), multishot when `multishot` is 1. Returns 0, or -EBUSY when
+/// every submission is filled and unsubmitted.
+int cevent_uring_prep_poll_add(struct cevent_uring *ring, int fd, uint32_t events, int multishot, uint64_t user_data);
+/// io_uring_register(IORING_REGISTER_SYNC_CANCEL) of every request whose user
+/// data is `user_data` (IORING_ASYNC_CANCEL_ALL), no time limit: returns once
+/// each has ended (a request the kernel was completing at that moment is
+/// waited for). Returns how many were cancelled, -ENOENT when none was found,
+/// or -errno (-EINVAL: a kernel before 6.0).
+int cevent_uring_cancel(int fd, uint64_t user_data);
+/// Publishes the filled submissions; returns how many the kernel has not consumed.
+uint32_t cevent_uring_publish(struct cevent_uring *ring);
+/// io_uring_enter(2): submits `to_submit`; when `min_complete` > 0, waits for
+/// that many completions at most `timeout_ns` (< 0: no limit), through
+/// IORING_ENTER_EXT_ARG. Always runs the ring's pending completion work
+/// (IORING_ENTER_GETEVENTS). Returns how many were submitted, or -errno
+/// (-ETIME: the timeout passed; -EINTR: a signal).
+int cevent_uring_enter(int fd, uint32_t to_submit, uint32_t min_complete, int64_t timeout_ns);
+/// How many completions are ready to read.
+uint32_t cevent_uring_ready(const struct cevent_uring *ring);
+/// Reads the completion `index` places past the head (below cevent_uring_ready).
+void cevent_uring_completion(const struct cevent_uring *ring, uint32_t index,
+                             uint64_t *user_data, int32_t *result, uint32_t *flags);
+/// Consumes `count` completions (a release store of the head).
+void cevent_uring_advance(struct cevent_uring *ring, uint32_t count);
+/// 1 when the kernel holds completions the ring had no room for (IORING_SQ_CQ_OVERFLOW).
+int cevent_uring_overflowed(const struct cevent_uring *ring);
+
 #endif

@@ -3,19 +3,21 @@
 /// Why not `any EventSelector`: calls through the existential run the
 /// unspecialized generic code, which looks up type metadata on every wait and
 /// every event (measured: about 100x the instructions of the specialized
-/// path). A switch over the three backends costs one branch. The loop makes
+/// path). A switch over the four backends costs one branch. The loop makes
 /// the selector itself (`IOLoop(backend:)`), so nobody else can change its
 /// registrations: the selector's table is the loop's only registry.
 enum LoopSelector {
     case epoll(EpollSelector<Watcher>)
     case poll(PollSelector<Watcher>)
     case select(SelectSelector<Watcher>)
+    case ioUring(IOUringSelector<Watcher>)
 
     init(_ backend: LoopBackend) throws(SelectorError) {
         switch backend {
         case .epoll: self = .epoll(try EpollSelector())
         case .poll: self = .poll(PollSelector())
         case .select: self = .select(SelectSelector())
+        case .ioUring: self = .ioUring(try IOUringSelector())
         }
     }
 
@@ -30,6 +32,7 @@ enum LoopSelector {
         case .epoll(let s): try s.selectEach(timeout: timeout) { _, slot, ready in body(slot, ready) }
         case .poll(let s): try s.selectEach(timeout: timeout) { _, slot, ready in body(slot, ready) }
         case .select(let s): try s.selectEach(timeout: timeout) { _, slot, ready in body(slot, ready) }
+        case .ioUring(let s): try s.selectEach(timeout: timeout) { _, slot, ready in body(slot, ready) }
         }
     }
 
@@ -39,6 +42,7 @@ enum LoopSelector {
         case .epoll(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
         case .poll(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
         case .select(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
+        case .ioUring(let s): try s.register(fd, interest: interest, trigger: trigger, value: watcher)
         }
         return generation(fd)
     }
@@ -48,12 +52,17 @@ enum LoopSelector {
         case .epoll(let s): try s.modify(fd, interest: interest, trigger: trigger, value: watcher)
         case .poll(let s): try s.modify(fd, interest: interest, trigger: trigger, value: watcher)
         case .select(let s): try s.modify(fd, interest: interest, trigger: trigger, value: watcher)
+        case .ioUring(let s): try s.modify(fd, interest: interest, trigger: trigger, value: watcher)
         }
     }
 
-    /// Re-arms an edge-triggered registration (epoll only; others need nothing).
+    /// Re-arms an edge-triggered registration (epoll and io_uring; the others need nothing).
     func rearm(_ fd: Descriptor) throws(SelectorError) {
-        if case .epoll(let s) = self { try s.rearm(fd) }
+        switch self {
+        case .epoll(let s): try s.rearm(fd)
+        case .ioUring(let s): try s.rearm(fd)
+        case .poll, .select: break
+        }
     }
 
     /// Unregisters and returns the key, whose watcher the caller releases.
@@ -63,6 +72,7 @@ enum LoopSelector {
         case .epoll(let s): try s.unregister(fd)
         case .poll(let s): try s.unregister(fd)
         case .select(let s): try s.unregister(fd)
+        case .ioUring(let s): try s.unregister(fd)
         }
     }
 
@@ -73,6 +83,7 @@ enum LoopSelector {
         case .epoll(let s): s.table[fd.rawValue]
         case .poll(let s): s.table[fd.rawValue]
         case .select(let s): s.table[fd.rawValue]
+        case .ioUring(let s): s.table[fd.rawValue]
         }
     }
 
@@ -83,17 +94,24 @@ enum LoopSelector {
         case .epoll(let s): s.table.generation(fd.rawValue)
         case .poll(let s): s.table.generation(fd.rawValue)
         case .select(let s): s.table.generation(fd.rawValue)
+        case .ioUring(let s): s.table.generation(fd.rawValue)
         }
     }
 
-    /// Whether registrations may be edge-triggered (epoll).
-    var supportsEdgeTriggering: Bool { if case .epoll = self { true } else { false } }
+    /// Whether registrations may be edge-triggered (epoll, io_uring).
+    var supportsEdgeTriggering: Bool {
+        switch self {
+        case .epoll, .ioUring: true
+        case .poll, .select: false
+        }
+    }
 
     var count: Int {
         switch self {
         case .epoll(let s): s.count
         case .poll(let s): s.count
         case .select(let s): s.count
+        case .ioUring(let s): s.count
         }
     }
 
@@ -103,6 +121,7 @@ enum LoopSelector {
         case .epoll(let s): Array(s.keys.keys)
         case .poll(let s): Array(s.keys.keys)
         case .select(let s): Array(s.keys.keys)
+        case .ioUring(let s): Array(s.keys.keys)
         }
     }
 
@@ -111,6 +130,7 @@ enum LoopSelector {
         case .epoll(let s): try s.close()
         case .poll(let s): s.close()
         case .select(let s): s.close()
+        case .ioUring(let s): try s.close()
         }
     }
 }

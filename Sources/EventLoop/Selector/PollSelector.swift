@@ -30,7 +30,7 @@ public final class PollSelector<Value>: TableBackedSelector {
     public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         try table.checkNew(for: self, fd, interest, trigger)
         try Self.requireOpen(fd)
-        let position = pollList.append(fd.rawValue, events: Self.pollEvents(interest))
+        let position = pollList.append(fd.rawValue, events: PollList.events(for: interest))
         let slot = Int(fd.rawValue)
         if slot >= positions.count { positions.append(contentsOf: repeatElement(-1, count: slot + 1 - positions.count)) }
         positions[slot] = position
@@ -42,7 +42,7 @@ public final class PollSelector<Value>: TableBackedSelector {
     @discardableResult
     public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
         _ = try table.checkChange(for: self, fd, interest, trigger)
-        pollList.setEvents(Self.pollEvents(interest), at: positions[Int(fd.rawValue)])
+        pollList.setEvents(PollList.events(for: interest), at: positions[Int(fd.rawValue)])
         let old = table.update(fd.rawValue, interest, trigger, value)
         _ = old // released with the table whole
         return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
@@ -89,7 +89,7 @@ public final class PollSelector<Value>: TableBackedSelector {
         var reported = 0
         for (fd, generation, revents) in scratch {
             guard let slot = table.slot(fd, ifGeneration: generation) else { continue }
-            let got = Self.readyEvents(revents, slot.interest)
+            let got = PollList.readyEvents(revents, slot.interest)
             if got.isEmpty { continue }
             reported += 1
             if !body(fd, slot, got) { break }
@@ -112,22 +112,5 @@ public final class PollSelector<Value>: TableBackedSelector {
             if error.errno == .badFileDescriptor { throw .invalidDescriptor(fd) }
             throw .system(error)
         }
-    }
-
-    private static func pollEvents(_ interest: Interest) -> Int16 {
-        var events: Int16 = 0
-        if interest.contains(.readable) { events |= PollList.Bits.input | PollList.Bits.readHangUp }
-        if interest.contains(.writable) { events |= PollList.Bits.output }
-        return events
-    }
-
-    private static func readyEvents(_ revents: Int16, _ interest: Interest) -> ReadyEvents {
-        var got: ReadyEvents = []
-        if revents & PollList.Bits.input != 0 { got.insert(.readable) }
-        if revents & PollList.Bits.output != 0 { got.insert(.writable) }
-        if revents & PollList.Bits.readHangUp != 0 { got.insert([.readHangUp, .readable]) }
-        if revents & PollList.Bits.hangUp != 0 { got.insert([.hangUp, .readable, .writable]) }
-        if revents & (PollList.Bits.error | PollList.Bits.invalid) != 0 { got.insert([.error, .readable, .writable]) }
-        return got.subtracting(ReadyEvents(rawValue: Interest.all.rawValue & ~interest.rawValue))
     }
 }

@@ -18,6 +18,10 @@ public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedTrigger(Trigger, backend: String)
     /// An argument is out of range (a capacity, a count); nothing was changed.
     case invalidArgument(ArgumentError)
+    /// The backend cannot run on this machine: `reason` says why (io_uring:
+    /// `ENOSYS`, `EPERM` under a seccomp profile or `kernel.io_uring_disabled`,
+    /// a kernel that lacks a feature). `LoopBackend.unavailableReason` asks first.
+    case unavailable(backend: String, reason: String)
     /// The selector was closed.
     case closed
     /// The kernel refused for another reason.
@@ -34,6 +38,7 @@ public enum SelectorError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notPollable(let fd): "\(fd) cannot be polled (a regular file or directory is always ready)"
         case .unsupportedTrigger(let trigger, let backend): "the \(backend) backend has no \(trigger) triggering"
         case .invalidArgument(let error): error.description
+        case .unavailable(let backend, let reason): "the \(backend) backend is unavailable here: \(reason)"
         case .closed: "the selector is closed"
         case .system(let error): error.description
         }

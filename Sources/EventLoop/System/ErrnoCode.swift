@@ -73,6 +73,8 @@ public struct ErrnoCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let notSocket = ErrnoCode(rawValue: ENOTSOCK)
     /// `ETIMEDOUT`: the operation timed out.
     public static let timedOut = ErrnoCode(rawValue: ETIMEDOUT)
+    /// `ECANCELED`: the operation was cancelled (an io_uring request removed before it completed).
+    public static let canceled = ErrnoCode(rawValue: ECANCELED)
     /// `EISCONN`: the socket is already connected.
     public static let alreadyConnected = ErrnoCode(rawValue: EISCONN)
     /// `EDESTADDRREQ`: a datagram socket that is not connected needs an address to send to.

@@ -113,6 +113,24 @@ enum Kernel {
         seam(.recvfrom, fd, count: count) { cevent_recvfrom(fd, buffer, UInt($0), flags, address, length) }
     }
 
+    // MARK: io_uring
+
+    static func uringSetup(_ entries: UInt32, _ completions: UInt32, _ ring: UnsafeMutablePointer<cevent_uring>) -> Int {
+        seam(.ioUringSetup, -1) { _ in Int(cevent_uring_setup(entries, completions, ring)) }
+    }
+    static func uringEnter(_ fd: Int32, _ toSubmit: UInt32, _ minComplete: UInt32, _ timeoutNanoseconds: Int64) -> Int {
+        seam(.ioUringEnter, fd) { _ in Int(cevent_uring_enter(fd, toSubmit, minComplete, timeoutNanoseconds)) }
+    }
+    static func uringCancel(_ fd: Int32, _ userData: UInt64) -> Int {
+        seam(.ioUringRegister, fd) { _ in Int(cevent_uring_cancel(fd, userData)) }
+    }
+    /// A completion's result as read from the ring, which a script may replace
+    /// with an errno. `fd`: the descriptor the operation acted on.
+    @inline(__always)
+    static func uringCompletion(_ fd: Int32, _ result: Int32) -> Int32 {
+        Int32(truncatingIfNeeded: seam(.ioUringCompletion, fd) { _ in Int(result) })
+    }
+
     // MARK: Multiplexers
 
     static func epollCreate() -> Int { seam(.epollCreate, -1) { _ in Int(cevent_epoll_create()) } }

@@ -54,3 +54,25 @@ struct PollList {
         for entry in entries where entry.revents != 0 { body(entry.fd, entry.revents) }
     }
 }
+
+extension PollList {
+    /// The `poll(2)` bits that ask for `interest` (a peer's half-close counts as readable).
+    static func events(for interest: Interest) -> Int16 {
+        var events: Int16 = 0
+        if interest.contains(.readable) { events |= PollList.Bits.input | PollList.Bits.readHangUp }
+        if interest.contains(.writable) { events |= PollList.Bits.output }
+        return events
+    }
+
+    /// What `revents` reports, within `interest` (hang-ups and errors make
+    /// the registration readable and writable, so its reader finds them).
+    static func readyEvents(_ revents: Int16, _ interest: Interest) -> ReadyEvents {
+        var got: ReadyEvents = []
+        if revents & PollList.Bits.input != 0 { got.insert(.readable) }
+        if revents & PollList.Bits.output != 0 { got.insert(.writable) }
+        if revents & PollList.Bits.readHangUp != 0 { got.insert([.readHangUp, .readable]) }
+        if revents & PollList.Bits.hangUp != 0 { got.insert([.hangUp, .readable, .writable]) }
+        if revents & (PollList.Bits.error | PollList.Bits.invalid) != 0 { got.insert([.error, .readable, .writable]) }
+        return got.subtracting(ReadyEvents(rawValue: Interest.all.rawValue & ~interest.rawValue))
+    }
+}

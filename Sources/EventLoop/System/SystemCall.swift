@@ -64,6 +64,17 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     case poll = "ppoll"
     /// `select(2)`.
     case select
+    /// `io_uring_setup(2)`, with the `mmap`s of its rings.
+    case ioUringSetup = "io_uring_setup"
+    /// `io_uring_enter(2)`: submitting, and waiting for completions.
+    case ioUringEnter = "io_uring_enter"
+    /// `io_uring_register(2)` with `IORING_REGISTER_SYNC_CANCEL`: ending a
+    /// registration's poll requests before `unregister` or `modify` returns.
+    case ioUringRegister = "io_uring_register"
+    /// The result of one io_uring completion, as the package reads it from
+    /// the ring (no system call): a script that fails it makes the operation
+    /// complete with that errno (`-ECONNRESET`…) instead of the kernel's result.
+    case ioUringCompletion = "io_uring_cqe"
     /// `eventfd(2)`.
     case eventfd
     /// The 8-byte `read(2)` of an eventfd.

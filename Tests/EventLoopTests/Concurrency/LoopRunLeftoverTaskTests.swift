@@ -7,7 +7,7 @@ import Testing
 /// gathers the tasks still pending when the main coroutine returns.
 @Suite("loop.run: tasks left behind are cancelled and awaited")
 struct LoopRunLeftoverTaskTests {
-    @Test(arguments: LoopBackend.allCases)
+    @Test(arguments: LoopBackend.available)
     func aTaskLeftSleepingIsCancelledAndItsCleanupRunsBeforeRunReturns(backend: LoopBackend) throws {
         let loop = try IOLoop(backend: backend)
         let ended = Locked<String?>(nil)

@@ -10,7 +10,7 @@ import Testing
 struct StreamBufferedWriteTests {
     static let total = 4 << 20
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func bufferingPastTheHighWaterMarkMakesItUnwritableAndDrainWaitsUntilThePeerReads(
         backend: LoopBackend, transport: StreamTransport
     ) throws {
@@ -36,7 +36,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func writesAndBufferedWritesGoOutInCallOrder(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
             limitKernelBuffers(sender: client, receiver: server)
@@ -56,7 +56,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func aBufferedWriteCalledWhileAWriteWaitsGoesOutAfterIt(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
             limitKernelBuffers(sender: client, receiver: server)
@@ -77,7 +77,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func bufferedWritesFromAnotherThreadKeepTheirOrderWithWrites(backend: LoopBackend, transport: StreamTransport) throws {
         // The connection's loop runs on a thread of its own, and the writer
         // is this test's loop, on this thread: every call below is made off
@@ -110,7 +110,7 @@ struct StreamBufferedWriteTests {
         try loop.close()
     }
 
-    @Test(arguments: LoopBackend.allCases)
+    @Test(arguments: LoopBackend.available)
     func aWriteOnTheLoopGoesAfterBytesAnotherThreadBufferedBeforeIt(backend: LoopBackend) throws {
         let home = try LoopThread(name: "buffered-home", backend: backend)
         defer { try? home.shutdownAndWait() }
@@ -137,7 +137,7 @@ struct StreamBufferedWriteTests {
         try loop.close()
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func aResetDuringAFlushIsReportedByDrainAndEveryCallAfterIt(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
             limitKernelBuffers(sender: client, receiver: server)
@@ -163,7 +163,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases)
+    @Test(arguments: LoopBackend.available)
     func aPassingShortageMetByTheFlushStillEndsTheStream(backend: LoopBackend) throws {
         let script = FaultScript()
         try withConnectedPair(backend) { executor, server, client in
@@ -177,7 +177,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func aCancelledDrainKeepsTheBytesBufferedAndTheyStillGoOut(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
             limitKernelBuffers(sender: client, receiver: server)
@@ -195,7 +195,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func aWriteCancelledBehindBufferedBytesIsStillSentWhole(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
             limitKernelBuffers(sender: client, receiver: server)
@@ -209,7 +209,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func closeDropsTheBufferedBytesAndEndsAWaitingDrainWithClosed(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
             limitKernelBuffers(sender: client, receiver: server)
@@ -229,7 +229,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases, StreamTransport.allCases)
+    @Test(arguments: LoopBackend.available, StreamTransport.allCases)
     func shutdownWritingSendsTheBufferedBytesFirst(backend: LoopBackend, transport: StreamTransport) throws {
         try withStreamPair(backend, over: transport) { executor, server, client in
             limitKernelBuffers(sender: client, receiver: server)
@@ -247,7 +247,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases)
+    @Test(arguments: LoopBackend.available)
     func waterMarksAreCheckedAndApplyToTheBytesBufferedNow(backend: LoopBackend) throws {
         try withConnectedPair(backend) { executor, server, client in
             #expect(throws: ArgumentError.self) { try client.setWriteBufferWaterMarks(low: -1, high: 10) }
@@ -270,7 +270,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
-    @Test(arguments: LoopBackend.allCases)
+    @Test(arguments: LoopBackend.available)
     func aFlushTheKernelRefusesWaitsForTheLoopsNextReport(backend: LoopBackend) throws {
         let script = FaultScript()
         let count = 1_000
@@ -292,7 +292,7 @@ struct StreamBufferedWriteTests {
         var writes = 0, run = 0, longest = 0
         for record in script.trace {
             switch record.call {
-            case .epollWait, .poll, .select: run = 0
+            case .epollWait, .poll, .select, .ioUringEnter: run = 0
             case .write where record.descriptor == fd:
                 writes += 1
                 run += 1
@@ -304,7 +304,7 @@ struct StreamBufferedWriteTests {
         #expect(longest == 1, "\(longest) writes between two waits for events")
     }
 
-    @Test(arguments: LoopBackend.allCases)
+    @Test(arguments: LoopBackend.available)
     func aFlushYieldsToTheLoopAfterItsBudgetOfWrites(backend: LoopBackend) throws {
         let script = FaultScript()
         let count = 256 * 1_024
@@ -323,7 +323,7 @@ struct StreamBufferedWriteTests {
         var writes = 0, longest = 0, run = 0
         for record in script.trace {
             switch record.call {
-            case .epollWait, .poll, .select: run = 0
+            case .epollWait, .poll, .select, .ioUringEnter: run = 0
             case .write where record.injected:
                 writes += 1
                 run += 1

@@ -1,0 +1,276 @@
+/// The io_uring backend: readiness through poll requests on a ring, level,
+/// edge and one-shot triggering, many changes in one `io_uring_enter(2)`.
+///
+/// Each registration is one poll request in the kernel (`IORING_OP_POLL_ADD`),
+/// its user data the descriptor and the registration's generation:
+/// - level-triggered: a single-shot poll, queued again after each report (a
+///   poll armed on a ready descriptor completes at once, as `poll(2)` would
+///   report it again);
+/// - edge-triggered: a multishot poll (`IORING_POLL_ADD_MULTI`), which posts
+///   a completion at each wake-up of the file, as `EPOLLET` reports each one;
+/// - one-shot: a single-shot poll that `modify` queues again.
+///
+/// Registering and re-arming after a report only fill submissions; they reach
+/// the kernel with the next wait, so a loop's registrations and its wait cost
+/// one system call together. `unregister` and `modify` end the request in
+/// flight synchronously (`IORING_REGISTER_SYNC_CANCEL`, one system call, as
+/// `epoll_ctl` is one): a poll request holds a reference to its file, so a
+/// socket unregistered and then closed is released at once, its port free.
+/// `register` checks the number is open (`fcntl(F_GETFD)`) before anything is
+/// queued; a regular file is always ready, as with `poll(2)`.
+///
+/// Traps it defends against:
+/// - A completion can arrive for a registration that is gone, or for the
+///   request a `modify` replaced: its user data carries the registration's
+///   generation and an arming epoch that each cancel moves on, and a
+///   completion that matches neither is dropped.
+/// - A number closed while registered completes its next poll with
+///   `EBADF`; it is reported once as `.error` and not re-armed.
+/// - More completions than the ring holds stay in the kernel
+///   (`IORING_FEAT_NODROP`) and are read by the following waits.
+///
+/// Needs Linux 6.0 or later; `LoopBackend.ioUring.unavailableReason` says
+/// whether this machine has it. The corresponding C calls are
+/// `io_uring_setup(2)` and `io_uring_enter(2)`, through the System layer.
+public final class IOUringSelector<Value>: TableBackedSelector {
+    /// `"io_uring"`.
+    public static var backendName: String { "io_uring" }
+    /// Edge (multishot poll) and one-shot, beside level.
+    public static var supportedTriggers: Trigger { [.edge, .oneShot] }
+
+    private var ring: IOUring?
+    private(set) var table = RegistrationTable<Value>()
+    /// Poll requests in flight per descriptor, for its current arming.
+    private var inFlight: [UInt16] = []
+    /// Each descriptor's arming epoch, moved on by every cancel, so that a
+    /// completion of a request cancelled by `modify` is told from the new one's.
+    private var epochs: [UInt8] = []
+    /// Registrations to queue again before the next wait (level-triggered ones
+    /// reported by the last wait, and multishot polls the kernel ended).
+    private var rearms: [(fd: Int32, generation: UInt32)] = []
+
+    /// Whether `close()` has been called.
+    public var isClosed: Bool { ring == nil }
+
+    /// A selector on a new ring.
+    /// - Throws: `SelectorError.unavailable` when this kernel has no io_uring
+    ///   for this process (`ENOSYS`, `EPERM` under a seccomp profile or
+    ///   `kernel.io_uring_disabled`, a kernel older than 6.0), `.system`
+    ///   for other failures (`EMFILE`, `ENOMEM`…).
+    public init() throws(SelectorError) {
+        do { ring = try IOUring() } catch { throw Self.setupFailure(error) }
+    }
+
+    /// The `SelectorError` a failed ring setup stands for.
+    static func setupFailure(_ error: SystemError) -> SelectorError {
+        switch error.errno {
+        case .notImplemented, .notPermitted, .operationNotSupported, .invalidArgument:
+            return .unavailable(backend: backendName, reason: Self.explain(error))
+        default:
+            return .system(error)
+        }
+    }
+
+    private static func explain(_ error: SystemError) -> String {
+        switch error.errno {
+        case .notImplemented: "this kernel has no io_uring (io_uring_setup: ENOSYS)"
+        case .notPermitted: "io_uring_setup was refused (EPERM): a seccomp profile (a container's default) or the sysctl kernel.io_uring_disabled forbids it"
+        default: error.description
+        }
+    }
+
+    /// The ring's descriptor (-1 once closed).
+    public var descriptor: Descriptor { ring?.descriptor ?? Descriptor(-1) }
+
+    /// Starts watching `fd` (see `EventSelector.register`): queues its poll request.
+    @discardableResult
+    public func register(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
+        try table.checkNew(for: self, fd, interest, trigger)
+        try PollSelector<Value>.requireOpen(fd)
+        let generation = table.upcomingGeneration
+        let slot = Int(fd.rawValue)
+        if slot >= inFlight.count {
+            inFlight.append(contentsOf: repeatElement(0, count: slot + 1 - inFlight.count))
+            epochs.append(contentsOf: repeatElement(0, count: slot + 1 - epochs.count))
+        }
+        try arm(fd.rawValue, generation, interest, trigger)
+        table.insert(fd.rawValue, interest, trigger, value)
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
+    }
+
+    /// Changes a registration (see `EventSelector.modify`): the poll in flight
+    /// is cancelled (synchronously) and a new one queued; a one-shot one is
+    /// re-armed even when nothing changes.
+    @discardableResult
+    public func modify(_ fd: Descriptor, interest: Interest, trigger: Trigger, value: Value) throws(SelectorError) -> SelectorKey<Value> {
+        let current = try table.checkChange(for: self, fd, interest, trigger)
+        if interest != current.interest || trigger != current.trigger || trigger.contains(.oneShot) {
+            try replacePoll(fd.rawValue, current.generation, interest, trigger)
+        }
+        let old = table.update(fd.rawValue, interest, trigger, value)
+        _ = old // released with the table whole
+        return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)
+    }
+
+    /// Re-arms `fd` as it is, so the kernel checks its readiness afresh (see
+    /// `EpollSelector.rearm`). Internal.
+    func rearm(_ fd: Descriptor) throws(SelectorError) {
+        guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
+        try replacePoll(fd.rawValue, slot.generation, slot.interest, slot.trigger)
+    }
+
+    /// Stops watching `fd` (see `EventSelector.unregister`): its poll requests
+    /// have ended when it returns, so closing `fd` then releases the file.
+    @discardableResult
+    public func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Value> {
+        if isClosed { throw .closed }
+        guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
+        try cancel(fd.rawValue, slot.generation)
+        return table.remove(fd.rawValue)!.key(fd.rawValue)
+    }
+
+    /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
+    @discardableResult
+    public func select(timeout: Duration?, into events: inout [SelectorEvent<Value>]) throws(SelectorError) -> Int {
+        try collect(timeout: timeout, into: &events)
+    }
+
+    /// Queues the re-arms, submits and waits in one `io_uring_enter(2)`, then
+    /// calls `body` for each completion of a current registration, checked
+    /// when its turn comes (see `EpollSelector.selectEach`). Completions left
+    /// when `body` returns false stay for the next wait.
+    @discardableResult
+    func selectEach(
+        timeout: Duration?, _ body: (Int32, RegistrationTable<Value>.Slot, ReadyEvents) -> Bool
+    ) throws(SelectorError) -> Int {
+        guard let ring else { throw .closed }
+        let total: Int64 = timeout.map { max($0.nanosecondsRoundedUp, 0) } ?? -1
+        let start = total > 0 ? MonotonicInstant.now().nanoseconds : 0
+        var remaining = total
+        while true {
+            try queueRearms()
+            let waited: Bool
+            do { waited = try ring.wait(timeoutNanoseconds: remaining) } catch { throw .system(error) }
+            let (reported, stopped) = dispatch(ring, body)
+            if reported > 0 || stopped || isClosed { return reported }
+            // Nothing to report: a timeout, a poll, or only completions to drop.
+            if !waited || total == 0 { return 0 }
+            if total > 0 {
+                remaining = total - (MonotonicInstant.now().nanoseconds - start)
+                if remaining <= 0 { return 0 }
+            }
+        }
+    }
+
+    /// Reads the ready completions in order: counts, drops, reports.
+    private func dispatch(
+        _ ring: IOUring, _ body: (Int32, RegistrationTable<Value>.Slot, ReadyEvents) -> Bool
+    ) -> (reported: Int, stopped: Bool) {
+        var reported = 0
+        var ready = ring.readyCount
+        while ready > 0 {
+            var index: UInt32 = 0
+            while index < ready {
+                let (userData, kernelResult, flags) = ring.completion(index)
+                index += 1
+                let fd = Int32(truncatingIfNeeded: userData)
+                let result = Kernel.uringCompletion(fd, kernelResult)
+                guard fd >= 0, Int(fd) < epochs.count, let slot = table[fd],
+                      userData == Self.userData(fd, slot.generation, epochs[Int(fd)]) else { continue } // gone or cancelled
+                if flags & IOUringBits.more == 0, inFlight[Int(fd)] > 0 { inFlight[Int(fd)] -= 1 }
+                if result == -ErrnoCode.canceled.rawValue { continue }
+                let got: ReadyEvents
+                if result < 0 {
+                    got = [.error, .readable, .writable]
+                    if result != -ErrnoCode.badFileDescriptor.rawValue { noteRearm(fd, slot) }
+                } else {
+                    got = PollList.readyEvents(Int16(truncatingIfNeeded: result), slot.interest)
+                    noteRearm(fd, slot)
+                }
+                if got.isEmpty { continue }
+                reported += 1
+                if !body(fd, slot, got) {
+                    ring.advance(index)
+                    return (reported, true)
+                }
+                if isClosed { return (reported, true) } // body closed the selector: the ring is gone
+            }
+            ring.advance(ready)
+            ready = ring.readyCount
+            if ready == 0 && ring.overflowed { _ = try? ring.wait(timeoutNanoseconds: 0); ready = ring.readyCount }
+        }
+        return (reported, false)
+    }
+
+    /// Closes the ring (the kernel cancels every poll) and forgets every
+    /// registration (see `EventSelector.close`).
+    public func close() throws(SelectorError) {
+        guard let ring = ring.take() else { return }
+        inFlight = []
+        epochs = []
+        rearms = []
+        let slots = table.removeAll()
+        defer { _ = slots } // user values released once the selector is consistent
+        do { try ring.close() } catch { throw .system(error) }
+    }
+
+    // MARK: - Internals
+
+    /// Notes a registration to poll again before the next wait, when its
+    /// trigger wants that and no request of its own is in flight.
+    @inline(__always)
+    private func noteRearm(_ fd: Int32, _ slot: RegistrationTable<Value>.Slot) {
+        if slot.trigger.contains(.oneShot) || inFlight[Int(fd)] > 0 { return }
+        rearms.append((fd, slot.generation))
+    }
+
+    private func queueRearms() throws(SelectorError) {
+        if rearms.isEmpty { return }
+        var pending = rearms
+        rearms = []
+        defer {
+            pending.removeAll(keepingCapacity: true)
+            if rearms.isEmpty { rearms = pending }
+        }
+        for (fd, generation) in pending {
+            guard let slot = table.slot(fd, ifGeneration: generation), inFlight[Int(fd)] == 0 else { continue }
+            try arm(fd, generation, slot.interest, slot.trigger)
+        }
+    }
+
+    private func replacePoll(_ fd: Int32, _ generation: UInt32, _ interest: Interest, _ trigger: Trigger) throws(SelectorError) {
+        try cancel(fd, generation)
+        try arm(fd, generation, interest, trigger)
+    }
+
+    /// Ends the registration's requests in flight, if any, and moves its
+    /// epoch on, so their completions still in the ring are dropped.
+    private func cancel(_ fd: Int32, _ generation: UInt32) throws(SelectorError) {
+        guard let ring else { throw .closed }
+        if inFlight[Int(fd)] > 0 {
+            do { try ring.cancel(Self.userData(fd, generation, epochs[Int(fd)])) } catch { throw .system(error) }
+            inFlight[Int(fd)] = 0
+        }
+        epochs[Int(fd)] &+= 1
+    }
+
+    /// Queues one poll request for the registration.
+    private func arm(_ fd: Int32, _ generation: UInt32, _ interest: Interest, _ trigger: Trigger) throws(SelectorError) {
+        guard let ring else { throw .closed }
+        let events = UInt32(UInt16(bitPattern: PollList.events(for: interest)))
+        do {
+            try ring.pollAdd(fd, events: events, multishot: trigger.contains(.edge) && !trigger.contains(.oneShot),
+                             userData: Self.userData(fd, generation, epochs[Int(fd)]))
+        } catch { throw .system(error) }
+        inFlight[Int(fd)] += 1
+    }
+
+    /// A request's user data: the descriptor (32 bits), the arming epoch (8)
+    /// and the low 24 bits of the generation. Completions of a registration
+    /// gone 2^24 generations ago on the same number cannot be in the ring:
+    /// `unregister` ends every request before it returns.
+    @inline(__always)
+    private static func userData(_ fd: Int32, _ generation: UInt32, _ epoch: UInt8) -> UInt64 {
+        UInt64(generation & 0xFF_FFFF) << 40 | UInt64(epoch) << 32 | UInt64(UInt32(bitPattern: fd))
+    }
+}
