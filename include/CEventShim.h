@@ -365,8 +365,8 @@ int cevent_uring_prep_poll_add(struct cevent_uring *ring, int fd, uint32_t event
 /// io_uring_register(IORING_REGISTER_SYNC_CANCEL) of every request whose user
 /// data is `user_data` (IORING_ASYNC_CANCEL_ALL), no time limit: returns once
 /// each has ended (a request the kernel was completing at that moment is
-/// waited for). Returns how many were cancelled, -ENOENT when none was found,
-/// or -errno (-EINVAL: a kernel before 6.0).
+/// waited for). Returns how many were cancelled (0 when none was found; some
+/// kernels say -ENOENT instead), or -errno (-EINVAL: a kernel before 6.0).
 int cevent_uring_cancel(int fd, uint64_t user_data);
 /// Publishes the filled submissions; returns how many the kernel has not consumed.
 uint32_t cevent_uring_publish(struct cevent_uring *ring);

@@ -96,6 +96,10 @@ func ourNames() {
     // Selector/
     let _: (any EventSelector<Int>)? = nil
     let _: EpollSelector<Int>.Type = EpollSelector<Int>.self
+    let _: IOUringSelector<Int>.Type = IOUringSelector<Int>.self
+    let _: [LoopBackend] = LoopBackend.available
+    let _: String? = LoopBackend.ioUring.unavailableReason
+    let _: LoopBackend = .automatic
     let _: PollSelector<Int>.Type = PollSelector<Int>.self
     let _: SelectSelector<Int>.Type = SelectSelector<Int>.self
     let _: DefaultSelector<Int>.Type = DefaultSelector<Int>.self
