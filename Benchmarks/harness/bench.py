@@ -8,6 +8,7 @@ Usage (normally through ../run.sh, which builds first):
     QUICK=1    shorter runs (echo 1 s, loop 300k events, no 1M-timer variant)
     REPEATS=n  runs per (variant, peer), default 3
     PEERS=a,b  only these peers (names as in PEERS below)
+    VERSUS=p   ratio columns "peer ÷ p" (e.g. VERSUS=c-epoll) instead of "ours ÷ peer"
 
 Groups: echo, timers, xthread, loop, hop, allocs, memory. Variants: see variants().
 
@@ -57,8 +58,10 @@ LOOP_EVENTS = 300_000 if QUICK else 1_000_000
 PORT_BASE = 19000
 
 # The reference for the ratio columns: "ours ÷ peer" appears once this peer
-# has results.
-REFERENCE = "ours"
+# has results. VERSUS=<peer> turns them round: "peer ÷ <that peer>" for every
+# peer (VERSUS=c-epoll: each peer against the C ceiling).
+VERSUS = os.environ.get("VERSUS") or None
+REFERENCE = VERSUS or "ours"
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Peer:
     extra: dict = field(default_factory=dict)  # workload -> extra arguments
     note: str = ""
     variants: object = None  # a predicate on variant names it takes part in (None: all)
+    env: dict = field(default_factory=dict)  # environment variables its programs get (e.g. BACKEND)
 
     def program(self, workload, variant=None):
         if self.only and workload not in self.only:
@@ -96,6 +100,12 @@ PEERS = [
          note="this package's async streams (StreamServer, read(into:)/write)"),
     Peer("ours-group", SWIFT_BIN / "ours-group", only=frozenset({"echo"}),
          note="this package's async echo over a 2-loop LoopGroup (acceptor balancing; LOOPS, BALANCING env)"),
+    # The io_uring backend (issue 21): the same two echo servers with
+    # BACKEND=io_uring (every ours-* program reads BACKEND; default epoll).
+    Peer("ours-uring", SWIFT_BIN / "ours", only=frozenset({"echo"}), env={"BACKEND": "io_uring"},
+         note="this package's callback echo on the io_uring backend (readiness: poll requests on the ring)"),
+    Peer("ours-async-uring", SWIFT_BIN / "ours-async", only=frozenset({"echo"}), env={"BACKEND": "io_uring"},
+         note="this package's async streams echo on the io_uring backend"),
     Peer("nio-async", SWIFT_BIN / "nio-async", only=frozenset({"echo"}),
          note="SwiftNIO's NIOAsyncChannel, a child task per connection"),
     Peer("global", SWIFT_BIN / "global", only=frozenset({"hop"}),
@@ -475,6 +485,8 @@ def run_echo(program, conns, env, warmup_ms, duration_ms):
 def run_variant(variant, peer, program):
     env = os.environ.copy()
     env.pop("BENCH_COUNT_MALLOCS", None)
+    env.pop("BACKEND", None)  # a peer's backend is its own (Peer.env), never the caller's
+    env.update(peer.env)
     if variant.count_mallocs:
         env["BENCH_COUNT_MALLOCS"] = "1"
     extra = peer.extra.get(variant.workload, [])
@@ -522,7 +534,7 @@ def table(vs, peers, results):
         has_ref = any(isinstance(results.get((v.name, REFERENCE)), list) for v in gvs)
         header = ["", "peer"] + [m.header for m in columns] + ["spread"]
         if has_ref:
-            header += [f"{REFERENCE} ÷ peer, {m.header} ({'higher' if m.higher_is_better else 'lower'}"
+            header += [f"{ratio_name('peer')}, {m.header} ({'higher' if m.higher_is_better else 'lower'}"
                        " is better)" for m in columns if m.ratio]
         lines += [f"### {GROUP_TITLES.get(group, group)}", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -551,10 +563,17 @@ def table(vs, peers, results):
                         if ref is None or p.name == REFERENCE or not med[m.key]:
                             row.append("")
                         else:
-                            row.append(paired_ratio(m.key, results[(v.name, REFERENCE)], runs))
+                            ref_runs = results[(v.name, REFERENCE)]
+                            row.append(paired_ratio(m.key, runs, ref_runs) if VERSUS
+                                       else paired_ratio(m.key, ref_runs, runs))
                 lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def ratio_name(peer):
+    """The ratio columns' name: "ours ÷ peer", or with VERSUS "peer ÷ VERSUS"."""
+    return f"{peer} ÷ {VERSUS}" if VERSUS else f"{REFERENCE} ÷ {peer}"
 
 
 def paired_ratio(key, ours, theirs):
@@ -608,7 +627,7 @@ def heading(meta):
             f"{meta.get('elapsed_s', 0):.0f} s) on {m.get('nproc', '?')} CPUs ({m.get('cpu', '?')}), "
             f"Linux {m.get('kernel', '?')}; 1-min load average {m.get('loadavg_before', 0):.2f} before, "
             f"{m.get('loadavg_after', 0):.2f} after. spread = ± half the range of the first "
-            "column over the runs; ours ÷ peer = the median of the ratios within each "
+            f"column over the runs; {ratio_name('peer')} = the median of the ratios within each "
             "repeat (their range in brackets).\n\n")
 
 

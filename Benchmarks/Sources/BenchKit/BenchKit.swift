@@ -34,6 +34,24 @@ public func integerArguments(_ count: Int, usage: String) -> [Int] {
     }
 }
 
+/// The environment variable `name`, or nil when it is unset.
+public func environmentValue(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
+/// The environment variable `name` as one of `T`'s raw values (`BACKEND=io_uring`
+/// for a `LoopBackend`), `defaultValue` when it is unset or empty, or a usage
+/// error (exit 64) naming the values it takes.
+public func environmentChoice<T: RawRepresentable & CaseIterable>(_ name: String, default defaultValue: T) -> T
+where T.RawValue == String {
+    guard let text = environmentValue(name), !text.isEmpty else { return defaultValue }
+    guard let value = T(rawValue: text) else {
+        fail("\(CommandLine.arguments[0]): \(name)=\(text): expected one of "
+             + T.allCases.map(\.rawValue).joined(separator: ", "), status: 64)
+    }
+    return value
+}
+
 /// `x` with one decimal place, like C's "%.1f" (for the RESULT lines).
 public func fixed1(_ x: Double) -> String {
     let tenths = Int((x * 10).rounded())

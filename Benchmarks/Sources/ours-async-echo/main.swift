@@ -4,6 +4,7 @@
 // per message), until the client closes.
 //
 //   ours-async-echo PORT
+//   BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend
 //
 // Prints "READY port=P" once listening; exits 0 after the last connection
 // closes, printing the echo servers' RESULT line (README, "Program interface").
@@ -17,10 +18,11 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
+let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
 
 let stats = EchoStats()
 do {
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: backend)
     try loop.run { executor in
         let listener = try await StreamListener.bind(port: UInt16(port), backlog: 1024, on: executor)
         let server = StreamServer(listener: listener) { connection in await echoOnStreams(connection, stats: stats) }

@@ -7,6 +7,7 @@
 // with 64-byte ping-pong, but the server stays correct).
 //
 //   ours-echo PORT
+//   BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend
 //
 // Prints "READY port=P" once listening; exits 0 after the last connection
 // closes, printing the echo servers' RESULT line (README, "Program interface").
@@ -18,6 +19,7 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
+let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
 
 /// The server's state. Loop thread only.
 final class EchoServer {
@@ -102,7 +104,7 @@ final class Connection {
 }
 
 do {
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: backend)
     let server = EchoServer(loop: loop)
     let listener = try Socket.listenTCP(on: SocketEndpoint(ip: "127.0.0.1", port: UInt16(port)), backlog: 1024).release()
     try loop.watch(listener) { _ in try server.accept(from: listener) }

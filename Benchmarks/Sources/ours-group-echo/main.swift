@@ -6,6 +6,7 @@
 //
 //   ours-group-echo PORT
 //   LOOPS=N (default 2)  BALANCING=acceptor|reuseport (default acceptor)
+//   BACKEND=epoll|poll|select|io_uring (default epoll): every loop's backend
 //
 // Prints "READY port=P" once listening; exits 0 after the last connection
 // closes, printing the echo servers' RESULT line (README, "Program interface").
@@ -19,13 +20,13 @@ import Glibc
 #endif
 
 let port = integerArguments(1, usage: "PORT")[0]
-let environment = ProcessInfoLite()
-let loops = environment.integer("LOOPS") ?? 2
-let balancing: ConnectionBalancing = environment.string("BALANCING") == "reuseport" ? .reusePort : .acceptor
+let loops = environmentValue("LOOPS").flatMap { Int($0) } ?? 2
+let balancing: ConnectionBalancing = environmentValue("BALANCING") == "reuseport" ? .reusePort : .acceptor
+let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
 
 let stats = EchoStats()
 do {
-    let group = try LoopGroup(loopCount: loops)
+    let group = try LoopGroup(loopCount: loops, backend: backend)
     let server = try await StreamServer.listening(port: UInt16(port), on: group, balancing: balancing) { connection in
         await echoOnStreams(connection, stats: stats)
     }
@@ -33,10 +34,4 @@ do {
     try await server.run()
 } catch {
     fail("ours-group-echo: \(error)")
-}
-
-/// The two environment variables this program reads.
-struct ProcessInfoLite {
-    func string(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
-    func integer(_ name: String) -> Int? { string(name).flatMap { Int($0) } }
 }

@@ -4,15 +4,17 @@
 // both tasks prefer the loop's executor).
 //
 //   ours-hop HOPS
+//   BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend
 //
 // Prints `RESULT hops=* ns_per_hop=* cpu_us=* mallocs=*`.
 import BenchKit
 import EventLoop
 
 let hops = integerArguments(1, usage: "HOPS")[0]
+let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
 
 do {
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: backend)
     let (nanoseconds, cpu, mallocs) = try loop.run { executor in
         let pingPong = PingPong()
         let start = bench_now_ns()

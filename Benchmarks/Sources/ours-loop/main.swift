@@ -3,6 +3,7 @@
 // token and writes one to the next pair, until EVENTS events have fired.
 //
 //   ours-loop PAIRS ACTIVE EVENTS          (same contract as c/loop.h)
+//   BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend
 import BenchKit
 import EventLoop
 
@@ -18,8 +19,9 @@ final class Ring {
 }
 
 let workload = LoopWorkload()
+let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
 do {
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: backend)
     let ring = Ring(writes: workload.events - workload.active)
     let descriptors = workload.descriptors
     let token = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)

@@ -3,6 +3,7 @@
 // rest have fired, and check they fired in deadline order.
 //
 //   ours-timers N SEED [tag|closure] [repeat|rearm]          (same contract and RESULT line as c/timers.h)
+//   BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend
 //
 // `tag` (default), like libev's ev_timer (a callback and the watcher's own
 // data): every timer shares one handler and carries its index as a tag
@@ -38,6 +39,7 @@ if arguments.count > 5 || !words.isSubset(of: ["tag", "closure", "repeat", "rear
 let rearming = words.contains("rearm")
 let repeating = words.contains("repeat") || rearming
 let useClosures = words.contains("closure")
+let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
 let deadlines = timerDeadlines(count: numbers[0], seed: UInt64(numbers[1]))
 let count = deadlines.count
 let expected = repeating ? 2 * (count - count / 2) : count - count / 2
@@ -95,7 +97,7 @@ final class TimerRun {
 }
 
 do {
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: backend)
     let run = TimerRun()
     run.loop = loop
     var ids: [TimerID] = []

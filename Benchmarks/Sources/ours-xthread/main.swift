@@ -3,6 +3,7 @@
 // one stops it.
 //
 //   ours-xthread THREADS TOTAL [capture] [tag|unretained]   (same contract as c/xthread.h)
+//   BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend
 //
 // Default: like the C peers, which pass a function and a pointer to static
 // state, the submitted closure reaches its state through globals, so it
@@ -49,8 +50,9 @@ if arguments.count > 5 || !words.isSubset(of: ["capture", "tag", "unretained"]) 
 }
 let mode = words.contains("tag") ? "tag" : words.contains("unretained") ? "unretained" : words.contains("capture") ? "capture" : "plain"
 let (threads, total) = crossThreadArguments()
+let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
 let loop: IOLoop
-do { loop = try IOLoop() } catch { fail("ours-xthread: \(error)") }
+do { loop = try IOLoop(backend: backend) } catch { fail("ours-xthread: \(error)") }
 let handle = loop.handle
 let run = Run(total: total)
 

@@ -8,6 +8,8 @@
 //   valgrind --tool=callgrind --dump-before='$s14profile_timers0A4MarkyyF' \
 //       profile-timers N tag|closure|repeat
 //
+// BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend.
+//
 // part 2: N schedules; part 3: N/2 cancels (none for repeat); part 4: the
 // firings (N/2, or for repeat N firings: the N/2 kept timers as
 // scheduleRepeating(every: 1 s), each firing twice over 2 s of steps),
@@ -32,10 +34,11 @@ func profile() throws {
         fail("usage: \(arguments[0]) N tag|closure|repeat", status: 64)
     }
     let mode = arguments[2]
+    let backend = environmentChoice("BACKEND", default: LoopBackend.epoll)
     let deadlines = timerDeadlines(count: numbers[0], seed: 42)
     let count = deadlines.count
     let clock = ManualClock(start: MonotonicInstant(nanoseconds: 1_000_000_000))
-    let loop = try IOLoop(clock: .manual(clock))
+    let loop = try IOLoop(backend: backend, clock: .manual(clock))
     let base = clock.now.nanoseconds
     let sink = Sink()
     let handler: (Int) throws -> Void = { i in sink.sum &+= i }

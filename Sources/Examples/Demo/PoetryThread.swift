@@ -18,13 +18,14 @@ final class PoetryThread {
         let state = Mutex<Result<([SocketEndpoint], LoopHandle), ExampleFailure>?>(nil)
     }
 
-    /// Starts the servers on loopback ports the kernel picks; returns once they listen.
-    init(poems: [[UInt8]], chunkSize: Int, delay: Duration) throws {
+    /// Starts the servers on loopback ports the kernel picks, on a loop on
+    /// `backend`; returns once they listen.
+    init(poems: [[UInt8]], chunkSize: Int, delay: Duration, backend: LoopBackend) throws {
         let started = Started()
         let ready = try DescriptorPair.pipe(nonBlocking: false)
         let readyWriter = ready.second.descriptor
         thread = try ExampleThread {
-            PoetryThread.serve(poems: poems, chunkSize: chunkSize, delay: delay, started: started, ready: readyWriter)
+            PoetryThread.serve(poems: poems, chunkSize: chunkSize, delay: delay, backend: backend, started: started, ready: readyWriter)
         }
         _ = try ready.first.descriptor.read(upTo: 1) // one byte once `started` is set
         _ = consume ready
@@ -39,10 +40,12 @@ final class PoetryThread {
     }
 
     /// The thread's body: listen, serve until stopped, close everything.
-    private static func serve(poems: [[UInt8]], chunkSize: Int, delay: Duration, started: Started, ready: Descriptor) {
+    private static func serve(
+        poems: [[UInt8]], chunkSize: Int, delay: Duration, backend: LoopBackend, started: Started, ready: Descriptor
+    ) {
         var servers: [PoetryServer] = []
         do {
-            let loop = try IOLoop()
+            let loop = try IOLoop(backend: backend)
             for (index, poem) in poems.enumerated() {
                 let listener = try listenTCP(host: "127.0.0.1", port: 0).release() // closed by `PoetryServer.close`
                 let server = PoetryServer(number: index + 1, listener: listener, poem: poem, chunkSize: chunkSize,

@@ -17,11 +17,12 @@ import ExampleSupport
 import SeedPrograms
 
 let usage = """
-    usage: demo
+    usage: demo [--backend NAME]
 
-    The seeds' story in one process, on loopback, in a few seconds (no flags):
+    The seeds' story in one process, on loopback, in a few seconds:
     three slow poetry servers fetched by a blocking, a loop and an async client (seed 001),
     then an async echo server and 100 concurrent clients (seed 004), then the loop's metrics.
+      --backend NAME   every loop's backend: epoll (default), poll, select or io_uring
     Exit status 0 when every step checked out; 1, with the reasons, otherwise.
     """
 
@@ -31,12 +32,13 @@ let echoClients = 100
 let echoMessages = 10
 
 runExample(name: "demo", usage: usage) { arguments in
+    let backend = try arguments.backend()
     try arguments.finish()
     var problems: [String] = []
     print("The seeds' story, in one process on loopback.\n")
 
     // MARK: Seed 001: blocking versus concurrent
-    let servers = try PoetryThread(poems: defaultPoems, chunkSize: chunkSize, delay: delay)
+    let servers = try PoetryThread(poems: defaultPoems, chunkSize: chunkSize, delay: delay, backend: backend)
     let alone = defaultPoems.map { delay * (($0.count + chunkSize - 1) / chunkSize - 1) } // the first chunk goes at once
     let sum = alone.reduce(.zero, +)
     let slowest = alone.max() ?? .zero
@@ -46,8 +48,8 @@ runExample(name: "demo", usage: usage) { arguments in
           + alone.map(formatSeconds).joined(separator: ", ") + " each alone, \(formatSeconds(sum)) one after another.\n")
 
     let blocking = try fetchBlocking(servers.endpoints, verbose: false, stopsOnSignals: false)
-    let onLoop = try fetchOnLoop(servers.endpoints, verbose: false, stopsOnSignals: false)
-    let loop = try IOLoop()
+    let onLoop = try fetchOnLoop(servers.endpoints, verbose: false, stopsOnSignals: false, backend: backend)
+    let loop = try IOLoop(backend: backend)
     let endpoints = servers.endpoints
     let onExecutor = try loop.run { executor in await fetchAsync(endpoints, verbose: false, on: executor) }
     servers.stop()
@@ -88,7 +90,7 @@ runExample(name: "demo", usage: usage) { arguments in
 
     // MARK: The loop's metrics
     let metrics = loop.metrics
-    print("The async steps' IOLoop: \(metrics.iterations) iterations, waited \(formatSeconds(metrics.waiting)) in epoll, "
+    print("The async steps' IOLoop: \(metrics.iterations) iterations, waited \(formatSeconds(metrics.waiting)) in \(backend), "
           + "ran \(formatSeconds(metrics.running)); left registered: \(metrics.activeWatchers) watchers, \(metrics.activeTimers) timers.")
     if metrics.activeWatchers != 0 || metrics.activeTimers != 0 {
         problems.append("the loop still has \(metrics.activeWatchers) watchers and \(metrics.activeTimers) timers after the last step")

@@ -15,7 +15,7 @@ import ExampleSupport
 
 let usage = """
     usage: echo-client [--host IP] [--port PORT] [--clients N] [--seconds DURATION]
-                       [--message TEXT] [--reconnect] [--backend epoll|poll|select]
+                       [--message TEXT] [--reconnect] [--backend epoll|poll|select|io_uring]
 
     N concurrent echo clients for a while, on one IOLoop; reports round trips and latency (seed 000's Go client).
       --host IP            server address (default 127.0.0.1)
@@ -24,7 +24,7 @@ let usage = """
       --seconds DURATION   how long to run: 3, 500ms, 1.5s (default 3 s)
       --message TEXT       what each client sends, 1...4096 bytes (default "hello")
       --reconnect          a new connection for every round trip, as the Go client does
-      --backend NAME       the loop's backend: epoll (default), poll or select
+      --backend NAME       the loop's backend: epoll (default), poll, select or io_uring
       --help               print this help
     It prints the round trips and their rate, latency percentiles (p50, p90, p99, max) and how many
     clients were answered. Exit status 1 when no client could connect.
@@ -39,7 +39,7 @@ runExample(name: "echo-client", usage: usage) { arguments in
         (1...4_096).contains($0.utf8.count) ? Array($0.utf8) : nil
     }
     let reconnect = try arguments.flag("--reconnect")
-    let backend = try arguments.choice("--backend", default: LoopBackend.epoll)
+    let backend = try arguments.backend()
     try arguments.finish()
 
     let endpoint = try SocketEndpoint(ip: host, port: port)

@@ -109,6 +109,13 @@ public struct ArgumentList {
         try value(name, default: defaultValue, expected: "one of " + T.allCases.map(\.rawValue).joined(separator: ", ")) { T(rawValue: $0) }
     }
 
+    /// Takes `--backend NAME`, the loop's backend (default epoll). A backend
+    /// this process cannot use is not refused here: making the loop fails
+    /// with `SelectorError.unavailable`, which says why.
+    public mutating func backend() throws(UsageError) -> LoopBackend {
+        try choice("--backend", default: LoopBackend.epoll)
+    }
+
     /// Takes the first word that is not a flag (`http-get URL`). Call it after
     /// taking every flag that has a value, since a flag's value is a word too.
     public mutating func positional() -> String? {

@@ -12,17 +12,21 @@ import Synchronization
 ///   connections over them (each handler runs on its connection's loop), and
 ///   this thread waits for the group to shut down.
 ///
+/// Every loop runs on `backend` (the examples' `--backend NAME`; one this
+/// process cannot use fails with `SelectorError.unavailable`, which names
+/// the reason).
+///
 /// It prints `listening on ADDRESS` (then `note`, if any) once the server
 /// listens. On a stop signal: `beforeStop` runs (given an executor of the
 /// loop that handles the signal), then the server shuts down with
 /// `gracePeriod`.
 public func serveUntilStopped(
-    host: String, port: UInt16, loops: Int, note: String = "", gracePeriod: Duration,
+    host: String, port: UInt16, loops: Int, backend: LoopBackend = .epoll, note: String = "", gracePeriod: Duration,
     beforeStop: @escaping @Sendable (LoopExecutor) -> Void = { _ in },
     handler: @escaping @Sendable (StreamConnection) async -> Void
 ) throws -> String {
     if loops == 1 {
-        let loop = try IOLoop()
+        let loop = try IOLoop(backend: backend)
         let stop = try SignalStop(loop)
         try loop.run { executor in
             let listener = try await bindListener(host: host, port: port, on: executor)
@@ -37,7 +41,7 @@ public func serveUntilStopped(
         try loop.close()
         return stop.signal ?? "?"
     }
-    let group = try LoopGroup(loopCount: loops)
+    let group = try LoopGroup(loopCount: loops, backend: backend)
     let stop = try signalStop(on: group.threads[0])
     let failure = Mutex<(any Error)?>(nil)
     let first = group.threads[0].executor

@@ -26,11 +26,12 @@ import ExampleSupport
 import Glibc
 
 let usage = """
-    usage: http-get [--timeout DURATION] [URL]
+    usage: http-get [--timeout DURATION] [--backend NAME] [URL]
 
     Seed 004's aiohttp client on the async/await streams: one GET, then the status and the body.
       URL                  an http:// URL (default http://127.0.0.1:9999/, the seed's; where http-hello listens)
       --timeout DURATION   for connecting and the whole response (default 10s)
+      --backend NAME       the loop's backend: epoll (default), poll, select or io_uring
       --help               print this help
     It prints the status on the first line, then the body. Exit status 0 when a response came (any status),
     1 when none did (refused, timed out, not HTTP). Ctrl-C or SIGTERM stops it (exit status 0).
@@ -38,10 +39,11 @@ let usage = """
 
 runExample(name: "http-get", usage: usage) { arguments in
     let timeout = try arguments.duration("--timeout", default: .seconds(10), in: .milliseconds(1)...(.seconds(3_600)))
+    let backend = try arguments.backend()
     let url = try TargetURL(parsing: arguments.positional() ?? "http://127.0.0.1:9999/")
     try arguments.finish()
 
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: backend)
     let stop = try SignalStop(loop, signals: [SIGTERM]) // Ctrl-C is run's
     let result: Result<Response, any Error>
     do {

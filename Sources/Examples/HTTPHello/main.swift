@@ -34,7 +34,7 @@ import EventLoop
 import ExampleSupport
 
 let usage = """
-    usage: http-hello [--host IP] [--port PORT] [--max-body BYTES] [--timeout DURATION] [--loops N] [--quiet]
+    usage: http-hello [--host IP] [--port PORT] [--max-body BYTES] [--timeout DURATION] [--loops N] [--backend NAME] [--quiet]
 
     Seed 004's aiohttp server on the async/await streams: GET / answers the path with status 201,
     GET /{id} answers the id with status 200. HTTP/1.1 with keep-alive, a small subset (see the source).
@@ -43,6 +43,7 @@ let usage = """
       --max-body BYTES     largest request body accepted, e.g. 64K (default 1M); more is 413
       --timeout DURATION   time for a request to arrive, and for an idle connection to stay (default 10s)
       --loops N            serve on a group of N loops, one thread each (default 1)
+      --backend NAME       the loops' backend: epoll (default), poll, select or io_uring
       --quiet              no access log lines
       --help               print this help
     It prints `listening on HOST:PORT` first, then a line per request: `127.0.0.1:50826 "GET /42 HTTP/1.1" 200 2`.
@@ -56,13 +57,14 @@ runExample(name: "http-hello", usage: usage) { arguments in
     let timeout = try arguments.duration("--timeout", default: .seconds(10), in: .milliseconds(10)...(.seconds(3_600)))
     let quiet = try arguments.flag("--quiet")
     let loops = try arguments.integer("--loops", default: 1, in: 1...1_024)
+    let backend = try arguments.backend()
     try arguments.finish()
 
     let limits = RequestLimits(body: maxBody, timeout: timeout)
     let log = AccessLog(quiet: quiet)
     let waiting = WaitingConnections()
     let signal = try serveUntilStopped(
-        host: host, port: port, loops: loops, gracePeriod: .seconds(1), beforeStop: { waiting.closeAll(on: $0) }
+        host: host, port: port, loops: loops, backend: backend, gracePeriod: .seconds(1), beforeStop: { waiting.closeAll(on: $0) }
     ) { connection in
         await serveHTTP(connection, limits: limits, log: log, waiting: waiting)
     }

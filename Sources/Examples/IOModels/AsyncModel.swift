@@ -13,7 +13,7 @@ func serveAsync(host: String, port: UInt16, _ context: ServeContext) throws -> S
     try context.reserveDescriptors()
     let log = context.log
     let open = OpenConnections()
-    return try serveUntilStopped(host: host, port: port, loops: context.loops, note: " (model: async)", gracePeriod: .seconds(1)) {
+    return try serveUntilStopped(host: host, port: port, loops: context.loops, backend: context.backend, note: " (model: async)", gracePeriod: .seconds(1)) {
         await answer($0, log: log, open: open)
     }
 }

@@ -3,11 +3,11 @@ import ExampleSupport
 
 /// `io-models load`: the load test the seed's servers were put through ("压测"):
 /// `count` requests at once, each on its own connection (no keep-alive), all
-/// on one `IOLoop`. Each request counts as answered when its connection
+/// on one `IOLoop` on `backend`. Each request counts as answered when its connection
 /// closes after a reply that holds "Web Server Test". Returns the exit
 /// status: 0 when every request was answered.
-func runLoad(endpoint: SocketEndpoint, count: Int, timeout: Duration) throws -> Int32 {
-    let loop = try IOLoop()
+func runLoad(endpoint: SocketEndpoint, count: Int, timeout: Duration, backend: LoopBackend) throws -> Int32 {
+    let loop = try IOLoop(backend: backend)
     var stoppedBy: String?
     try loop.stopOnSignals { stoppedBy = $0 }
     let request = Array("GET / HTTP/1.1\r\nHost: \(endpoint)\r\nConnection: close\r\n\r\n".utf8)

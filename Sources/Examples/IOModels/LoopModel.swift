@@ -5,7 +5,7 @@ import ExampleSupport
 /// the wait and the dispatch. Each descriptor gets a watcher (a callback), and
 /// signals arrive as callbacks too (`loop.onSignal`).
 func serveOnLoop(_ listener: Descriptor, _ context: ServeContext) throws -> String {
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: context.backend)
     var stoppedBy = "?"
     try loop.stopOnSignals { stoppedBy = $0 }
     let connections = context.connections

@@ -49,15 +49,18 @@ final class ServeContext {
     let interval: Duration
     /// `--loops N`: the async model's loop count (the other models run one loop).
     let loops: Int
+    /// `--backend NAME`: the loop and async models' backend (the others are their own).
+    let backend: LoopBackend
     private let reserve: Int
     private var reserved: [Descriptor] = []
 
-    init(log: ModelLog, reserve: Int, interval: Duration, loops: Int = 1) {
+    init(log: ModelLog, reserve: Int, interval: Duration, loops: Int = 1, backend: LoopBackend = .epoll) {
         self.log = log
         connections = HTTPConnections(log: log)
         self.reserve = reserve
         self.interval = interval
         self.loops = loops
+        self.backend = backend
     }
 
     /// `--reserve-descriptors N`: opens N descriptors on /dev/null, so the

@@ -27,9 +27,10 @@ import ExampleSupport
 
 let usage = """
     usage: io-models --model MODEL [--host IP] [--port PORT] [--quiet] [--reserve-descriptors N] [--interval DURATION] [--loops N]
+                     [--backend NAME]
            io-models reply-server [--host IP] [--port PORT]
            io-models triggers
-           io-models load [--host IP] [--port PORT] [--requests N] [--timeout DURATION]
+           io-models load [--host IP] [--port PORT] [--requests N] [--timeout DURATION] [--backend NAME]
 
     Seed 002's I/O models, each serving the same tiny HTTP page ("Web Server Test").
       --model MODEL              blocking, busy-poll, select, poll, epoll-level, epoll-edge, loop or async
@@ -40,12 +41,14 @@ let usage = """
                                  FD_SETSIZE (1024): select refuses them, the other models do not mind
       --interval DURATION        busy-poll's pause between passes (default 10ms, the seed's 0.01 s)
       --loops N                  async only: serve on a group of N loops, one thread each (default 1)
+      --backend NAME             loop and async only: the loop's backend, epoll (default), poll, select or io_uring
     reply-server: the seed's request/reply server: each connection is re-registered for reading,
       then for writing, and every message is answered with "ok" (--host, --port as above).
     triggers: level versus edge triggering on one socket pair: the peer writes 3 KB, the handler
       reads 1 KB per report; level reports three times, edge once unless the handler drains.
     load: N requests at once (default 100), each on its own connection, against any of the models;
       prints how many were answered (exit status 1 unless all were). --timeout: default 30 s.
+      --backend: the load generator's loop, as above.
     Each server prints `listening on HOST:PORT` first. Ctrl-C or SIGTERM stops it (exit status 0).
     """
 
@@ -67,9 +70,13 @@ runExample(name: "io-models", usage: usage) { arguments in
         let reserve = try arguments.integer("--reserve-descriptors", default: 0, in: 0...100_000)
         let interval = try arguments.duration("--interval", default: .milliseconds(10), in: .zero...(.seconds(1)))
         let loops = try arguments.integer("--loops", default: 1, in: 1...1_024)
+        let backend = try arguments.backend()
         try arguments.finish()
         if loops > 1 && model != .async { throw UsageError("--loops \(loops): only --model async serves on a group of loops") }
-        let context = ServeContext(log: ModelLog(quiet: quiet), reserve: reserve, interval: interval, loops: loops)
+        if backend != .epoll && model != .loop && model != .async {
+            throw UsageError("--backend \(backend): only --model loop and --model async run on a loop")
+        }
+        let context = ServeContext(log: ModelLog(quiet: quiet), reserve: reserve, interval: interval, loops: loops, backend: backend)
         let stoppedBy = try model.serve(host: host, port: port, context)
         context.releaseReserved()
         print("stopped by \(stoppedBy): \(context.log.answered) requests answered")
@@ -87,8 +94,9 @@ runExample(name: "io-models", usage: usage) { arguments in
         let port = try arguments.port(default: 8080)
         let requests = try arguments.integer("--requests", default: 100, in: 1...10_000)
         let timeout = try arguments.duration("--timeout", default: .seconds(30), in: .milliseconds(1)...(.seconds(3_600)))
+        let backend = try arguments.backend()
         try arguments.finish()
-        return try runLoad(endpoint: SocketEndpoint(ip: host, port: port), count: requests, timeout: timeout)
+        return try runLoad(endpoint: SocketEndpoint(ip: host, port: port), count: requests, timeout: timeout, backend: backend)
     case let other?:
         throw UsageError("unknown command \(other): use --model MODEL, reply-server, triggers or load")
     }

@@ -2,9 +2,11 @@ import EventLoop
 import ExampleSupport
 import SeedPrograms
 
-/// `poetry serve`: three slow servers on one `IOLoop`. Returns the exit status.
-func serve(host: String, ports: [UInt16], poems: [[UInt8]], chunkSize: Int, delay: Duration, quiet: Bool) throws -> Int32 {
-    let loop = try IOLoop()
+/// `poetry serve`: three slow servers on one `IOLoop` on `backend`. Returns the exit status.
+func serve(
+    host: String, ports: [UInt16], poems: [[UInt8]], chunkSize: Int, delay: Duration, quiet: Bool, backend: LoopBackend
+) throws -> Int32 {
+    let loop = try IOLoop(backend: backend)
     var stoppedBy = "?"
     try loop.stopOnSignals { stoppedBy = $0 }
     var servers: [PoetryServer] = []

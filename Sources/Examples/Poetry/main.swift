@@ -27,8 +27,8 @@ import ExampleSupport
 import SeedPrograms
 
 let usage = """
-    usage: poetry serve [--host IP] [--ports P1,P2,P3] [--poem FILE] [--chunk-size BYTES] [--delay DURATION] [--quiet]
-           poetry get (--blocking | --loop | --async) [--host IP] [--ports P1,P2,P3]
+    usage: poetry serve [--host IP] [--ports P1,P2,P3] [--poem FILE] [--chunk-size BYTES] [--delay DURATION] [--quiet] [--backend NAME]
+           poetry get (--blocking | --loop | --async) [--host IP] [--ports P1,P2,P3] [--backend NAME]
 
     Three slow poetry servers and two clients for them (seed 001).
     serve: three servers in one process, on one IOLoop; each sends a poem in chunks, a delay apart.
@@ -38,6 +38,7 @@ let usage = """
       --chunk-size BYTES   bytes per chunk, 1...65536 (default 20)
       --delay DURATION     pause between chunks: 0.15, 150ms, 1s (default 150ms)
       --quiet              do not print each chunk sent
+      --backend NAME       the loop's backend: epoll (default), poll, select or io_uring
       It prints `listening on HOST:PORT` for each server, then what it sends.
     get: fetch one poem from each port and print each chunk's arrival and the total time.
       --blocking           blocking sockets, one server after another (the seed's first client)
@@ -45,6 +46,7 @@ let usage = """
       --async              a task per server on the IOLoop's executor (async/await streams), all at once
       --host IP            the servers' address (default 127.0.0.1)
       --ports P1,P2,...    the servers' ports (default 10000,10001,10002)
+      --backend NAME       --loop and --async: the loop's backend, as for serve (--blocking makes no loop)
     Ctrl-C or SIGTERM stops either (exit status 0).
     """
 
@@ -57,15 +59,17 @@ runExample(name: "poetry", usage: usage) { arguments in
         let chunkSize = try arguments.integer("--chunk-size", default: 20, in: 1...65_536)
         let delay = try arguments.duration("--delay", default: .milliseconds(150), in: .zero...(.seconds(60)))
         let quiet = try arguments.flag("--quiet")
+        let backend = try arguments.backend()
         try arguments.finish()
         guard ports.count == 3 else { throw UsageError("--ports needs three ports, one per server") }
         let poems = try poemFile.map { text in Array(repeating: try readPoem(text), count: 3) } ?? defaultPoems
-        return try serve(host: host, ports: ports, poems: poems, chunkSize: chunkSize, delay: delay, quiet: quiet)
+        return try serve(host: host, ports: ports, poems: poems, chunkSize: chunkSize, delay: delay, quiet: quiet, backend: backend)
     case "get":
         let host = try arguments.host()
         let ports = try arguments.ports(default: [10000, 10001, 10002])
         var modes: [FetchMode] = []
         for mode in FetchMode.allCases where try arguments.flag("--" + mode.rawValue) { modes.append(mode) }
+        let backend = try arguments.backend()
         try arguments.finish()
         guard modes.count == 1, let mode = modes.first else {
             throw UsageError("get needs one of " + FetchMode.allCases.map { "--" + $0.rawValue }.joined(separator: ", "))
@@ -73,8 +77,8 @@ runExample(name: "poetry", usage: usage) { arguments in
         let endpoints = try ports.map { try SocketEndpoint(ip: host, port: $0) }
         let fetch = switch mode {
         case .blocking: try fetchBlocking(endpoints)
-        case .loop: try fetchOnLoop(endpoints)
-        case .async: try fetchOnExecutor(endpoints)
+        case .loop: try fetchOnLoop(endpoints, backend: backend)
+        case .async: try fetchOnExecutor(endpoints, backend: backend)
         }
         return fetch.report(mode: mode)
     case let other?:
@@ -87,8 +91,8 @@ runExample(name: "poetry", usage: usage) { arguments in
 
 /// `poetry get --async`: the tasks run on a new loop until all three are done
 /// (`loop.run { }`, asyncio's `run_until_complete`).
-func fetchOnExecutor(_ endpoints: [SocketEndpoint]) throws -> Fetch {
-    let loop = try IOLoop()
+func fetchOnExecutor(_ endpoints: [SocketEndpoint], backend: LoopBackend) throws -> Fetch {
+    let loop = try IOLoop(backend: backend)
     let stop = try SignalStop(loop)
     let fetch = try loop.run { executor in await fetchAsync(endpoints, on: executor, stop: stop) }
     try loop.close()

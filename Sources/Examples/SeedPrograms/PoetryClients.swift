@@ -118,10 +118,12 @@ public func fetchBlocking(_ endpoints: [SocketEndpoint], verbose: Bool = true, s
 }
 
 /// `poetry get --loop`: all servers at once, one readable watcher each on an
-/// `IOLoop`. `stopsOnSignals`: as for `fetchBlocking`, through `loop.onSignal`.
-public func fetchOnLoop(_ endpoints: [SocketEndpoint], verbose: Bool = true, stopsOnSignals: Bool = true) throws -> Fetch {
+/// `IOLoop` on `backend`. `stopsOnSignals`: as for `fetchBlocking`, through `loop.onSignal`.
+public func fetchOnLoop(
+    _ endpoints: [SocketEndpoint], verbose: Bool = true, stopsOnSignals: Bool = true, backend: LoopBackend = .epoll
+) throws -> Fetch {
     var fetch = Fetch(endpoints, verbose: verbose)
-    let loop = try IOLoop()
+    let loop = try IOLoop(backend: backend)
     if stopsOnSignals {
         try loop.stopOnSignals { fetch.stoppedBy = $0 }
     }
