@@ -345,11 +345,17 @@ struct cevent_uring {
     void *sqes, *cqes;
     void *sq_map, *cq_map;
     uint64_t sq_map_size, cq_map_size, sqes_size;
+    /// The provided-buffer ring (group 0) and its buffers, once set up.
+    void *buf_ring;
+    unsigned char *buf_base;
+    uint32_t buf_entries, buf_size;
+    uint16_t buf_tail;
 };
 
 static const uint32_t cevent_IORING_FEAT_NODROP = 1U << 1;
 static const uint32_t cevent_IORING_FEAT_EXT_ARG = 1U << 8;
 static const uint32_t cevent_IORING_CQE_F_MORE = 1U << 1;
+static const uint32_t cevent_IORING_CQE_F_BUFFER = 1U << 0;
 
 /// io_uring_setup(2) with `entries` submissions and `cq_entries` completions
 /// (IORING_SETUP_CQSIZE, with IORING_SETUP_COOP_TASKRUN where the kernel has
@@ -368,6 +374,21 @@ int cevent_uring_prep_poll_add(struct cevent_uring *ring, int fd, uint32_t event
 /// waited for). Returns how many were cancelled (0 when none was found; some
 /// kernels say -ENOENT instead), or -errno (-EINVAL: a kernel before 6.0).
 int cevent_uring_cancel(int fd, uint64_t user_data);
+/// Sets up a ring of `entries` (a power of two, at most 32,768) provided
+/// buffers of `size` bytes each (IORING_REGISTER_PBUF_RING, group 0, Linux
+/// 5.19+) and hands every buffer to the kernel. Returns 0 or -errno
+/// (nothing left mapped).
+int cevent_uring_setup_buffers(struct cevent_uring *ring, uint32_t entries, uint32_t size);
+/// Buffer `id`'s memory (the kernel filled it, a completion said how much).
+const void *cevent_uring_buffer(const struct cevent_uring *ring, uint16_t id);
+/// Gives buffer `id` back to the kernel (a release store of the buffer ring's tail).
+void cevent_uring_recycle_buffer(struct cevent_uring *ring, uint16_t id);
+/// Fills the next submission with an IORING_OP_RECV on `fd` into a buffer of
+/// group 0 (IOSQE_BUFFER_SELECT), multishot (IORING_RECV_MULTISHOT) when
+/// `multishot` is 1. A completion with bytes carries IORING_CQE_F_BUFFER and
+/// the buffer's id in its upper 16 flag bits. Returns 0, or -EBUSY when every
+/// submission is filled.
+int cevent_uring_prep_recv(struct cevent_uring *ring, int fd, uint64_t user_data, int multishot);
 /// Publishes the filled submissions; returns how many the kernel has not consumed.
 uint32_t cevent_uring_publish(struct cevent_uring *ring);
 /// io_uring_enter(2): submits `to_submit`; when `min_complete` > 0, waits for

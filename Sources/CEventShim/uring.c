@@ -14,7 +14,8 @@
 _Static_assert(sizeof(struct io_uring_sqe) == 64, "64-byte submissions (no IORING_SETUP_SQE128)");
 _Static_assert(sizeof(struct io_uring_cqe) == 16, "16-byte completions (no IORING_SETUP_CQE32)");
 _Static_assert(IORING_FEAT_NODROP == (1U << 1) && IORING_FEAT_EXT_ARG == (1U << 8), "the header's feature bits");
-_Static_assert(IORING_CQE_F_MORE == (1U << 1), "the header's F_MORE bit");
+_Static_assert(IORING_CQE_F_MORE == (1U << 1) && IORING_CQE_F_BUFFER == 1U, "the header's completion flag bits");
+_Static_assert(sizeof(struct io_uring_buf) == 16, "16-byte provided-buffer entries");
 
 static void *field(void *base, uint32_t offset) { return (char *)base + offset; }
 
@@ -83,6 +84,10 @@ close_fd:
 }
 
 void cevent_uring_unmap(struct cevent_uring *ring) {
+    if (ring->buf_ring) munmap(ring->buf_ring, ring->buf_entries * sizeof(struct io_uring_buf));
+    if (ring->buf_base) munmap(ring->buf_base, (size_t)ring->buf_entries * ring->buf_size);
+    ring->buf_ring = NULL;
+    ring->buf_base = NULL;
     if (ring->sqes) munmap(ring->sqes, ring->sqes_size);
     if (ring->cq_map) munmap(ring->cq_map, ring->cq_map_size);
     if (ring->sq_map) munmap(ring->sq_map, ring->sq_map_size);
@@ -120,6 +125,71 @@ int cevent_uring_cancel(int fd, uint64_t user_data) {
     reg.timeout.tv_nsec = -1;
     long r = syscall(SYS_io_uring_register, fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
     return r < 0 ? -errno : (int)r;
+}
+
+int cevent_uring_setup_buffers(struct cevent_uring *ring, uint32_t entries, uint32_t size) {
+    if (entries == 0 || entries > 32768 || (entries & (entries - 1)) != 0 || size == 0) return -EINVAL;
+    size_t ring_bytes = entries * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED) return -errno;
+    unsigned char *base = mmap(NULL, (size_t)entries * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) {
+        int failure = errno;
+        munmap(br, ring_bytes);
+        return -failure;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = entries;
+    reg.bgid = 0;
+    if (syscall(SYS_io_uring_register, ring->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        int failure = errno;
+        munmap(base, (size_t)entries * size);
+        munmap(br, ring_bytes);
+        return -failure;
+    }
+    ring->buf_ring = br;
+    ring->buf_base = base;
+    ring->buf_entries = entries;
+    ring->buf_size = size;
+    ring->buf_tail = 0;
+    struct io_uring_buf_ring *r = br;
+    for (uint32_t id = 0; id < entries; id++) {
+        struct io_uring_buf *buf = &r->bufs[id];
+        buf->addr = (uint64_t)(uintptr_t)(base + (size_t)id * size);
+        buf->len = size;
+        buf->bid = (uint16_t)id;
+    }
+    ring->buf_tail = (uint16_t)entries;
+    __atomic_store_n(&r->tail, ring->buf_tail, __ATOMIC_RELEASE);
+    return 0;
+}
+
+const void *cevent_uring_buffer(const struct cevent_uring *ring, uint16_t id) {
+    return ring->buf_base + (size_t)id * ring->buf_size;
+}
+
+void cevent_uring_recycle_buffer(struct cevent_uring *ring, uint16_t id) {
+    struct io_uring_buf_ring *r = ring->buf_ring;
+    struct io_uring_buf *buf = &r->bufs[ring->buf_tail & (ring->buf_entries - 1)];
+    buf->addr = (uint64_t)(uintptr_t)(ring->buf_base + (size_t)id * ring->buf_size);
+    buf->len = ring->buf_size;
+    buf->bid = id;
+    ring->buf_tail++;
+    __atomic_store_n(&r->tail, ring->buf_tail, __ATOMIC_RELEASE);
+}
+
+int cevent_uring_prep_recv(struct cevent_uring *ring, int fd, uint64_t user_data, int multishot) {
+    struct io_uring_sqe *sqe = next_submission(ring);
+    if (!sqe) return -EBUSY;
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = fd;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    sqe->ioprio = multishot ? IORING_RECV_MULTISHOT : 0;
+    sqe->user_data = user_data;
+    return 0;
 }
 
 uint32_t cevent_uring_publish(struct cevent_uring *ring) {

@@ -68,6 +68,8 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     private(set) var readHangUp = false
     /// The connection is gone both ways (hang-up or error): writes fail at once.
     private(set) var hangUp = false
+    /// The owner's bytes arrive by completion (`startReceiving` succeeded).
+    private(set) var receivesByCompletion = false
 
     /// The tasks waiting in each direction, in arrival order. Usually one (a
     /// stream reads one at a time and takes turns to write); several when
@@ -92,19 +94,59 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     var isFinished: Bool { socket == nil }
 
     /// Takes ownership of `socket` (non-blocking) and registers it with `loop`.
-    init(_ socket: consuming OwnedDescriptor, loop: IOLoop) throws {
+    /// `receiving`: the owner takes its bytes by completion (`startReceiving`)
+    /// where the loop can, so the registration watches only for writability
+    /// (and the hang-ups and errors every registration gets).
+    init(_ socket: consuming OwnedDescriptor, loop: IOLoop, receiving: Bool = false) throws {
         executor = loop.executor
         descriptor = socket.descriptor
         isEdgeTriggered = loop.supportsEdgeTriggering
         self.loop = loop
         self.socket = consume socket
         if isEdgeTriggered {
-            watcher = try loop.watch(descriptor, interest: .all, trigger: .edge) { [unowned self] events in
+            let interest: Interest = receiving && loop.receivesByCompletion ? .writable : .all
+            watcher = try loop.watch(descriptor, interest: interest, trigger: .edge) { [unowned self] events in
                 self.handle(events)
             }
-            watchedInterest = .all
+            watchedInterest = interest
         }
         loop.waiters.addOther(self)
+    }
+
+    // MARK: Receiving by completion (io_uring)
+
+    /// Starts the socket's receive by completion (see `IOUringSelector+Receiving`):
+    /// `deliver` gets each completion on the loop thread. False where the
+    /// loop cannot (another backend, or the kernel refused its buffers): the
+    /// registration then watches readability again and the owner reads with
+    /// `read(2)`.
+    func startReceiving(_ deliver: @escaping (UnsafeRawBufferPointer, Int32) -> Void) -> Bool {
+        guard loop.receivesByCompletion, let watcher, watchedInterest == .writable else { return false }
+        do {
+            try loop.startReceiving(descriptor, watcher.generation, deliver)
+            receivesByCompletion = true
+            return true
+        } catch {
+            do {
+                try watcher.setInterest(.all)
+                watchedInterest = .all
+            } catch let failure { failAll(failure) }
+            return false
+        }
+    }
+
+    /// Pauses or resumes the socket's receive (its owner's buffer is full, or
+    /// has room again).
+    func setReceiving(paused: Bool) {
+        guard let watcher else { return }
+        do { try loop.setReceiving(descriptor, watcher.generation, paused: paused) } catch { failAll(error) }
+    }
+
+    /// Bytes, the end or an error arrived by completion: the readers go on.
+    func deliveredRead(end: Bool) {
+        if end { sawEnd() }
+        readReady = true
+        resumeAll(.read)
     }
 
     var isOpen: Bool { socket != nil }
@@ -233,10 +275,12 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
             if !isEdgeTriggered && !hangUpWaiters.isEmpty && !readHangUp { checkForEnd() }
         }
         if events.contains(.writable) { writeReady = true }
-        if events.contains(.readHangUp) { readHangUp = true }
+        // Receiving by completion, the read side's end is the receive's to
+        // report, after the bytes before it (a poll sees it earlier).
+        if events.contains(.readHangUp) && !receivesByCompletion { readHangUp = true }
         if !events.isDisjoint(with: [.hangUp, .error]) {
             hangUp = true
-            readHangUp = true
+            if !receivesByCompletion { readHangUp = true }
             readReady = true
             writeReady = true
         }

@@ -109,7 +109,7 @@ extension StreamConnection {
         try await executor.onLoop {
             let loop = try executor.loopForCall("connect(\(address))")
             let socket = try await startConnecting(to: address, deadline: deadline, on: executor)
-            let connection = try StreamConnection(adopting: socket, loop: loop, local: address, peer: address)
+            let connection = try StreamConnection(adopting: socket, loop: loop, local: address, peer: address, receiving: false)
             do {
                 connection.core.writeReady = false // not connected until the kernel says writable
                 try await connection.core.wait(for: .write, deadline: deadline, operation: "connect(\(address))")
@@ -117,6 +117,7 @@ extension StreamConnection {
                     throw StreamError(SystemError(failure, operation: "connect(\(address))"))
                 }
                 connection.connected(local: try connection.descriptor.localAddress())
+                connection.beginReceiving()
                 if address.family != Socket.unixFamily {
                     try? connection.descriptor.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) // only speed depends on it
                 }

@@ -203,6 +203,13 @@ extension StreamConnection {
         guard core.isOpen else { throw StreamError(.closed, operation: "atEndOfStream(\(peerAddress))") }
         if end > start { return false }
         if atEnd { return true }
+        if receivesByCompletion {
+            // The receive takes every byte and the end out of the socket (a
+            // peek there could find the end while bytes before it wait in the
+            // completion ring): the end is known once its completion came.
+            if let failure { throw failure }
+            return false
+        }
         let outcome: IOOutcome<Bool>
         do throws(SystemError) { outcome = try core.descriptor.peekAtEnd() } catch {
             // The error is consumed by the peek (a reset): kept for the reads and writes after it.

@@ -78,14 +78,32 @@ public final class StreamConnection: @unchecked Sendable {
     var shutdownRequested = false
     /// The bytes `bufferWrite(_:)` took that the kernel has not yet.
     let writeBuffer = WriteBuffer()
+    /// Bytes arrive by completion (io_uring's receive into provided buffers) into
+    /// `buffer`, rather than by a `read(2)` after readiness.
+    var receivesByCompletion = false
+    /// The receive is paused: `buffer` holds `receiveHighWater` bytes or more.
+    var receivePaused = false
+    /// Buffered bytes at which the receive pauses (it resumes below half).
+    static let receiveHighWater = 65_536
 
     /// Wraps an open, connected, non-blocking socket. Loop thread.
-    init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, peer: SocketEndpoint) throws {
+    /// `receiving`: start receiving by completion at once where the loop
+    /// can (false for a socket still connecting: a receive there would take
+    /// the connect's error before `SO_ERROR` could; see `beginReceiving`).
+    init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, peer: SocketEndpoint,
+         receiving: Bool = true) throws {
         executor = loop.executor
         localAddress = local
         peerAddress = peer
-        core = try SocketCore(socket, loop: loop)
+        core = try SocketCore(socket, loop: loop, receiving: true)
         core.onAbandon = { [weak self] direction, owner in self?.abandon(direction, owner) }
+        if receiving { beginReceiving() }
+    }
+
+    /// Starts receiving by completion where the loop can (io_uring); reads
+    /// use `read(2)` otherwise. Loop thread, once.
+    func beginReceiving() {
+        receivesByCompletion = core.startReceiving { [weak self] bytes, result in self?.received(bytes, result) }
     }
 
     /// Loop thread, before the connection is handed out: the kernel's own address for it.
@@ -209,6 +227,7 @@ public final class StreamConnection: @unchecked Sendable {
         let count = min(end - start, target.count)
         target.replaceSubrange(0..<count, with: buffer[start..<start + count])
         start += count
+        if receivePaused { resumeReceivingIfRoom() }
         return count
     }
 
@@ -235,6 +254,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// Reads more into the stream's buffer (at least one byte, or the end),
     /// for the read holding `turn`.
     nonisolated(nonsending) func fill(wanting: Int, turn: UInt64) async throws {
+        if receivesByCompletion { return try await fillByCompletion(turn: turn) }
         if start == end { start = 0; end = 0 }
         // Room for the next segments, not for everything asked: a peer that
         // announces a huge length and sends 3 bytes costs 3 bytes.
@@ -270,6 +290,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// (see `failure`).
     private func receive(into target: inout [UInt8], at offset: Int, count: Int) throws -> IOOutcome<Int> {
         guard core.isOpen else { throw StreamError(.closed, operation: "read(\(peerAddress))") }
+        if receivesByCompletion { return try receiveByCompletion(into: &target, at: offset, count: count) }
         let fd = core.descriptor
         let outcome: IOOutcome<Int>
         do {
@@ -308,6 +329,7 @@ public final class StreamConnection: @unchecked Sendable {
     func take(_ count: Int) -> [UInt8] {
         let bytes = Array(buffer[start..<start + count])
         start += count
+        if receivePaused { resumeReceivingIfRoom() }
         return bytes
     }
 
@@ -363,6 +385,10 @@ public final class StreamConnection: @unchecked Sendable {
         try await executor.onLoop {
             guard self.core.isOpen else { throw StreamError(.closed, operation: "waitUntilPeerCloses(\(self.peerAddress))") }
             if !self.core.readHangUp && !self.atEnd && !self.core.isEdgeTriggered { self.core.checkForEnd() }
+            if self.receivePaused { // the end comes after what the peer sent: receive it
+                self.receivePaused = false
+                self.core.setReceiving(paused: false)
+            }
             while !self.core.readHangUp && !self.atEnd {
                 try await self.core.wait(for: .hangUp, operation: "waitUntilPeerCloses(\(self.peerAddress))")
             }

@@ -62,6 +62,23 @@ extension IOLoop {
         try selector.modify(fd, interest: interest, trigger: trigger ?? slot.trigger, watcher: slot.value)
     }
 
+    /// Whether the streams' sockets receive by completion on this loop (io_uring).
+    var receivesByCompletion: Bool { selector.receivesByCompletion }
+
+    /// Starts the receive by completion of the watched socket `fd` (watcher
+    /// `generation`); `deliver` gets each completion on the loop thread (see
+    /// `IOUringSelector.startReceiving`).
+    func startReceiving(_ fd: Descriptor, _ generation: UInt32, _ deliver: @escaping (UnsafeRawBufferPointer, Int32) -> Void) throws {
+        guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
+        try selector.startReceiving(fd, deliver)
+    }
+
+    /// Pauses or resumes the receive of `fd` (watcher `generation`).
+    func setReceiving(_ fd: Descriptor, _ generation: UInt32, paused: Bool) throws {
+        guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
+        try selector.setReceiving(fd, paused: paused)
+    }
+
     /// Re-arms an edge-triggered watcher so the kernel reports it again if it
     /// is ready now (see `EpollSelector.rearm`). For the streams' sockets.
     func rearmWatcher(_ fd: Descriptor, _ generation: UInt32) throws {

@@ -98,6 +98,23 @@ enum LoopSelector {
         }
     }
 
+    /// Whether a socket's bytes can arrive by completion (io_uring's multishot
+    /// receive) rather than by a `read(2)` after readiness.
+    var receivesByCompletion: Bool { if case .ioUring = self { true } else { false } }
+
+    /// Starts a registered socket's receive by completion (io_uring only; see
+    /// `IOUringSelector.startReceiving`).
+    func startReceiving(_ fd: Descriptor, _ deliver: @escaping (UnsafeRawBufferPointer, Int32) -> Void) throws(SelectorError) {
+        guard case .ioUring(let s) = self else { throw .unavailable(backend: "\(self)", reason: "only io_uring receives by completion") }
+        try s.startReceiving(fd, deliver)
+    }
+
+    /// Pauses or resumes a socket's receive (io_uring only).
+    func setReceiving(_ fd: Descriptor, paused: Bool) throws(SelectorError) {
+        guard case .ioUring(let s) = self else { return }
+        if paused { try s.pauseReceiving(fd) } else { try s.resumeReceiving(fd) }
+    }
+
     /// Whether registrations may be edge-triggered (epoll, io_uring).
     var supportsEdgeTriggering: Bool {
         switch self {

@@ -38,7 +38,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     /// Edge (multishot poll) and one-shot, beside level.
     public static var supportedTriggers: Trigger { [.edge, .oneShot] }
 
-    private var ring: IOUring?
+    var ring: IOUring?
     private(set) var table = RegistrationTable<Value>()
     /// Poll requests in flight per descriptor, for its current arming.
     private var inFlight: [UInt16] = []
@@ -48,6 +48,11 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     /// Registrations to queue again before the next wait (level-triggered ones
     /// reported by the last wait, and multishot polls the kernel ended).
     private var rearms: [(fd: Int32, generation: UInt32)] = []
+    /// The receives by completion, by descriptor (see `IOUringSelector+Receiving`).
+    var receivers: [Receiver?] = []
+    /// Receives to queue again before the next wait (the kernel ended them:
+    /// no free buffer, or for its own reasons).
+    var receiveRearms: [(fd: Int32, generation: UInt32)] = []
 
     /// Whether `close()` has been called.
     public var isClosed: Bool { ring == nil }
@@ -125,6 +130,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     public func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Value> {
         if isClosed { throw .closed }
         guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
+        try stopReceiving(fd.rawValue)
         try cancel(fd.rawValue, slot.generation)
         return table.remove(fd.rawValue)!.key(fd.rawValue)
     }
@@ -174,7 +180,13 @@ public final class IOUringSelector<Value>: TableBackedSelector {
                 let (userData, kernelResult, flags) = ring.completion(index)
                 index += 1
                 let fd = Int32(truncatingIfNeeded: userData)
-                let result = Kernel.uringCompletion(fd, kernelResult)
+                let receive = userData & Self.receiveBit != 0
+                let result = Kernel.uringCompletion(fd, kernelResult, receive: receive)
+                if receive {
+                    if deliverReceived(ring, fd, userData, result, flags) { reported += 1 }
+                    if isClosed { return (reported, true) }
+                    continue
+                }
                 guard fd >= 0, Int(fd) < epochs.count, let slot = table[fd],
                       userData == Self.userData(fd, slot.generation, epochs[Int(fd)]) else { continue } // gone or cancelled
                 if flags & IOUringBits.more == 0, inFlight[Int(fd)] > 0 { inFlight[Int(fd)] -= 1 }
@@ -209,6 +221,10 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         inFlight = []
         epochs = []
         rearms = []
+        receiveRearms = []
+        let receiving = receivers
+        receivers = []
+        defer { _ = receiving } // their closures released with the rest
         let slots = table.removeAll()
         defer { _ = slots } // user values released once the selector is consistent
         do { try ring.close() } catch { throw .system(error) }
@@ -225,6 +241,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     }
 
     private func queueRearms() throws(SelectorError) {
+        if !receiveRearms.isEmpty { try queueReceiveRearms() }
         if rearms.isEmpty { return }
         var pending = rearms
         rearms = []
@@ -251,7 +268,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
             do { try ring.cancel(Self.userData(fd, generation, epochs[Int(fd)])) } catch { throw .system(error) }
             inFlight[Int(fd)] = 0
         }
-        epochs[Int(fd)] &+= 1
+        epochs[Int(fd)] = (epochs[Int(fd)] &+ 1) & Self.epochMask
     }
 
     /// Queues one poll request for the registration.
@@ -265,12 +282,17 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         inFlight[Int(fd)] += 1
     }
 
-    /// A request's user data: the descriptor (32 bits), the arming epoch (8)
-    /// and the low 24 bits of the generation. Completions of a registration
-    /// gone 2^24 generations ago on the same number cannot be in the ring:
-    /// `unregister` ends every request before it returns.
+    /// A request's user data: the descriptor (bits 0-31), the arming epoch
+    /// (32-38), whether it is a receive (39) and the low 24 bits of the
+    /// generation (40-63). Completions of a registration gone 2^24
+    /// generations ago on the same number cannot be in the ring: `unregister`
+    /// ends every request before it returns.
     @inline(__always)
-    private static func userData(_ fd: Int32, _ generation: UInt32, _ epoch: UInt8) -> UInt64 {
-        UInt64(generation & 0xFF_FFFF) << 40 | UInt64(epoch) << 32 | UInt64(UInt32(bitPattern: fd))
+    static func userData(_ fd: Int32, _ generation: UInt32, _ epoch: UInt8, receive: Bool = false) -> UInt64 {
+        UInt64(generation & 0xFF_FFFF) << 40 | (receive ? receiveBit : 0) | UInt64(epoch & epochMask) << 32
+            | UInt64(UInt32(bitPattern: fd))
     }
+
+    static var receiveBit: UInt64 { 1 << 39 }
+    static var epochMask: UInt8 { 0x7F }
 }

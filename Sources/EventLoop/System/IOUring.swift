@@ -9,7 +9,7 @@ import Glibc
 /// completions over in ring order. The ring memory, the barriers of its heads
 /// and the `mmap`s are the C shim's; every system call goes through the seam
 /// (`io_uring_setup`, `io_uring_enter`), and so does each completion's result
-/// (`SystemCall.ioUringCompletion`), so a `FaultScript` can fail any of them.
+/// (`SystemCall.ioUringPoll`, `.ioUringReceive`), so a `FaultScript` can fail any of them.
 ///
 /// Needs Linux 6.0 or later: completions are never dropped
 /// (`IORING_FEAT_NODROP`), a wait takes a timeout (`IORING_FEAT_EXT_ARG`),
@@ -68,6 +68,41 @@ final class IOUring {
         if cevent_uring_prep_poll_add(ring, fd, events, multishot ? 1 : 0, userData) == 0 { return }
         try submit()
         _ = cevent_uring_prep_poll_add(ring, fd, events, multishot ? 1 : 0, userData) // room now: the kernel consumed all
+    }
+
+    /// Whether the provided buffers are set up (`setUpBuffers`).
+    private(set) var hasBuffers = false
+
+    /// Sets up `count` provided buffers of `size` bytes (group 0) that
+    /// receives fill. The C call is
+    /// `io_uring_register(IORING_REGISTER_PBUF_RING)`.
+    /// - Throws: `SystemError` (`EINVAL` before Linux 5.19, `ENOMEM`…).
+    func setUpBuffers(count: UInt32, size: UInt32) throws(SystemError) {
+        let result = Kernel.uringSetUpBuffers(ring, count, size)
+        if result < 0 {
+            throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: "io_uring_register(\(descriptor), PBUF_RING \(count) x \(size) bytes)")
+        }
+        hasBuffers = true
+    }
+
+    /// The first `count` bytes of provided buffer `id`, as a completion filled them.
+    @inline(__always)
+    func buffer(_ id: UInt16, count: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: cevent_uring_buffer(ring, id), count: count)
+    }
+
+    /// Gives provided buffer `id` back to the kernel.
+    @inline(__always)
+    func recycle(_ id: UInt16) { cevent_uring_recycle_buffer(ring, id) }
+
+    /// Queues a receive on `fd` into one of the provided buffers
+    /// (`IORING_OP_RECV` with `IOSQE_BUFFER_SELECT`; `IORING_RECV_MULTISHOT`
+    /// when `multishot`); it reaches the kernel with the next `submit` or `wait`.
+    /// - Throws: `SystemError` from submitting a full submission ring first.
+    func receive(_ fd: Int32, userData: UInt64, multishot: Bool) throws(SystemError) {
+        if cevent_uring_prep_recv(ring, fd, userData, multishot ? 1 : 0) == 0 { return }
+        try submit()
+        _ = cevent_uring_prep_recv(ring, fd, userData, multishot ? 1 : 0)
     }
 
     /// Ends every request whose user data is `userData`, submitting what is
@@ -150,4 +185,7 @@ final class IOUring {
 enum IOUringBits {
     /// `IORING_CQE_F_MORE`: the multishot request goes on.
     static let more = cevent_IORING_CQE_F_MORE
+    /// `IORING_CQE_F_BUFFER`: the completion used a provided buffer, whose id
+    /// is in the upper 16 bits of the flags.
+    static let buffer = cevent_IORING_CQE_F_BUFFER
 }

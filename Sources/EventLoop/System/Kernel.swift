@@ -124,11 +124,15 @@ enum Kernel {
     static func uringCancel(_ fd: Int32, _ userData: UInt64) -> Int {
         seam(.ioUringRegister, fd) { _ in Int(cevent_uring_cancel(fd, userData)) }
     }
+    static func uringSetUpBuffers(_ ring: UnsafeMutablePointer<cevent_uring>, _ entries: UInt32, _ size: UInt32) -> Int {
+        seam(.ioUringRegister, ring.pointee.fd) { _ in Int(cevent_uring_setup_buffers(ring, entries, size)) }
+    }
     /// A completion's result as read from the ring, which a script may replace
-    /// with an errno. `fd`: the descriptor the operation acted on.
+    /// with an errno. `fd`: the descriptor the operation acted on;
+    /// `receive`: a receive's completion (else a poll's).
     @inline(__always)
-    static func uringCompletion(_ fd: Int32, _ result: Int32) -> Int32 {
-        Int32(truncatingIfNeeded: seam(.ioUringCompletion, fd) { _ in Int(result) })
+    static func uringCompletion(_ fd: Int32, _ result: Int32, receive: Bool) -> Int32 {
+        Int32(truncatingIfNeeded: seam(receive ? .ioUringReceive : .ioUringPoll, fd) { _ in Int(result) })
     }
 
     // MARK: Multiplexers

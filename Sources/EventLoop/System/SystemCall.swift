@@ -71,10 +71,15 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     /// `io_uring_register(2)` with `IORING_REGISTER_SYNC_CANCEL`: ending a
     /// registration's poll requests before `unregister` or `modify` returns.
     case ioUringRegister = "io_uring_register"
-    /// The result of one io_uring completion, as the package reads it from
-    /// the ring (no system call): a script that fails it makes the operation
-    /// complete with that errno (`-ECONNRESET`…) instead of the kernel's result.
-    case ioUringCompletion = "io_uring_cqe"
+    /// The result of an io_uring poll request's completion, as the package
+    /// reads it from the ring (no system call): a script that fails it makes
+    /// the poll complete with that errno instead of the kernel's mask.
+    case ioUringPoll = "io_uring_poll"
+    /// The result of an io_uring receive's completion (a stream's bytes, its
+    /// end or its error; no system call): a script that fails it makes the
+    /// receive complete with that errno (`-ECONNRESET`…); its bytes, if any,
+    /// are dropped as the kernel would not have taken them.
+    case ioUringReceive = "io_uring_recv"
     /// `eventfd(2)`.
     case eventfd
     /// The 8-byte `read(2)` of an eventfd.

@@ -16,8 +16,18 @@ struct StreamReadUntilTests {
             // Reads of 1 to 5 bytes: the four-byte separator (and its "\r\n" look-alike
             // before it) is cut at every offset; each head comes whole, nothing more.
             for size in 1...5 {
-                try script.inject(.shortCount(size), into: .read, descriptor: server.descriptor)
-                try await client.write(Self.head + body)
+                if backend == .ioUring {
+                    // No read(2) to shorten: the pieces go out one by one, each
+                    // received before the next is sent.
+                    let bytes = Self.head + body
+                    for piece in stride(from: 0, to: bytes.count, by: size) {
+                        try await client.write(bytes[piece..<min(piece + size, bytes.count)])
+                        try await executor.sleep(for: .milliseconds(1))
+                    }
+                } else {
+                    try script.inject(.shortCount(size), into: .read, descriptor: server.descriptor)
+                    try await client.write(Self.head + body)
+                }
                 let head = try await script.run {
                     try await executor.withDeadline(after: .seconds(5)) { try await server.readUntil(Array("\r\n\r\n".utf8)) }
                 }
@@ -26,7 +36,7 @@ struct StreamReadUntilTests {
                 #expect(try await server.readExactly(body.count) == body, "the bytes after the separator stay readable")
             }
             let reads = script.records(of: .read).filter { $0.descriptor == server.descriptor && $0.result > 0 }
-            #expect(reads.count > 5, "the separator really arrived in pieces")
+            #expect(reads.count > 5 || backend == .ioUring, "the separator really arrived in pieces")
         }
     }
 
@@ -132,7 +142,9 @@ struct StreamReadUntilTests {
         }
     }
 
-    @Test(arguments: LoopBackend.available)
+    /// The peek is the readiness backends' (on io_uring the receive takes
+    /// the error: `StreamReceiveByCompletionTests`).
+    @Test(arguments: LoopBackend.available.filter { $0 != .ioUring })
     func aResetSeenByAtEndOfStreamIsKeptForTheReadsAndWritesAfterIt(backend: LoopBackend) throws {
         let script = FaultScript()
         try withConnectedPair(backend) { executor, server, client in

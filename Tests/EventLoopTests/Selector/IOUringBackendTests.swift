@@ -62,14 +62,14 @@ struct IOUringBackendTests {
         try selector.register(failing.first.descriptor, interest: .readable, value: 1)
         try selector.register(healthy.first.descriptor, interest: .readable, value: 2)
         let script = FaultScript()
-        try script.inject(.fail(.connectionReset), into: .ioUringCompletion, descriptor: failing.first.descriptor, when: .first(1))
+        try script.inject(.fail(.connectionReset), into: .ioUringPoll, descriptor: failing.first.descriptor, when: .first(1))
         try put(failing.second.descriptor)
         try put(healthy.second.descriptor)
         let events = try script.run { try selector.select(timeout: .seconds(2)) }
         let byValue = Dictionary(uniqueKeysWithValues: events.map { ($0.key.value, $0.events) })
         #expect(byValue[1]?.contains(.error) == true, "\(events)")
         #expect(byValue[2] == .readable)
-        #expect(script.records(of: .ioUringCompletion).contains { $0.injected && $0.errno == .connectionReset })
+        #expect(script.records(of: .ioUringPoll).contains { $0.injected && $0.errno == .connectionReset })
         // Level-triggered: both are polled again and both still have a byte.
         let again = try selector.select(timeout: .seconds(2))
         #expect(Set(again.map(\.key.value)) == [1, 2])

@@ -1,0 +1,95 @@
+/// The read path on a loop that receives by completion (io_uring): the
+/// kernel's receive fills the stream's own buffer as bytes arrive,
+/// and reads take them from there, with no system call.
+///
+/// Every guarantee of the read path holds: bytes arrive in order, and the
+/// end or an error arrives after the bytes that came before it (the
+/// completions come in that order, and reads take buffered bytes first); a
+/// cancelled read loses nothing (the bytes stay buffered); the buffer is
+/// bounded (`receiveHighWater`: the receive pauses there, so the peer's
+/// writes meet backpressure again, and resumes below half, or when a reader
+/// asks for more than is buffered: `readExactly`, `readToEnd`…).
+extension StreamConnection {
+    /// One completion of the socket's receive, on the loop thread: bytes
+    /// (`result` > 0), the end (0) or an error (-errno).
+    func received(_ bytes: UnsafeRawBufferPointer, _ result: Int32) {
+        if result > 0 {
+            append(bytes)
+            if !receivePaused && end - start >= Self.receiveHighWater {
+                receivePaused = true
+                core.setReceiving(paused: true)
+            }
+            core.deliveredRead(end: false)
+        } else if result == 0 {
+            atEnd = true
+            core.deliveredRead(end: true)
+        } else {
+            let errno = ErrnoCode(rawValue: -result)
+            _ = ended(by: StreamError(SystemError(errno, operation: "recv(\(core.descriptor))")))
+            core.deliveredRead(end: true) // nothing comes after it: the peer is gone for `waitUntilPeerCloses`
+        }
+    }
+
+    /// Appends received bytes to the buffer, moving the unread ones to its
+    /// start first when that makes room.
+    private func append(_ bytes: UnsafeRawBufferPointer) {
+        if start == end { start = 0; end = 0 }
+        if buffer.count - end < bytes.count {
+            if start > 0 {
+                buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
+                end -= start
+                start = 0
+            }
+            if buffer.count - end < bytes.count {
+                buffer += repeatElement(0, count: max(bytes.count - (buffer.count - end), 16_384))
+            }
+        }
+        buffer.withUnsafeMutableBytes { raw in
+            UnsafeMutableRawBufferPointer(rebasing: raw[end..<end + bytes.count]).copyMemory(from: bytes)
+        }
+        end += bytes.count
+    }
+
+    /// Resumes a paused receive once the reader has taken the buffer below half its high water mark.
+    func resumeReceivingIfRoom() {
+        guard receivePaused, end - start < Self.receiveHighWater / 2 else { return }
+        receivePaused = false
+        core.setReceiving(paused: false)
+    }
+
+    /// `receive(into:at:count:)` by completion: the buffered bytes (callers
+    /// take those first, so usually none), else the end or the error that
+    /// ended the stream, else "would block" until the next completion.
+    func receiveByCompletion(into target: inout [UInt8], at offset: Int, count: Int) throws -> IOOutcome<Int> {
+        if end > start {
+            let taken = min(end - start, count)
+            target.replaceSubrange(offset..<offset + taken, with: buffer[start..<start + taken])
+            start += taken
+            if receivePaused { resumeReceivingIfRoom() }
+            return .completed(taken)
+        }
+        if let failure { throw failure }
+        if atEnd { return .completed(0) }
+        core.wouldBlock(.read)
+        return .wouldBlock
+    }
+
+    /// `fill(wanting:turn:)` by completion: waits until the receive has put
+    /// more bytes in the buffer, or the end or an error came.
+    /// A reader asking for more takes the buffer past its high water mark
+    /// (the readiness path's `fill` reads more whatever is buffered, too):
+    /// a paused receive resumes.
+    nonisolated(nonsending) func fillByCompletion(turn: UInt64) async throws {
+        let had = end - start
+        while true {
+            if end - start > had || atEnd { return }
+            if let failure { throw failure }
+            if receivePaused {
+                receivePaused = false
+                core.setReceiving(paused: false)
+            }
+            core.wouldBlock(.read)
+            try await core.wait(for: .read, owner: turn, operation: "read(\(peerAddress))")
+        }
+    }
+}
