@@ -31,6 +31,19 @@ struct ReadmeExampleTests {
         #expect(seen == ["pipe readable"])
     }
 
+    @Test func ioUringTour() throws {
+        // README: io_uring example begins
+        if let reason = LoopBackend.ioUring.unavailableReason {
+            print("no io_uring here: \(reason)")        // e.g. refused by a seccomp profile
+        } else {
+            let loop = try IOLoop(backend: .ioUring)     // or LoopGroup(backend: .ioUring)
+            // watchers, timers, signals, streams: the same API, the same guarantees
+            try loop.close()
+        }
+        // README: io_uring example ends
+        #expect(LoopBackend.available.contains(.epoll))
+    }
+
     @Test func loopTour() throws {
         // README: loop example begins
         let loop = try IOLoop()                 // epoll by default (IOLoop(backend: .poll)…); used by one thread at a time
