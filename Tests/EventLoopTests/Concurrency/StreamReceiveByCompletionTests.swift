@@ -66,6 +66,31 @@ struct StreamReceiveByCompletionTests {
         }
     }
 
+    /// Where the kernel refuses the provided buffers (scripted: `ENOMEM` from
+    /// `io_uring_register(PBUF_RING)`), a stream reads with `read(2)` after
+    /// readiness, as on epoll, and nothing else changes.
+    @Test func whenTheKernelRefusesTheBuffersAStreamReadsWithRead() throws {
+        guard Self.available else { return }
+        let script = FaultScript()
+        // Call 1 is the ring's own probe at set-up; call 2 is the first
+        // stream's buffer registration.
+        try script.inject(.fail(.noMemory), into: .ioUringRegister, when: .nth(2))
+        try script.run {
+            try withConnectedPair(.ioUring) { executor, server, client in
+                try await client.write("ping")
+                let ping = try await executor.withDeadline(after: .seconds(5)) { try await server.readExactly(4) }
+                #expect(ping == Array("ping".utf8))
+                try await server.write("pong")
+                let pong = try await executor.withDeadline(after: .seconds(5)) { try await client.readExactly(4) }
+                #expect(pong == Array("pong".utf8))
+                let refused = script.records(of: .ioUringRegister).filter(\.injected)
+                #expect(refused.count == 1)
+                let readers = Set(script.records(of: .read).compactMap(\.descriptor))
+                #expect(!readers.isDisjoint(with: [server.descriptor, client.descriptor]), "one side fell back to read(2)")
+            }
+        }
+    }
+
     /// Reads from many connections at once share the loop's provided
     /// buffers; a receive that finds none free (`ENOBUFS`) waits for the next
     /// round, and no byte is lost or reordered.
