@@ -45,6 +45,9 @@ extension ExamplesTests {
             ["http-get", "http://127.0.0.1/", "http://127.0.0.2/"],
             ["poetry", "get", "--async", "--loop"],
             ["demo", "now"],
+            ["demo", "--backend", "kqueue"],
+            ["echo-server-async", "--backend", "iouring"],
+            ["io-models", "--model", "select", "--backend", "io_uring"],
         ])
         func badValueExitsTwo(_ command: [String]) throws {
             let child = try ChildProcess(command[0], Array(command.dropFirst()))

@@ -1,10 +1,16 @@
+import EventLoop
 import Testing
 
 extension ExamplesTests {
     @Suite struct DemoTests {
         /// `swift run demo`, the README's first command: about 5 s, checked by the demo itself.
-        @Test func theDemoTellsTheSeedsStoryAndChecksEveryStep() throws {
-            let demo = try ChildProcess("demo", [])
+        @Test(arguments: [[], ["--backend", "io_uring"]])
+        func theDemoTellsTheSeedsStoryAndChecksEveryStep(_ arguments: [String]) throws {
+            if arguments.contains("io_uring"), let reason = LoopBackend.ioUring.unavailableReason {
+                print("demo --backend io_uring skipped: \(reason)")
+                return
+            }
+            let demo = try ChildProcess("demo", arguments)
             defer { demo.stop() }
             #expect(try demo.waitForExit(timeout: .seconds(60)) == .exited(0), "\(demo.stdout)\n\(demo.stderr)")
             let output = demo.stdout
