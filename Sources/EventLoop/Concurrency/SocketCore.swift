@@ -120,7 +120,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     /// loop cannot (another backend, or the kernel refused its buffers): the
     /// registration then watches readability again and the owner reads with
     /// `read(2)`.
-    func startReceiving(_ deliver: @escaping (UnsafeRawBufferPointer, Int32) -> Void) -> Bool {
+    func startReceiving(_ deliver: @escaping (UnsafeRawBufferPointer, Int32, Bool) -> Void) -> Bool {
         guard loop.receivesByCompletion, let watcher, watchedInterest == .writable else { return false }
         do {
             try loop.startReceiving(descriptor, watcher.generation, deliver)

@@ -1,6 +1,8 @@
 /// The read path on a loop that receives by completion (io_uring): the
 /// kernel's receive fills the stream's own buffer as bytes arrive,
-/// and reads take them from there, with no system call.
+/// and reads take them from there, with no system call. A completion that
+/// fills its whole provided buffer (a bulk transfer) takes the rest waiting
+/// in the socket with one `read(2)`, up to the high water mark.
 ///
 /// Every guarantee of the read path holds: bytes arrive in order, and the
 /// end or an error arrives after the bytes that came before it (the
@@ -12,9 +14,12 @@
 extension StreamConnection {
     /// One completion of the socket's receive, on the loop thread: bytes
     /// (`result` > 0), the end (0) or an error (-errno).
-    func received(_ bytes: UnsafeRawBufferPointer, _ result: Int32) {
+    /// `filled`: the receive filled its whole buffer, so more is likely
+    /// waiting: it is taken now with `read(2)` (see `topUp`).
+    func received(_ bytes: UnsafeRawBufferPointer, _ result: Int32, filled: Bool) {
         if result > 0 {
             append(bytes)
+            if filled && end - start < Self.receiveHighWater { topUp() }
             if !receivePaused && end - start >= Self.receiveHighWater {
                 receivePaused = true
                 core.setReceiving(paused: true)
@@ -30,24 +35,60 @@ extension StreamConnection {
         }
     }
 
-    /// Appends received bytes to the buffer, moving the unread ones to its
-    /// start first when that makes room.
+    /// Appends received bytes to the buffer.
     private func append(_ bytes: UnsafeRawBufferPointer) {
-        if start == end { start = 0; end = 0 }
-        if buffer.count - end < bytes.count {
-            if start > 0 {
-                buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
-                end -= start
-                start = 0
-            }
-            if buffer.count - end < bytes.count {
-                buffer += repeatElement(0, count: max(bytes.count - (buffer.count - end), 16_384))
-            }
-        }
+        makeRoom(bytes.count)
         buffer.withUnsafeMutableBytes { raw in
             UnsafeMutableRawBufferPointer(rebasing: raw[end..<end + bytes.count]).copyMemory(from: bytes)
         }
         end += bytes.count
+    }
+
+    /// At least `count` free bytes after `end`, moving the unread ones to the
+    /// buffer's start first when that makes room.
+    private func makeRoom(_ count: Int) {
+        if start == end { start = 0; end = 0 }
+        guard buffer.count - end < count else { return }
+        if start > 0 {
+            buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
+            end -= start
+            start = 0
+        }
+        if buffer.count - end < count {
+            buffer += repeatElement(0, count: max(count - (buffer.count - end), 16_384))
+        }
+    }
+
+    /// A receive filled its whole provided buffer: a bulk transfer, with more
+    /// waiting in the socket. One `read(2)` takes what is there, up to the
+    /// high water mark, so a transfer moves at the socket's pace rather than
+    /// one provided buffer per loop iteration. Safe: the receive that
+    /// completed is not queued again until the next wait, so no receive is in
+    /// the kernel now. Its end and its errors are kept as a read's would be.
+    private func topUp() {
+        let room = Self.receiveHighWater - (end - start)
+        makeRoom(room)
+        let fd = core.descriptor
+        let outcome: IOOutcome<Int>
+        do {
+            outcome = try buffer.withUnsafeMutableBytes { raw in
+                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end..<end + room]))
+            }
+        } catch let error as SystemError {
+            _ = ended(by: StreamError(error))
+            return
+        } catch {
+            return
+        }
+        switch outcome {
+        case .completed(0):
+            atEnd = true
+            core.sawEnd()
+        case .completed(let count):
+            end += count
+        case .wouldBlock:
+            break
+        }
     }
 
     /// Resumes a paused receive once the reader has taken the buffer below half its high water mark.

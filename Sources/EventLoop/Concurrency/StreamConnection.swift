@@ -103,7 +103,7 @@ public final class StreamConnection: @unchecked Sendable {
     /// Starts receiving by completion where the loop can (io_uring); reads
     /// use `read(2)` otherwise. Loop thread, once.
     func beginReceiving() {
-        receivesByCompletion = core.startReceiving { [weak self] bytes, result in self?.received(bytes, result) }
+        receivesByCompletion = core.startReceiving { [weak self] bytes, result, filled in self?.received(bytes, result, filled: filled) }
     }
 
     /// Loop thread, before the connection is handed out: the kernel's own address for it.

@@ -68,7 +68,7 @@ extension IOLoop {
     /// Starts the receive by completion of the watched socket `fd` (watcher
     /// `generation`); `deliver` gets each completion on the loop thread (see
     /// `IOUringSelector.startReceiving`).
-    func startReceiving(_ fd: Descriptor, _ generation: UInt32, _ deliver: @escaping (UnsafeRawBufferPointer, Int32) -> Void) throws {
+    func startReceiving(_ fd: Descriptor, _ generation: UInt32, _ deliver: @escaping (UnsafeRawBufferPointer, Int32, Bool) -> Void) throws {
         guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
         try selector.startReceiving(fd, deliver)
     }

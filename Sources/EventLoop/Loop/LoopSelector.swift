@@ -104,7 +104,7 @@ enum LoopSelector {
 
     /// Starts a registered socket's receive by completion (io_uring only; see
     /// `IOUringSelector.startReceiving`).
-    func startReceiving(_ fd: Descriptor, _ deliver: @escaping (UnsafeRawBufferPointer, Int32) -> Void) throws(SelectorError) {
+    func startReceiving(_ fd: Descriptor, _ deliver: @escaping (UnsafeRawBufferPointer, Int32, Bool) -> Void) throws(SelectorError) {
         guard case .ioUring(let s) = self else { throw .unavailable(backend: "\(self)", reason: "only io_uring receives by completion") }
         try s.startReceiving(fd, deliver)
     }

@@ -35,8 +35,10 @@ extension IOUringSelector {
         /// The owner asked for no more bytes for now.
         var paused = false
         /// Called on the loop's thread with the bytes of one completion
-        /// (result > 0), or an empty buffer and 0 (end of stream) or -errno.
-        let deliver: (UnsafeRawBufferPointer, Int32) -> Void
+        /// (result > 0), or an empty buffer and 0 (end of stream) or -errno;
+        /// the flag says the bytes filled a whole provided buffer (more is
+        /// likely waiting in the socket).
+        let deliver: (UnsafeRawBufferPointer, Int32, Bool) -> Void
     }
 
     /// How many provided buffers a loop's ring has, and their size in bytes
@@ -49,7 +51,7 @@ extension IOUringSelector {
     /// buffers on first use. Internal: the streams' read path.
     /// - Throws: `SelectorError.notRegistered`, `.closed`, `.system` (the
     ///   kernel refused the buffers: the caller reads with `read(2)` instead).
-    func startReceiving(_ fd: Descriptor, _ deliver: @escaping (UnsafeRawBufferPointer, Int32) -> Void) throws(SelectorError) {
+    func startReceiving(_ fd: Descriptor, _ deliver: @escaping (UnsafeRawBufferPointer, Int32, Bool) -> Void) throws(SelectorError) {
         guard let ring else { throw .closed }
         guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
         if !ring.hasBuffers {
@@ -99,7 +101,7 @@ extension IOUringSelector {
         if ended && current { receivers[index]?.armed = false }
         if result > 0 {
             guard let bufferID else { return false }
-            receiver.deliver(ring.buffer(bufferID, count: Int(result)), result)
+            receiver.deliver(ring.buffer(bufferID, count: Int(result)), result, UInt32(result) >= Self.bufferSize)
             if ended && current { noteReceiveRearm(fd) }
             return true
         }
@@ -109,7 +111,7 @@ extension IOUringSelector {
             noteReceiveRearm(fd)
             return false
         }
-        receiver.deliver(UnsafeRawBufferPointer(start: nil, count: 0), result)
+        receiver.deliver(UnsafeRawBufferPointer(start: nil, count: 0), result, false)
         return true
     }
 
