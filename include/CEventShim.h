@@ -371,9 +371,11 @@ int cevent_uring_prep_poll_add(struct cevent_uring *ring, int fd, uint32_t event
 /// io_uring_register(IORING_REGISTER_SYNC_CANCEL) of every request whose user
 /// data is `user_data` (IORING_ASYNC_CANCEL_ALL), no time limit: returns once
 /// each has ended (a request the kernel was completing at that moment is
-/// waited for). Returns how many were cancelled (0 when none was found; some
-/// kernels say -ENOENT instead), or -errno (-EINVAL: a kernel before 6.0).
-int cevent_uring_cancel(int fd, uint64_t user_data);
+/// waited for); with `every` 1, every request of the ring whatever its user
+/// data (IORING_ASYNC_CANCEL_ANY). Returns 0 or how many were cancelled
+/// (kernels differ), -ENOENT when none was found, or -errno (-EINVAL: a
+/// kernel before 6.0).
+int cevent_uring_cancel(int fd, uint64_t user_data, int every);
 /// Sets up a ring of `entries` (a power of two, at most 32,768) provided
 /// buffers of `size` bytes each (IORING_REGISTER_PBUF_RING, group 0, Linux
 /// 5.19+) and hands every buffer to the kernel. Returns 0 or -errno

@@ -115,12 +115,12 @@ int cevent_uring_prep_poll_add(struct cevent_uring *ring, int fd, uint32_t event
     return 0;
 }
 
-int cevent_uring_cancel(int fd, uint64_t user_data) {
+int cevent_uring_cancel(int fd, uint64_t user_data, int every) {
     struct io_uring_sync_cancel_reg reg;
     memset(&reg, 0, sizeof reg);
     reg.addr = user_data;
     reg.fd = -1;
-    reg.flags = IORING_ASYNC_CANCEL_ALL;
+    reg.flags = every ? IORING_ASYNC_CANCEL_ANY : IORING_ASYNC_CANCEL_ALL;
     reg.timeout.tv_sec = -1; // no limit
     reg.timeout.tv_nsec = -1;
     long r = syscall(SYS_io_uring_register, fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
@@ -203,10 +203,12 @@ int cevent_uring_enter(int fd, uint32_t to_submit, uint32_t min_complete, int64_
         ts.tv_sec = timeout_ns / 1000000000;
         ts.tv_nsec = timeout_ns % 1000000000;
     }
-    struct io_uring_getevents_arg arg = {
-        .sigmask = 0, .sigmask_sz = _NSIG / 8, .pad = 0,
-        .ts = (min_complete > 0 && timeout_ns >= 0) ? (uint64_t)(uintptr_t)&ts : 0,
-    };
+    // Zeroed whole: the field after sigmask_sz is `pad` in older headers and
+    // `min_wait_usec` in newer ones; 0 means the same to every kernel.
+    struct io_uring_getevents_arg arg;
+    memset(&arg, 0, sizeof arg);
+    arg.sigmask_sz = _NSIG / 8;
+    arg.ts = (min_complete > 0 && timeout_ns >= 0) ? (uint64_t)(uintptr_t)&ts : 0;
     long r = syscall(SYS_io_uring_enter, fd, to_submit, min_complete,
                      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
     return r < 0 ? -errno : (int)r;

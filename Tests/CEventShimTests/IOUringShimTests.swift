@@ -84,7 +84,7 @@ struct IOUringShimTests {
         let pipe = try makePipe()
         #expect(cevent_uring_prep_poll_add(ring, pipe.read, UInt32(cevent_POLLIN), 1, 42) == 0)
         #expect(cevent_uring_enter(fd, cevent_uring_publish(ring), 0, 0) == 1)
-        #expect(cevent_uring_cancel(fd, 42) == 1, "one request ended")
+        #expect(cevent_uring_cancel(fd, 42, 0) == 1, "one request ended")
         #expect(cevent_uring_enter(fd, 0, 0, 0) >= 0)
         #expect(cevent_uring_ready(ring) == 1)
         var userData: UInt64 = 0
@@ -93,8 +93,14 @@ struct IOUringShimTests {
         cevent_uring_completion(ring, 0, &userData, &result, &flags)
         #expect(userData == 42 && result == -ECANCELED && flags & cevent_IORING_CQE_F_MORE == 0)
         cevent_uring_advance(ring, 1)
-        #expect([0, -ENOENT].contains(cevent_uring_cancel(fd, 42)), "none left: 0, or ENOENT on older kernels")
-        #expect(cevent_uring_cancel(closedFD, 42) == EBADF_)
+        #expect([0, -ENOENT].contains(cevent_uring_cancel(fd, 42, 0)), "none left: 0, or ENOENT on older kernels")
+        #expect(cevent_uring_cancel(closedFD, 42, 0) == EBADF_)
+        // Every request, whatever its user data (what closing the ring does first).
+        #expect(cevent_uring_prep_poll_add(ring, pipe.read, UInt32(cevent_POLLIN), 1, 7) == 0)
+        #expect(cevent_uring_prep_poll_add(ring, pipe.read, UInt32(cevent_POLLIN), 1, 8) == 0)
+        #expect(cevent_uring_enter(fd, cevent_uring_publish(ring), 0, 0) == 2)
+        #expect(cevent_uring_cancel(fd, 0, 1) >= 0)
+        #expect([0, -ENOENT].contains(cevent_uring_cancel(fd, 7, 0)) && [0, -ENOENT].contains(cevent_uring_cancel(fd, 8, 0)))
         closeAll(pipe.read, pipe.write)
         Self.release(ring, fd)
     }

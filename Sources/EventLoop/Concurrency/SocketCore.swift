@@ -142,6 +142,9 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         do { try loop.setReceiving(descriptor, watcher.generation, paused: paused) } catch { failAll(error) }
     }
 
+    /// Whether a task waits for the peer's end (`waitUntilPeerCloses`).
+    var hasHangUpWaiters: Bool { !hangUpWaiters.isEmpty }
+
     /// Bytes, the end or an error arrived by completion: the readers go on.
     func deliveredRead(end: Bool) {
         if end { sawEnd() }

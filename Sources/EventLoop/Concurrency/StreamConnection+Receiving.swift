@@ -20,7 +20,8 @@ extension StreamConnection {
         if result > 0 {
             append(bytes)
             if filled && end - start < Self.receiveHighWater { topUp() }
-            if !receivePaused && end - start >= Self.receiveHighWater {
+            // Not while a task waits for the peer's end: it comes after the bytes.
+            if !receivePaused && end - start >= Self.receiveHighWater && !core.hasHangUpWaiters {
                 receivePaused = true
                 core.setReceiving(paused: true)
             }

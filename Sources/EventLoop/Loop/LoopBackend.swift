@@ -11,7 +11,7 @@ public enum LoopBackend: String, Sendable, CaseIterable, CustomStringConvertible
     case select
     /// `io_uring(7)`: readiness as poll requests on a ring, the loop's changes
     /// and its wait in one `io_uring_enter(2)`; level, edge (multishot) and
-    /// one-shot triggering. Opt-in: needs Linux 5.17 or later, and a process
+    /// one-shot triggering. Opt-in: needs Linux 6.0 or later, and a process
     /// that may use io_uring (container seccomp profiles and the sysctl
     /// `kernel.io_uring_disabled` often forbid it). Check `unavailableReason`.
     case ioUring = "io_uring"

@@ -98,8 +98,8 @@ enum LoopSelector {
         }
     }
 
-    /// Whether a socket's bytes can arrive by completion (io_uring's multishot
-    /// receive) rather than by a `read(2)` after readiness.
+    /// Whether a socket's bytes can arrive by completion (io_uring's receive
+    /// into provided buffers) rather than by a `read(2)` after readiness.
     var receivesByCompletion: Bool { if case .ioUring = self { true } else { false } }
 
     /// Starts a registered socket's receive by completion (io_uring only; see

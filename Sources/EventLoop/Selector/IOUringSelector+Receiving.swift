@@ -82,17 +82,19 @@ extension IOUringSelector {
     /// `unregister`'s part: the receive ends and its owner is forgotten.
     func stopReceiving(_ fd: Int32) throws(SelectorError) {
         guard receivers.indices.contains(Int(fd)), receivers[Int(fd)] != nil else { return }
-        try cancelReceive(fd)
         let receiver = receivers[Int(fd)]
-        receivers[Int(fd)] = nil
-        _ = receiver // its closure released with the table consistent
+        defer {
+            receivers[Int(fd)] = nil // forgotten even when the cancel is refused
+            _ = receiver // its closure released with the table consistent
+        }
+        try cancelReceive(fd)
     }
 
     /// Handles one receive completion; true when something was delivered.
     /// The provided buffer it used goes back to the kernel whatever happens.
     func deliverReceived(_ ring: IOUring, _ fd: Int32, _ userData: UInt64, _ result: Int32, _ flags: UInt32) -> Bool {
         let bufferID: UInt16? = flags & IOUringBits.buffer != 0 ? UInt16(truncatingIfNeeded: flags >> 16) : nil
-        defer { if let bufferID { ring.recycle(bufferID) } }
+        defer { if let bufferID, !isClosed { ring.recycle(bufferID) } } // a closed selector's buffers are unmapped
         let index = Int(fd)
         guard fd >= 0, index < receivers.count, let receiver = receivers[index],
               UInt64(receiver.generation & 0xFF_FFFF) == userData >> 40 else { return false } // its socket is gone
@@ -102,12 +104,13 @@ extension IOUringSelector {
         if result > 0 {
             guard let bufferID else { return false }
             receiver.deliver(ring.buffer(bufferID, count: Int(result)), result, UInt32(result) >= Self.bufferSize)
-            if ended && current { noteReceiveRearm(fd) }
+            if ended && current && !isClosed { noteReceiveRearm(fd) }
             return true
         }
         guard current else { return false } // the cancelled receive's last word
-        if result == -ErrnoCode.canceled.rawValue { return false }
-        if result == -ErrnoCode.noBufferSpace.rawValue { // no free buffer: the bytes wait in the socket
+        // Passing shortages, and a cancel that was not ours (ours change the
+        // epoch): the bytes wait in the socket; receive again next round.
+        if Self.transientResults.contains(result) {
             noteReceiveRearm(fd)
             return false
         }
@@ -119,15 +122,27 @@ extension IOUringSelector {
     func queueReceiveRearms() throws(SelectorError) {
         let pending = receiveRearms
         receiveRearms.removeAll(keepingCapacity: true)
-        for (fd, generation) in pending {
-            guard receivers.indices.contains(Int(fd)), let receiver = receivers[Int(fd)], receiver.generation == generation,
-                  !receiver.armed, !receiver.paused else { continue }
-            try armReceive(fd)
+        var index = 0
+        // A throw leaves the ones not queued (the failed one too) for the next wait.
+        defer { if index < pending.count { receiveRearms.append(contentsOf: pending[index...]) } }
+        while index < pending.count {
+            let (fd, generation) = pending[index]
+            if receivers.indices.contains(Int(fd)), let receiver = receivers[Int(fd)], receiver.generation == generation,
+               !receiver.armed, !receiver.paused {
+                try armReceive(fd)
+            }
+            index += 1
         }
     }
 
+    /// Receive results that end nothing: no free buffer, no memory, a
+    /// signal, "try again", a cancel not made by this selector.
+    static var transientResults: [Int32] {
+        [ErrnoCode.noBufferSpace, .noMemory, .wouldBlock, .interrupted, .canceled].map { -$0.rawValue }
+    }
+
     private func noteReceiveRearm(_ fd: Int32) {
-        guard let receiver = receivers[Int(fd)], !receiver.armed, !receiver.paused else { return }
+        guard receivers.indices.contains(Int(fd)), let receiver = receivers[Int(fd)], !receiver.armed, !receiver.paused else { return }
         receiveRearms.append((fd, receiver.generation))
     }
 
@@ -139,14 +154,16 @@ extension IOUringSelector {
         receivers[Int(fd)]?.armed = true
     }
 
+    /// The bookkeeping moves on first, so a refused cancel still leaves the
+    /// old receive's completions to be told apart.
     private func cancelReceive(_ fd: Int32) throws(SelectorError) {
         guard let ring else { throw .closed }
         guard let receiver = receivers[Int(fd)] else { return }
+        receivers[Int(fd)]?.armed = false
+        receivers[Int(fd)]?.epoch = (receiver.epoch &+ 1) & Self.epochMask
         if receiver.armed {
             let userData = Self.userData(fd, receiver.generation, receiver.epoch, receive: true)
             do { try ring.cancel(userData) } catch { throw .system(error) }
-            receivers[Int(fd)]?.armed = false
         }
-        receivers[Int(fd)]?.epoch = (receiver.epoch &+ 1) & Self.epochMask
     }
 }

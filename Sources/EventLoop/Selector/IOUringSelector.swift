@@ -13,9 +13,11 @@
 /// Registering and re-arming after a report only fill submissions; they reach
 /// the kernel with the next wait, so a loop's registrations and its wait cost
 /// one system call together. `unregister` and `modify` end the request in
-/// flight synchronously (`IORING_REGISTER_SYNC_CANCEL`, one system call, as
-/// `epoll_ctl` is one): a poll request holds a reference to its file, so a
-/// socket unregistered and then closed is released at once, its port free.
+/// flight synchronously (`IORING_REGISTER_SYNC_CANCEL`, then an
+/// `io_uring_enter` that runs the ring's completion work, which frees it:
+/// two system calls where `epoll_ctl` is one): a poll request holds a
+/// reference to its file, so a socket unregistered and then closed is
+/// released at once, its port free.
 /// `register` checks the number is open (`fcntl(F_GETFD)`) before anything is
 /// queued; a regular file is always ready, as with `poll(2)`.
 ///
@@ -130,13 +132,19 @@ public final class IOUringSelector<Value>: TableBackedSelector {
 
     /// Stops watching `fd` (see `EventSelector.unregister`): its poll requests
     /// have ended when it returns, so closing `fd` then releases the file.
+    /// The registration is forgotten even when the kernel refuses to end
+    /// its requests (the error is thrown after): their completions are
+    /// dropped, and no callback outlives its registration.
     @discardableResult
     public func unregister(_ fd: Descriptor) throws(SelectorError) -> SelectorKey<Value> {
         if isClosed { throw .closed }
         guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
-        try stopReceiving(fd.rawValue)
-        try cancel(fd.rawValue, slot.generation)
-        return table.remove(fd.rawValue)!.key(fd.rawValue)
+        var failure: SelectorError?
+        do { try stopReceiving(fd.rawValue) } catch { failure = error }
+        do { try cancel(fd.rawValue, slot.generation) } catch { failure = failure ?? error }
+        let key = table.remove(fd.rawValue)!.key(fd.rawValue)
+        if let failure { throw failure }
+        return key
     }
 
     /// Waits and fills `events` (see `EventSelector.select(timeout:into:)`).
@@ -187,14 +195,19 @@ public final class IOUringSelector<Value>: TableBackedSelector {
                 let receive = userData & Self.receiveBit != 0
                 let result = Kernel.uringCompletion(fd, kernelResult, receive: receive)
                 if receive {
-                    if deliverReceived(ring, fd, userData, result, flags) { reported += 1 }
+                    // A scripted shortage cannot take bytes the kernel already moved.
+                    let scripted = result < 0 && kernelResult > 0 && Self.transientResults.contains(result) ? kernelResult : result
+                    if deliverReceived(ring, fd, userData, scripted, flags) { reported += 1 }
                     if isClosed { return (reported, true) }
                     continue
                 }
                 guard fd >= 0, Int(fd) < epochs.count, let slot = table[fd],
                       userData == Self.userData(fd, slot.generation, epochs[Int(fd)]) else { continue } // gone or cancelled
                 if flags & IOUringBits.more == 0, inFlight[Int(fd)] > 0 { inFlight[Int(fd)] -= 1 }
-                if result == -ErrnoCode.canceled.rawValue { continue }
+                if result == -ErrnoCode.canceled.rawValue { // not by us (ours change the epoch): poll again
+                    noteRearm(fd, slot)
+                    continue
+                }
                 let got: ReadyEvents
                 if result < 0 {
                     got = [.error, .readable, .writable]
@@ -249,13 +262,19 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         if rearms.isEmpty { return }
         var pending = rearms
         rearms = []
+        var index = 0
         defer {
+            // A throw leaves the ones not queued (the failed one too) for the next wait.
+            if index < pending.count { rearms.append(contentsOf: pending[index...]) }
             pending.removeAll(keepingCapacity: true)
             if rearms.isEmpty { rearms = pending }
         }
-        for (fd, generation) in pending {
-            guard let slot = table.slot(fd, ifGeneration: generation), inFlight[Int(fd)] == 0 else { continue }
-            try arm(fd, generation, slot.interest, slot.trigger)
+        while index < pending.count {
+            let (fd, generation) = pending[index]
+            if let slot = table.slot(fd, ifGeneration: generation), inFlight[Int(fd)] == 0 {
+                try arm(fd, generation, slot.interest, slot.trigger)
+            }
+            index += 1
         }
     }
 
@@ -266,13 +285,17 @@ public final class IOUringSelector<Value>: TableBackedSelector {
 
     /// Ends the registration's requests in flight, if any, and moves its
     /// epoch on, so their completions still in the ring are dropped.
+    /// The bookkeeping moves on first, so a refused cancel still leaves the
+    /// old requests' completions to be dropped.
     private func cancel(_ fd: Int32, _ generation: UInt32) throws(SelectorError) {
         guard let ring else { throw .closed }
-        if inFlight[Int(fd)] > 0 {
-            do { try ring.cancel(Self.userData(fd, generation, epochs[Int(fd)])) } catch { throw .system(error) }
-            inFlight[Int(fd)] = 0
-        }
+        let requests = inFlight[Int(fd)]
+        let userData = Self.userData(fd, generation, epochs[Int(fd)])
+        inFlight[Int(fd)] = 0
         epochs[Int(fd)] = (epochs[Int(fd)] &+ 1) & Self.epochMask
+        if requests > 0 {
+            do { try ring.cancel(userData) } catch { throw .system(error) }
+        }
     }
 
     /// Queues one poll request for the registration.

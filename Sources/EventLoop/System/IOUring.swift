@@ -5,8 +5,9 @@ import Glibc
 /// with the kernel, unmapped and closed exactly once.
 ///
 /// The thin typed layer under `IOUringSelector`. It fills submissions (poll
-/// requests), publishes them and waits in one `io_uring_enter(2)`, and hands
-/// completions over in ring order. The ring memory, the barriers of its heads
+/// requests, and receives into its ring of provided buffers), publishes them
+/// and waits in one `io_uring_enter(2)`, and hands completions over in ring
+/// order. The ring memory, the barriers of its heads
 /// and the `mmap`s are the C shim's; every system call goes through the seam
 /// (`io_uring_setup`, `io_uring_enter`), and so does each completion's result
 /// (`SystemCall.ioUringPoll`, `.ioUringReceive`), so a `FaultScript` can fail any of them.
@@ -54,10 +55,18 @@ final class IOUring {
 
     deinit {
         if isOpen {
+            endEveryRequest()
+            _ = Kernel.close(descriptor.rawValue)
             cevent_uring_unmap(ring)
-            _ = Kernel.close(descriptor.rawValue) // closing the ring cancels whatever is still in flight
         }
         ring.deallocate()
+    }
+
+    /// Ends every request still in the kernel, synchronously, so that none
+    /// can write into the provided buffers once they are unmapped (closing
+    /// the ring only starts an asynchronous cancellation).
+    private func endEveryRequest() {
+        while Kernel.uringCancel(descriptor.rawValue, 0, every: true) == -Int(EINTR) {}
     }
 
     /// Queues a poll request for `fd` (`IORING_OP_POLL_ADD`, multishot when
@@ -115,7 +124,13 @@ final class IOUring {
         try submit()
         while true {
             let result = Kernel.uringCancel(descriptor.rawValue, userData)
-            if result >= 0 || result == -Int(ENOENT) { return }
+            if result >= 0 || result == -Int(ENOENT) {
+                // The cancelled requests are freed (and their files released)
+                // by completion work the ring runs when it is next entered:
+                // run it now, so a socket closed after this is gone at once.
+                _ = Kernel.uringEnter(descriptor.rawValue, 0, 0, 0)
+                return
+            }
             if result == -Int(EINTR) { continue }
             throw SystemError(ErrnoCode(rawValue: Int32(truncatingIfNeeded: -result)), operation: "io_uring_register(\(descriptor), SYNC_CANCEL)")
         }
@@ -176,7 +191,8 @@ final class IOUring {
     func close() throws(SystemError) {
         guard isOpen else { return }
         isOpen = false
-        cevent_uring_unmap(ring)
+        endEveryRequest()
+        defer { cevent_uring_unmap(ring) }
         try Syscall.closing(Kernel.close(descriptor.rawValue), "close(\(descriptor))")
     }
 }

@@ -121,8 +121,8 @@ enum Kernel {
     static func uringEnter(_ fd: Int32, _ toSubmit: UInt32, _ minComplete: UInt32, _ timeoutNanoseconds: Int64) -> Int {
         seam(.ioUringEnter, fd) { _ in Int(cevent_uring_enter(fd, toSubmit, minComplete, timeoutNanoseconds)) }
     }
-    static func uringCancel(_ fd: Int32, _ userData: UInt64) -> Int {
-        seam(.ioUringRegister, fd) { _ in Int(cevent_uring_cancel(fd, userData)) }
+    static func uringCancel(_ fd: Int32, _ userData: UInt64, every: Bool = false) -> Int {
+        seam(.ioUringRegister, fd) { _ in Int(cevent_uring_cancel(fd, userData, every ? 1 : 0)) }
     }
     static func uringSetUpBuffers(_ ring: UnsafeMutablePointer<cevent_uring>, _ entries: UInt32, _ size: UInt32) -> Int {
         seam(.ioUringRegister, ring.pointee.fd) { _ in Int(cevent_uring_setup_buffers(ring, entries, size)) }

@@ -77,6 +77,29 @@ struct IOUringBackendTests {
         try selector.close()
     }
 
+    /// An `unregister` whose cancel the kernel refuses (scripted `ENOMEM`
+    /// from `io_uring_register`) throws, and still forgets the registration:
+    /// no callback outlives it, and the number can be registered again.
+    @Test func anUnregisterTheKernelRefusesStillForgetsTheRegistration() throws {
+        guard Self.available else { return }
+        let selector = try IOUringSelector<Int>()
+        let pipe = try DescriptorPair.pipe()
+        let fd = pipe.first.descriptor
+        try selector.register(fd, interest: .readable, trigger: .edge, value: 1)
+        #expect(try selector.select(timeout: .zero).isEmpty, "submitted: a request is in the kernel")
+        let script = FaultScript()
+        try script.inject(.fail(.noMemory), into: .ioUringRegister, when: .first(1))
+        _ = script.run {
+            #expect(throws: SelectorError.self) { try selector.unregister(fd) }
+        }
+        #expect(selector.count == 0 && selector.key(for: fd) == nil)
+        try put(pipe.second.descriptor)
+        #expect(try selector.select(timeout: .milliseconds(50)).isEmpty, "the old request's completion is dropped")
+        try selector.register(fd, interest: .readable, value: 2)
+        #expect(try selector.select(timeout: .seconds(2)).map(\.key.value) == [2])
+        try selector.close()
+    }
+
     /// More registrations than the submission ring has entries (256), all
     /// ready at once: one wait reports every one, and unregistering them all
     /// leaves the selector empty and working.
