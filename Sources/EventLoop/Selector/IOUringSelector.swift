@@ -225,8 +225,13 @@ public final class IOUringSelector<Value>: TableBackedSelector {
                 if isClosed { return (reported, true) } // body closed the selector: the ring is gone
             }
             ring.advance(ready)
-            ready = ring.readyCount
-            if ready == 0 && ring.overflowed { _ = try? ring.wait(timeoutNanoseconds: 0); ready = ring.readyCount }
+            // One batch per wait: completions posted while the callbacks ran
+            // (their system calls run the ring's completion work) wait for
+            // the next one, which returns at once for them, so a flood of
+            // them cannot keep this wait's dispatch going without end. Only
+            // completions the kernel held back for want of room are read now.
+            ready = 0
+            if ring.readyCount == 0 && ring.overflowed { _ = try? ring.wait(timeoutNanoseconds: 0); ready = ring.readyCount }
         }
         return (reported, false)
     }
