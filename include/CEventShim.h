@@ -391,6 +391,13 @@ void cevent_uring_recycle_buffer(struct cevent_uring *ring, uint16_t id);
 /// the buffer's id in its upper 16 flag bits. Returns 0, or -EBUSY when every
 /// submission is filled.
 int cevent_uring_prep_recv(struct cevent_uring *ring, int fd, uint64_t user_data, int multishot);
+/// Fills the next submission with an IORING_OP_SEND of `count` bytes at
+/// `bytes` on the socket `fd`, with MSG_NOSIGNAL. The memory must stay as it
+/// is until the completion (or a synchronous cancel) says the kernel is done
+/// with it. On a full socket the kernel waits for room itself (no -EAGAIN);
+/// the completion's result is the count sent (possibly short) or -errno.
+/// Returns 0, or -EBUSY when every submission is filled.
+int cevent_uring_prep_send(struct cevent_uring *ring, int fd, const void *bytes, uint32_t count, uint64_t user_data);
 /// Publishes the filled submissions; returns how many the kernel has not consumed.
 uint32_t cevent_uring_publish(struct cevent_uring *ring);
 /// io_uring_enter(2): submits `to_submit`; when `min_complete` > 0, waits for

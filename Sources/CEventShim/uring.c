@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -188,6 +189,18 @@ int cevent_uring_prep_recv(struct cevent_uring *ring, int fd, uint64_t user_data
     sqe->flags = IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0;
     sqe->ioprio = multishot ? IORING_RECV_MULTISHOT : 0;
+    sqe->user_data = user_data;
+    return 0;
+}
+
+int cevent_uring_prep_send(struct cevent_uring *ring, int fd, const void *bytes, uint32_t count, uint64_t user_data) {
+    struct io_uring_sqe *sqe = next_submission(ring);
+    if (!sqe) return -EBUSY;
+    sqe->opcode = IORING_OP_SEND;
+    sqe->fd = fd;
+    sqe->addr = (uint64_t)(uintptr_t)bytes;
+    sqe->len = count;
+    sqe->msg_flags = MSG_NOSIGNAL; // a peer gone is -EPIPE in the completion, never SIGPIPE
     sqe->user_data = user_data;
     return 0;
 }

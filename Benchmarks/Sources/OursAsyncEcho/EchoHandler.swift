@@ -8,8 +8,11 @@ import Glibc
 /// The async echo handler of `ours-async-echo` and `ours-group-echo`, as a
 /// user writes it: read into a buffer it keeps, write the same bytes back (a
 /// slice of that buffer: no copy, no allocation per message), until the
-/// client closes. Counts into `stats`; when the last open connection ends,
-/// prints the echo servers' RESULT line and exits 0.
+/// client closes. With `WRITES=buffered` in the environment it writes as
+/// asyncio's echo does, `bufferWrite` then `drain()` (the write returns
+/// before the kernel has the bytes; on io_uring they go out by completion).
+/// Counts into `stats`; when the last open connection ends, prints the echo
+/// servers' RESULT line and exits 0.
 public func echoOnStreams(_ connection: StreamConnection, stats: EchoStats) async {
     stats.open.add(1, ordering: .relaxed)
     stats.served.add(1, ordering: .relaxed)
@@ -26,7 +29,12 @@ public func echoOnStreams(_ connection: StreamConnection, stats: EchoStats) asyn
             let count = try await connection.read(into: &buffer)
             if count == 0 { break }
             stats.bytes.add(count, ordering: .relaxed)
-            try await connection.write(buffer[0..<count])
+            if bufferedWrites {
+                try connection.bufferWrite(buffer[0..<count])
+                try await connection.drain()
+            } else {
+                try await connection.write(buffer[0..<count])
+            }
         }
     } catch {
         // A reset ends the connection as a close does (loadgen closes with
@@ -34,3 +42,6 @@ public func echoOnStreams(_ connection: StreamConnection, stats: EchoStats) asyn
         // and it must still be counted out.
     }
 }
+
+/// `WRITES=buffered`: the handler writes with `bufferWrite` and `drain()`.
+private let bufferedWrites = getenv("WRITES").map { String(cString: $0) == "buffered" } ?? false

@@ -135,6 +135,36 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         }
     }
 
+    /// How the owner's buffered bytes go out (see `startSending`).
+    enum SendPath { case undecided, completion, systemCall }
+    private(set) var sendPath = SendPath.undecided
+
+    /// Whether the owner's buffered bytes go out by completion (io_uring's
+    /// `IORING_OP_SEND`, see `IOUringSelector+Sending`); decided on first
+    /// use: `deliver` then gets each send's result (bytes sent, or -errno)
+    /// on the loop thread. False where the loop cannot (another backend, a
+    /// level-triggered registration): the owner writes with `write(2)`.
+    func sendsByCompletion(_ deliver: @escaping (Int32) -> Void) -> Bool {
+        switch sendPath {
+        case .completion: return true
+        case .systemCall: return false
+        case .undecided: break
+        }
+        sendPath = .systemCall
+        guard loop.receivesByCompletion, let watcher else { return false }
+        do { try loop.startSending(descriptor, watcher.generation, deliver) } catch { return false }
+        sendPath = .completion
+        return true
+    }
+
+    /// Queues a send of `bytes[offset...]` by completion (`sendsByCompletion`
+    /// said yes); its result goes to the `deliver` given there.
+    /// - Throws: `StreamError.closed` once closed, or the selector's refusal.
+    func sendByCompletion(_ bytes: [UInt8], from offset: Int, operation: @autoclosure () -> String) throws {
+        guard let watcher else { throw StreamError(.closed, operation: operation()) }
+        try loop.send(descriptor, watcher.generation, bytes, from: offset)
+    }
+
     /// Pauses or resumes the socket's receive (its owner's buffer is full, or
     /// has room again).
     func setReceiving(paused: Bool) {

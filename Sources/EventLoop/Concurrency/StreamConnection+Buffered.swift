@@ -11,7 +11,9 @@
 /// The flush needs no task: it runs on the loop thread from the loop's
 /// readiness reports (`SocketCore.whenReady`), spends the socket's budget
 /// per `write(2)` like any write, and holds its turn while it waits, so a
-/// reset or close gives the turn back at once. An error it meets ends the
+/// reset or close gives the turn back at once. On an io_uring loop it makes
+/// no system call: each part goes out as a send on the ring, submitted with
+/// the loop's wait (`StreamConnection+Sending`). An error it meets ends the
 /// stream (kept in `failure`, even a passing `ENOBUFS`: bytes were lost) and
 /// is reported by `drain()` and every later write.
 extension StreamConnection {
@@ -32,6 +34,9 @@ extension StreamConnection {
     /// - Keep the connection until `drain(untilEmpty: true)` returns: closing
     ///   it (a `StreamServer` handler's return does), or dropping its last
     ///   reference, drops what is still buffered.
+    /// - On an io_uring loop the bytes go out as sends by completion
+    ///   (`IORING_OP_SEND`), submitted with the loop's next wait: no
+    ///   `write(2)` per call.
     /// - Threads: any thread. On the loop's thread (a task on the loop:
     ///   `loop.run { }`, `Task(executorPreference:)`), the flush starts
     ///   before it returns (unless an earlier write holds the writers' turn:
@@ -45,15 +50,23 @@ extension StreamConnection {
     ///   comes from the next `drain()`, `write` or `bufferWrite`. Nothing is
     ///   taken when it throws.
     public func bufferWrite(_ bytes: some Sequence<UInt8>) throws {
-        let bytes = Array(bytes) // the caller's sequence runs here, never under the buffer's lock
+        // Bytes in memory already (an array, a slice, a native string's
+        // UTF-8) are copied once, straight into the buffer; any other
+        // sequence runs here first, never under the buffer's lock.
+        if try bytes.withContiguousStorageIfAvailable({ try bufferWriteTaking($0) }) != nil { return }
+        try bufferWriteTaking(Array(bytes))
+    }
+
+    /// `bufferWrite(_:)` of bytes that need no code of the caller's to read.
+    private func bufferWriteTaking(_ bytes: some Collection<UInt8>) throws {
         if executor.queue.mayTouchLoop {
             guard core.isOpen else { throw StreamError(.closed, operation: "bufferWrite(\(peerAddress))") }
             if let failure { throw failure }
-            _ = try writeBuffer.append(bytes[...], kick: false)
+            _ = try writeBuffer.append(bytes, kick: false)
             startFlushIfNeeded()
             return
         }
-        let (_, sendKick) = try writeBuffer.append(bytes[...], kick: true)
+        let (_, sendKick) = try writeBuffer.append(bytes, kick: true)
         if !sendKick && executor.queue.isClosed {
             // The closure that was to start the flush was dropped with the loop's queue.
             let error = StreamError(.closed, operation: "bufferWrite(\(peerAddress)): the loop is closed")
@@ -85,15 +98,26 @@ extension StreamConnection {
     /// low water mark buffered, after it went over the high one; asyncio's
     /// `await writer.drain()`), or, with `untilEmpty`, until the kernel has
     /// taken every byte buffered before the call. Returns at once when there
-    /// is nothing to wait for. Several tasks may wait at once. Any task: runs
-    /// on the loop thread (a hop from elsewhere).
+    /// is nothing to wait for (on the loop's thread, without suspending:
+    /// asyncio's `drain()` after each `write` costs nothing below the high
+    /// water mark). Several tasks may wait at once. Any task: it waits on
+    /// the loop thread (a hop from elsewhere).
     /// - Parameter untilEmpty: wait for every byte buffered before the call
     ///   to reach the kernel, not only for the low water mark.
     /// - Throws: the error that ended the stream (a reset met by the flush
     ///   or by any read or write; the buffered bytes are then dropped),
     ///   `StreamError.closed` after or during `close()`, `LoopError.closed`,
     ///   `CancellationError`: the bytes stay buffered and keep going out.
-    public func drain(untilEmpty: Bool = false) async throws {
+    public nonisolated(nonsending) func drain(untilEmpty: Bool = false) async throws {
+        if executor.queue.isRunningHere, core.isOpen, failure == nil {
+            startFlushIfNeeded()
+            if core.isOpen, failure == nil, untilEmpty ? !writeBuffer.holdsBytes : writeBuffer.isBelowMarks { return }
+        }
+        try await drainOnLoop(untilEmpty: untilEmpty)
+    }
+
+    /// `drain(untilEmpty:)` on the loop thread, waiting if it must.
+    private func drainOnLoop(untilEmpty: Bool) async throws {
         try await executor.onLoop {
             guard self.core.isOpen else { throw StreamError(.closed, operation: "drain(\(self.peerAddress))") }
             if let failure = self.failure { throw failure }
@@ -188,6 +212,7 @@ extension StreamConnection {
                 return passWriterTurn(turn)
             }
             if core.hangUp { return flushFailed(StreamError(.connectionReset, operation: "flush(\(peerAddress))")) }
+            if flushSendsByCompletion { return sendBuffered() }
             if !core.writeReady { return waitToFlush(turn, yielding: false) }
             if core.spend() { return waitToFlush(turn, yielding: true) }
             let fd = core.descriptor
@@ -230,7 +255,7 @@ extension StreamConnection {
 
     /// The flush met `error`: the stream ends with it, even a passing
     /// shortage that `ended(by:)` would not keep, since buffered bytes are lost.
-    private func flushFailed(_ error: StreamError) {
+    func flushFailed(_ error: StreamError) {
         if failure == nil { failure = error }
         endFlush(failing: error)
     }

@@ -57,6 +57,9 @@ final class WriteBuffer: @unchecked Sendable {
     /// The bytes being written: `outgoing[sent...]` are not yet.
     var outgoing: [UInt8] = []
     var sent = 0
+    /// A send by completion of `outgoing[sent...]` is in the kernel (io_uring):
+    /// `outgoing` must not change until it completes.
+    var sendInFlight = false
     /// The writer's turn the flush holds, or waits for in line (0: no flush).
     var flushTurn: UInt64 = 0
     /// Tasks in `drain()` waiting for the buffer to be writable again.
@@ -83,12 +86,13 @@ final class WriteBuffer: @unchecked Sendable {
     }
 
     /// Appends `bytes` in call order, unless bytes are refused. Any thread;
-    /// no code but a copy runs under the lock.
+    /// no code but a copy runs under the lock (`bytes` is memory: an array,
+    /// a slice, a buffer pointer).
     /// - Returns: the total of bytes taken, these included (the target a
     ///   writer waits for), and whether the caller must send the loop a
     ///   closure that starts the flush (`kick`: only off the loop thread).
     /// - Throws: the refusal (`StreamError`).
-    func append(_ bytes: ArraySlice<UInt8>, kick: Bool) throws -> (total: Int, sendKick: Bool) {
+    func append(_ bytes: some Collection<UInt8>, kick: Bool) throws -> (total: Int, sendKick: Bool) {
         try withLock { shared in
             if let refusal = shared.refusal ?? shared.shutDown { throw refusal }
             shared.incoming.append(contentsOf: bytes)

@@ -73,6 +73,21 @@ extension IOLoop {
         try selector.startReceiving(fd, deliver)
     }
 
+    /// Lets the watched socket `fd` (watcher `generation`) send by
+    /// completion; `deliver` gets each send's result on the loop thread (see
+    /// `IOUringSelector.startSending`).
+    func startSending(_ fd: Descriptor, _ generation: UInt32, _ deliver: @escaping (Int32) -> Void) throws {
+        guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
+        try selector.startSending(fd, deliver)
+    }
+
+    /// Queues a send of `bytes[offset...]` on the watched socket `fd`
+    /// (watcher `generation`), which sends by completion.
+    func send(_ fd: Descriptor, _ generation: UInt32, _ bytes: [UInt8], from offset: Int) throws {
+        guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
+        try selector.send(fd, bytes, from: offset)
+    }
+
     /// Pauses or resumes the receive of `fd` (watcher `generation`).
     func setReceiving(_ fd: Descriptor, _ generation: UInt32, paused: Bool) throws {
         guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }

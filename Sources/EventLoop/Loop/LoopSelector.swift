@@ -109,6 +109,20 @@ enum LoopSelector {
         try s.startReceiving(fd, deliver)
     }
 
+    /// Lets a registered socket send by completion (io_uring only; see
+    /// `IOUringSelector.startSending`).
+    func startSending(_ fd: Descriptor, _ deliver: @escaping (Int32) -> Void) throws(SelectorError) {
+        guard case .ioUring(let s) = self else { throw .unavailable(backend: "\(self)", reason: "only io_uring sends by completion") }
+        try s.startSending(fd, deliver)
+    }
+
+    /// Queues a send of `bytes[offset...]` on a socket that sends by
+    /// completion (io_uring only; see `IOUringSelector.send`).
+    func send(_ fd: Descriptor, _ bytes: [UInt8], from offset: Int) throws(SelectorError) {
+        guard case .ioUring(let s) = self else { throw .unavailable(backend: "\(self)", reason: "only io_uring sends by completion") }
+        try s.send(fd, bytes, from: offset)
+    }
+
     /// Pauses or resumes a socket's receive (io_uring only).
     func setReceiving(_ fd: Descriptor, paused: Bool) throws(SelectorError) {
         guard case .ioUring(let s) = self else { return }

@@ -149,7 +149,7 @@ extension IOUringSelector {
     private func armReceive(_ fd: Int32) throws(SelectorError) {
         guard let ring else { throw .closed }
         guard let receiver = receivers[Int(fd)], !receiver.armed else { return }
-        let userData = Self.userData(fd, receiver.generation, receiver.epoch, receive: true)
+        let userData = Self.userData(fd, receiver.generation, receiver.epoch, kind: Self.receiveBit)
         do { try ring.receive(fd, userData: userData, multishot: false) } catch { throw .system(error) }
         receivers[Int(fd)]?.armed = true
     }
@@ -162,7 +162,7 @@ extension IOUringSelector {
         receivers[Int(fd)]?.armed = false
         receivers[Int(fd)]?.epoch = (receiver.epoch &+ 1) & Self.epochMask
         if receiver.armed {
-            let userData = Self.userData(fd, receiver.generation, receiver.epoch, receive: true)
+            let userData = Self.userData(fd, receiver.generation, receiver.epoch, kind: Self.receiveBit)
             do { try ring.cancel(userData) } catch { throw .system(error) }
         }
     }

@@ -59,6 +59,8 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     /// Receives to queue again before the next wait (the kernel ended them:
     /// no free buffer, or for its own reasons).
     @exclusivity(unchecked) var receiveRearms: [(fd: Int32, generation: UInt32)] = []
+    /// The sockets that send by completion, by descriptor (see `IOUringSelector+Sending`).
+    @exclusivity(unchecked) var senders: [Sender?] = []
 
     /// Whether `close()` has been called.
     public var isClosed: Bool { ring == nil }
@@ -141,6 +143,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
         var failure: SelectorError?
         do { try stopReceiving(fd.rawValue) } catch { failure = error }
+        do { try stopSending(fd.rawValue) } catch { failure = failure ?? error }
         do { try cancel(fd.rawValue, slot.generation) } catch { failure = failure ?? error }
         let key = table.remove(fd.rawValue)!.key(fd.rawValue)
         if let failure { throw failure }
@@ -192,8 +195,16 @@ public final class IOUringSelector<Value>: TableBackedSelector {
                 let (userData, kernelResult, flags) = ring.completion(index)
                 index += 1
                 let fd = Int32(truncatingIfNeeded: userData)
+                if userData & Self.sendBit != 0 {
+                    let result = Kernel.uringCompletion(fd, kernelResult, .ioUringSend)
+                    // A scripted shortage cannot unsend bytes the kernel sent.
+                    let scripted = result < 0 && kernelResult > 0 && Self.transientResults.contains(result) ? kernelResult : result
+                    if deliverSent(fd, userData, scripted) { reported += 1 }
+                    if isClosed { return (reported, true) }
+                    continue
+                }
                 let receive = userData & Self.receiveBit != 0
-                let result = Kernel.uringCompletion(fd, kernelResult, receive: receive)
+                let result = Kernel.uringCompletion(fd, kernelResult, receive ? .ioUringReceive : .ioUringPoll)
                 if receive {
                     // A scripted shortage cannot take bytes the kernel already moved.
                     let scripted = result < 0 && kernelResult > 0 && Self.transientResults.contains(result) ? kernelResult : result
@@ -247,6 +258,9 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         let receiving = receivers
         receivers = []
         defer { _ = receiving } // their closures released with the rest
+        let sending = senders
+        senders = []
+        defer { _ = sending } // their bytes released once the ring has ended every send
         let slots = table.removeAll()
         defer { _ = slots } // user values released once the selector is consistent
         do { try ring.close() } catch { throw .system(error) }
@@ -315,16 +329,18 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     }
 
     /// A request's user data: the descriptor (bits 0-31), the arming epoch
-    /// (32-38), whether it is a receive (39) and the low 24 bits of the
-    /// generation (40-63). Completions of a registration gone 2^24
-    /// generations ago on the same number cannot be in the ring: `unregister`
-    /// ends every request before it returns.
+    /// (32-37), whether it is a send (38) or a receive (39) — a poll
+    /// otherwise — and the low 24 bits of the generation (40-63).
+    /// Completions of a registration gone 2^24 generations ago on the same
+    /// number cannot be in the ring: `unregister` ends every request before
+    /// it returns.
     @inline(__always)
-    static func userData(_ fd: Int32, _ generation: UInt32, _ epoch: UInt8, receive: Bool = false) -> UInt64 {
-        UInt64(generation & 0xFF_FFFF) << 40 | (receive ? receiveBit : 0) | UInt64(epoch & epochMask) << 32
+    static func userData(_ fd: Int32, _ generation: UInt32, _ epoch: UInt8, kind: UInt64 = 0) -> UInt64 {
+        UInt64(generation & 0xFF_FFFF) << 40 | kind | UInt64(epoch & epochMask) << 32
             | UInt64(UInt32(bitPattern: fd))
     }
 
+    static var sendBit: UInt64 { 1 << 38 }
     static var receiveBit: UInt64 { 1 << 39 }
-    static var epochMask: UInt8 { 0x7F }
+    static var epochMask: UInt8 { 0x3F }
 }

@@ -5,12 +5,13 @@ import Glibc
 /// with the kernel, unmapped and closed exactly once.
 ///
 /// The thin typed layer under `IOUringSelector`. It fills submissions (poll
-/// requests, and receives into its ring of provided buffers), publishes them
+/// requests, receives into its ring of provided buffers, sends from memory
+/// its caller keeps), publishes them
 /// and waits in one `io_uring_enter(2)`, and hands completions over in ring
 /// order. The ring memory, the barriers of its heads
 /// and the `mmap`s are the C shim's; every system call goes through the seam
 /// (`io_uring_setup`, `io_uring_enter`), and so does each completion's result
-/// (`SystemCall.ioUringPoll`, `.ioUringReceive`), so a `FaultScript` can fail any of them.
+/// (`SystemCall.ioUringPoll`, `.ioUringReceive`, `.ioUringSend`), so a `FaultScript` can fail any of them.
 ///
 /// Needs Linux 6.0 or later: completions are never dropped
 /// (`IORING_FEAT_NODROP`), a wait takes a timeout (`IORING_FEAT_EXT_ARG`),
@@ -112,6 +113,18 @@ final class IOUring {
         if cevent_uring_prep_recv(ring, fd, userData, multishot ? 1 : 0) == 0 { return }
         try submit()
         _ = cevent_uring_prep_recv(ring, fd, userData, multishot ? 1 : 0)
+    }
+
+    /// Queues a send of `bytes` on the socket `fd` (`IORING_OP_SEND` with
+    /// `MSG_NOSIGNAL`); it reaches the kernel with the next `submit` or
+    /// `wait`. The memory must stay as it is until the completion, or a
+    /// `cancel` of `userData`, says the kernel is done with it.
+    /// - Throws: `SystemError` from submitting a full submission ring first.
+    func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, userData: UInt64) throws(SystemError) {
+        let count = UInt32(clamping: bytes.count)
+        if cevent_uring_prep_send(ring, fd, bytes.baseAddress, count, userData) == 0 { return }
+        try submit()
+        _ = cevent_uring_prep_send(ring, fd, bytes.baseAddress, count, userData)
     }
 
     /// Ends every request whose user data is `userData`, submitting what is

@@ -128,11 +128,11 @@ enum Kernel {
         seam(.ioUringRegister, ring.pointee.fd) { _ in Int(cevent_uring_setup_buffers(ring, entries, size)) }
     }
     /// A completion's result as read from the ring, which a script may replace
-    /// with an errno. `fd`: the descriptor the operation acted on;
-    /// `receive`: a receive's completion (else a poll's).
+    /// with an errno. `fd`: the descriptor the operation acted on; `call`:
+    /// `.ioUringPoll`, `.ioUringReceive` or `.ioUringSend`.
     @inline(__always)
-    static func uringCompletion(_ fd: Int32, _ result: Int32, receive: Bool) -> Int32 {
-        Int32(truncatingIfNeeded: seam(receive ? .ioUringReceive : .ioUringPoll, fd) { _ in Int(result) })
+    static func uringCompletion(_ fd: Int32, _ result: Int32, _ call: SystemCall) -> Int32 {
+        Int32(truncatingIfNeeded: seam(call, fd) { _ in Int(result) })
     }
 
     // MARK: Multiplexers

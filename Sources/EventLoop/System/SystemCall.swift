@@ -80,6 +80,12 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     /// receive complete with that errno (`-ECONNRESET`…); its bytes, if any,
     /// are dropped as the kernel would not have taken them.
     case ioUringReceive = "io_uring_recv"
+    /// The result of an io_uring send's completion (a stream's buffered
+    /// bytes going out; no system call): a script that fails it makes the
+    /// send complete with that errno (`-EPIPE`, `-ECONNRESET`…), which ends
+    /// the stream; a passing shortage (`ENOBUFS`…) keeps the count the
+    /// kernel sent, so no byte is sent twice.
+    case ioUringSend = "io_uring_send"
     /// `eventfd(2)`.
     case eventfd
     /// The 8-byte `read(2)` of an eventfd.

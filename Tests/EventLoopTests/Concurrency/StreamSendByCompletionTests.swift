@@ -1,0 +1,148 @@
+import EventLoop
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Streams on io_uring flush `bufferWrite`'s bytes by completion (an
+/// `IORING_OP_SEND` the loop submits with its wait), not by `write(2)`: what
+/// that path must keep. The buffered-write suites run on io_uring too; these
+/// are the cases only that path has. Skipped where this process may not use
+/// io_uring.
+@Suite("Streams sending by completion (io_uring)")
+struct StreamSendByCompletionTests {
+    private static var available: Bool { LoopBackend.ioUring.unavailableReason == nil }
+
+    /// Buffered bytes reach the peer with every `write(2)` of the socket
+    /// failing (scripted): they went out as sends on the ring.
+    @Test func bufferedBytesGoOutWithoutAWriteSystemCall() throws {
+        guard Self.available else { return }
+        let script = FaultScript()
+        try script.run {
+            try withConnectedPair(.ioUring) { executor, server, client in
+                try script.inject(.fail(.inputOutput), into: .write, descriptor: server.descriptor)
+                for word in ["one", "two", "six"] { try server.bufferWrite(word) }
+                try await executor.withDeadline(after: .seconds(5)) { try await server.drain(untilEmpty: true) }
+                let got = try await executor.withDeadline(after: .seconds(5)) { try await client.readExactly(9) }
+                #expect(got == Array("onetwosix".utf8))
+                #expect(script.records(of: .write).allSatisfy { $0.descriptor != server.descriptor })
+                #expect(script.records(of: .ioUringSend).contains { $0.descriptor == server.descriptor })
+                script.removeAllRules()
+            }
+        }
+    }
+
+    /// A send that completes with an error (scripted: `EPIPE`) ends the
+    /// stream: `drain` reports it, and so do later writes.
+    @Test func aSendThatCompletesWithAnErrorEndsTheStream() throws {
+        guard Self.available else { return }
+        let script = FaultScript()
+        try script.run {
+            try withConnectedPair(.ioUring) { executor, server, _ in
+                try script.inject(.fail(.brokenPipe), into: .ioUringSend, descriptor: server.descriptor, when: .nth(1))
+                try server.bufferWrite("gone")
+                let drained = await #expect(throws: StreamError.self) {
+                    try await executor.withDeadline(after: .seconds(5)) { try await server.drain(untilEmpty: true) }
+                }
+                #expect(drained?.errno == .brokenPipe)
+                #expect(server.bufferedByteCount == 0)
+                let write = await #expect(throws: StreamError.self) { try await server.write("x") }
+                #expect(write?.errno == .brokenPipe)
+                #expect(throws: StreamError.self) { try server.bufferWrite("y") }
+                script.removeAllRules()
+            }
+        }
+    }
+
+    /// A send that completes with a passing shortage (scripted: `ENOBUFS`,
+    /// `ENOMEM`, `ECANCELED` from outside) keeps what the kernel sent: the
+    /// peer gets every byte once, in order.
+    @Test(arguments: [ErrnoCode.noBufferSpace, .noMemory, .canceled])
+    func aPassingShortageOnASendSendsEachByteOnce(errno: ErrnoCode) throws {
+        guard Self.available else { return }
+        let script = FaultScript()
+        try script.run {
+            try withConnectedPair(.ioUring) { executor, server, client in
+                try script.inject(.fail(errno), into: .ioUringSend, descriptor: server.descriptor, when: .first(2))
+                for word in ["one", "two", "six"] {
+                    try server.bufferWrite(word)
+                    try await executor.withDeadline(after: .seconds(5)) { try await server.drain(untilEmpty: true) }
+                }
+                try await server.shutdownWriting()
+                let got = try await executor.withDeadline(after: .seconds(5)) { try await client.readToEnd() }
+                #expect(got == Array("onetwosix".utf8))
+                #expect(script.records(of: .ioUringSend).filter(\.injected).count == 2)
+                script.removeAllRules()
+            }
+        }
+    }
+
+    /// Megabytes buffered (the kernel sends them in parts, waiting for room
+    /// as the peer reads), a `write` queued behind them and more buffered
+    /// after it, then the end: the peer reads them whole and in call order.
+    @Test func buffersLargerThanTheSocketGoOutWholeAndInCallOrder() throws {
+        guard Self.available else { return }
+        try withConnectedPair(.ioUring) { executor, server, client in
+            let first = patternBytes(3 * 1_048_576, seed: 1)
+            let second = patternBytes(1_000, seed: 2)
+            let third = patternBytes(1_048_576, seed: 3)
+            let reader = Task(executorPreference: executor) { try await client.readToEnd() }
+            try server.bufferWrite(first)
+            try await server.write(second) // joins the buffer: returns once the kernel has it
+            try server.bufferWrite(third)
+            try await server.shutdownWriting() // after every buffered byte
+            let got = try await executor.withDeadline(after: .seconds(30)) { try await reader.value }
+            #expect(got.count == first.count + second.count + third.count)
+            #expect(got == first + second + third)
+        }
+    }
+
+    /// Closing a stream whose send waits in the kernel for room (the peer
+    /// reads nothing) ends that send: the socket is released at once, so
+    /// the peer sees the end without taking every buffered byte.
+    @Test func closingWithASendWaitingForRoomReleasesTheSocket() throws {
+        guard Self.available else { return }
+        try withConnectedPair(.ioUring) { executor, server, client in
+            let size = 16 * 1_048_576
+            try server.bufferWrite(patternBytes(size))
+            try await executor.sleep(for: .milliseconds(20)) // the send submitted, the socket's buffers full
+            #expect(server.bufferedByteCount > 0)
+            await server.close()
+            #expect(server.bufferedByteCount == 0)
+            let received = try await executor.withDeadline(after: .seconds(30)) { try await countToEnd(client) }
+            #expect(received < size, "the send ended with the close, not after the peer took everything")
+        }
+    }
+
+    /// A stream released (its last reference gone) while its send waits in
+    /// the kernel for room: the loop closes it and ends the send, so the
+    /// peer sees the end without taking every buffered byte.
+    @Test func aStreamReleasedWithASendWaitingForRoomEndsIt() throws {
+        guard Self.available else { return }
+        let loop = try IOLoop(backend: .ioUring)
+        try loop.run { executor in
+            let size = 16 * 1_048_576
+            var pair: (server: StreamConnection, client: StreamConnection)? = try await connectedPair(host: "127.0.0.1", on: executor)
+            let client = pair!.client
+            try pair?.server.bufferWrite(patternBytes(size))
+            try await executor.sleep(for: .milliseconds(20)) // the send submitted, the socket's buffers full
+            pair = nil // the server's last reference
+            let received = try await executor.withDeadline(after: .seconds(30)) { try await countToEnd(client) }
+            #expect(received < size)
+            await client.close()
+        }
+        try loop.close()
+    }
+}
+
+/// Reads `stream` to its end, counting the bytes.
+private func countToEnd(_ stream: StreamConnection) async throws -> Int {
+    var received = 0
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = try await stream.read(into: &chunk)
+        if count == 0 { return received }
+        received += count
+    }
+}
