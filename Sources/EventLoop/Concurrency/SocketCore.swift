@@ -137,7 +137,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
 
     /// How the owner's buffered bytes go out (see `startSending`).
     enum SendPath { case undecided, completion, systemCall }
-    private(set) var sendPath = SendPath.undecided
+    @exclusivity(unchecked) private(set) var sendPath = SendPath.undecided
 
     /// Whether the owner's buffered bytes go out by completion (io_uring's
     /// `IORING_OP_SEND`, see `IOUringSelector+Sending`); decided on first

@@ -64,14 +64,17 @@ public final class StreamConnection: @unchecked Sendable {
     /// The error that ended the stream (a reset, a timed-out connection…):
     /// every later read (once the bytes before it are read) and write
     /// reports it again, so a cut-off stream never looks like a clean end.
-    var failure: StreamError?
+    @exclusivity(unchecked) var failure: StreamError?
     /// Writers waiting for their turn, in call order; a nil continuation is
     /// the write buffer's flush (see `StreamConnection+Buffered.swift`).
-    var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>?)] = []
+    /// This and the two after it skip Swift's run-time exclusivity checks
+    /// (one thread touches them; callgrind: hundreds of instructions per
+    /// buffered write), as `SocketCore`'s waiting lists do.
+    @exclusivity(unchecked) var writerTurns: [(id: UInt64, continuation: UnsafeContinuation<Void, any Error>?)] = []
     /// The turn of the writer writing now (0: none).
-    var writer: UInt64 = 0
+    @exclusivity(unchecked) var writer: UInt64 = 0
     /// The next turn's number, for readers, writers and the flush.
-    var nextTurn: UInt64 = 1
+    @exclusivity(unchecked) var nextTurn: UInt64 = 1
     var writingShutDown = false
     /// `shutdownWriting()` was called (and not cancelled before its turn):
     /// later writes are refused, the earlier ones go out first.

@@ -53,20 +53,22 @@ final class WriteBuffer: @unchecked Sendable {
     /// Bytes of those the kernel has taken (or that were dropped).
     let flushed = Atomic<Int>(0)
 
-    // Loop thread only, below.
+    // Loop thread only, below: one thread at a time, so the run-time
+    // exclusivity checks of these class properties, on the path of every
+    // buffered write, are left out (as `SocketCore` does for its waiters).
     /// The bytes being written: `outgoing[sent...]` are not yet.
-    var outgoing: [UInt8] = []
-    var sent = 0
+    @exclusivity(unchecked) var outgoing: [UInt8] = []
+    @exclusivity(unchecked) var sent = 0
     /// A send by completion of `outgoing[sent...]` is in the kernel (io_uring):
     /// `outgoing` must not change until it completes.
-    var sendInFlight = false
+    @exclusivity(unchecked) var sendInFlight = false
     /// The writer's turn the flush holds, or waits for in line (0: no flush).
-    var flushTurn: UInt64 = 0
+    @exclusivity(unchecked) var flushTurn: UInt64 = 0
     /// Tasks in `drain()` waiting for the buffer to be writable again.
-    var writableWaiters: [Waiter<Void>] = []
+    @exclusivity(unchecked) var writableWaiters: [Waiter<Void>] = []
     /// Tasks waiting until `flushed` reaches their target (`drain(untilEmpty:)`,
     /// a write queued behind buffered bytes).
-    var flushWaiters: [(target: Int, waiter: Waiter<Void>)] = []
+    @exclusivity(unchecked) var flushWaiters: [(target: Int, waiter: Waiter<Void>)] = []
 
     /// Runs `body` on `shared` under its lock.
     @inline(__always)

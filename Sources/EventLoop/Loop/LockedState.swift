@@ -11,7 +11,10 @@
 /// Any thread; `value` only inside `withLock`.
 final class LockedState<Value>: @unchecked Sendable {
     private let lock = AdaptiveLock()
-    private var value: Value
+    /// The lock is its exclusivity: Swift's run-time check of each access
+    /// (a `swift_beginAccess` and an access-set entry per `withLock`, on the
+    /// path of every buffered write) would only repeat it.
+    @exclusivity(unchecked) private var value: Value
 
     init(_ value: Value) { self.value = value }
 
