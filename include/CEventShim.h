@@ -398,6 +398,13 @@ int cevent_uring_prep_recv(struct cevent_uring *ring, int fd, uint64_t user_data
 /// the completion's result is the count sent (possibly short) or -errno.
 /// Returns 0, or -EBUSY when every submission is filled.
 int cevent_uring_prep_send(struct cevent_uring *ring, int fd, const void *bytes, uint32_t count, uint64_t user_data);
+/// Fills the next submission with an IORING_OP_ACCEPT on the listening
+/// socket `fd` (no peer address asked for), the new socket non-blocking and
+/// close-on-exec; multishot (IORING_ACCEPT_MULTISHOT, Linux 5.19+) when
+/// `multishot` is 1: one completion per connection, each result a new
+/// descriptor the caller owns (or -errno), IORING_CQE_F_MORE while it stays
+/// armed. Returns 0, or -EBUSY when every submission is filled.
+int cevent_uring_prep_accept(struct cevent_uring *ring, int fd, uint64_t user_data, int multishot);
 /// Publishes the filled submissions; returns how many the kernel has not consumed.
 uint32_t cevent_uring_publish(struct cevent_uring *ring);
 /// io_uring_enter(2): submits `to_submit`; when `min_complete` > 0, waits for

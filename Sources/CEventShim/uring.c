@@ -205,6 +205,17 @@ int cevent_uring_prep_send(struct cevent_uring *ring, int fd, const void *bytes,
     return 0;
 }
 
+int cevent_uring_prep_accept(struct cevent_uring *ring, int fd, uint64_t user_data, int multishot) {
+    struct io_uring_sqe *sqe = next_submission(ring);
+    if (!sqe) return -EBUSY;
+    sqe->opcode = IORING_OP_ACCEPT;
+    sqe->fd = fd;
+    sqe->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+    sqe->ioprio = multishot ? IORING_ACCEPT_MULTISHOT : 0;
+    sqe->user_data = user_data;
+    return 0;
+}
+
 uint32_t cevent_uring_publish(struct cevent_uring *ring) {
     __atomic_store_n(ring->sq_tail, ring->sq_local_tail, __ATOMIC_RELEASE);
     return ring->sq_local_tail - __atomic_load_n(ring->sq_head, __ATOMIC_ACQUIRE);

@@ -135,6 +135,31 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
         }
     }
 
+    /// Starts the listener's accept by completion (see
+    /// `IOUringSelector+Accepting`): `deliver` gets each new descriptor (or
+    /// -errno) on the loop thread. False where the loop cannot (another
+    /// backend, or the kernel refused): the registration then watches
+    /// readability again and the owner calls `accept(2)`.
+    func startAccepting(_ deliver: @escaping (Int32) -> Void) -> Bool {
+        guard loop.receivesByCompletion, let watcher, watchedInterest == .writable else { return false }
+        do {
+            try loop.startAccepting(descriptor, watcher.generation, deliver)
+            return true
+        } catch {
+            do {
+                try watcher.setInterest(.all)
+                watchedInterest = .all
+            } catch let failure { failAll(failure) }
+            return false
+        }
+    }
+
+    /// Pauses or resumes the listener's accept by completion.
+    func setAccepting(paused: Bool) {
+        guard let watcher else { return }
+        do { try loop.setAccepting(descriptor, watcher.generation, paused: paused) } catch { failAll(error) }
+    }
+
     /// How the owner's buffered bytes go out (see `startSending`).
     enum SendPath { case undecided, completion, systemCall }
     @exclusivity(unchecked) private(set) var sendPath = SendPath.undecided

@@ -28,6 +28,19 @@ public final class StreamListener: @unchecked Sendable {
     /// its inode number). Any thread (`close()` runs off the loop once the
     /// loop has closed).
     private let fileClaimed = Atomic<Bool>(false)
+    /// Connections arrive by completion (io_uring's multishot accept; see
+    /// `StreamListener+Completion`), not by `accept(2)` after readiness:
+    /// decided by the first accept (nil before), so a listener nobody
+    /// accepts on leaves its connections in the kernel's backlog.
+    var acceptsByCompletion: Bool?
+    /// What the accept's completions brought, in order, from `completedHead`:
+    /// new descriptors (this listener owns them until claimed) and -errno.
+    var completed: [Int32] = []
+    var completedHead = 0
+    /// How many of `completed` are connections.
+    var queuedConnections = 0
+    /// The accept is ended until connections are claimed (`queueLimit`).
+    var acceptPaused = false
 
     init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, unixPath: String?, backoff: Duration) throws {
         executor = loop.executor
@@ -35,7 +48,7 @@ public final class StreamListener: @unchecked Sendable {
         self.unixPath = unixPath
         unixFile = unixPath.flatMap(Self.ownSocketFile)
         acceptBackoff = backoff
-        core = try SocketCore(socket, loop: loop)
+        core = try SocketCore(socket, loop: loop, receiving: true)
     }
 
     deinit {
@@ -43,6 +56,7 @@ public final class StreamListener: @unchecked Sendable {
         // no loop state), then the socket, on the loop; a closed loop has
         // closed the socket already.
         removeOwnFileOnce()
+        closeQueuedConnections() // their owner is gone; a later completion's is closed by the selector's closure
         core.closeFromAnyThread("deinit")
     }
 
@@ -182,6 +196,14 @@ public final class StreamListener: @unchecked Sendable {
     /// skips or pauses for), or, with `waiting` off, the next already queued
     /// (nil when none is). The caller owns the descriptor it returns. Loop thread.
     func acceptSocket(reporting report: (@Sendable (StreamError) -> Void)?, waiting: Bool) async throws -> AcceptedSocket? {
+        if acceptsByCompletion == nil { acceptsByCompletion = startAcceptingByCompletion() }
+        if acceptsByCompletion == true { return try await acceptQueued(reporting: report, waiting: waiting) }
+        return try await acceptBySystemCall(reporting: report, waiting: waiting)
+    }
+
+    /// `acceptSocket` by `accept(2)` after readiness (every backend; on
+    /// io_uring, only to empty the kernel's backlog without waiting).
+    func acceptBySystemCall(reporting report: (@Sendable (StreamError) -> Void)?, waiting: Bool) async throws -> AcceptedSocket? {
         let operation = "accept(\(localAddress))"
         while true {
             guard core.isOpen else { throw StreamError(.closed, operation: operation) }
@@ -212,13 +234,7 @@ public final class StreamListener: @unchecked Sendable {
                 }
                 switch consume outcome {
                 case .completed(let socket):
-                    let fd = socket.descriptor
-                    if localAddress.family != Socket.unixFamily {
-                        try? fd.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) // best effort: only speed depends on it
-                    }
-                    let peer = (try? fd.peerAddress()) ?? localAddress
-                    let local = (try? fd.localAddress()) ?? localAddress
-                    return AcceptedSocket(descriptor: socket.release(), local: local, peer: peer)
+                    return acceptedSocket(socket.release())
                 case .wouldBlock:
                     core.wouldBlock(.read)
                     if !waiting { return nil }
@@ -226,6 +242,16 @@ public final class StreamListener: @unchecked Sendable {
             }
             try await core.wait(for: .read, operation: operation)
         }
+    }
+
+    /// A new connection's socket, with `TCP_NODELAY` set (TCP) and its addresses.
+    func acceptedSocket(_ fd: Descriptor) -> AcceptedSocket {
+        if localAddress.family != Socket.unixFamily {
+            try? fd.setOption(Socket.tcpLevel, Socket.noDelayOption, 1) // best effort: only speed depends on it
+        }
+        let peer = (try? fd.peerAddress()) ?? localAddress
+        let local = (try? fd.localAddress()) ?? localAddress
+        return AcceptedSocket(descriptor: fd, local: local, peer: peer)
     }
 
     /// A socket `acceptSocket` took, not yet owned by a stream: whoever holds
@@ -271,6 +297,7 @@ public final class StreamListener: @unchecked Sendable {
     func closeOnLoop() {
         removeOwnFileOnce()
         core.close(operation: "accept(\(localAddress))") // does nothing once closed
+        closeQueuedConnections()
     }
 
     /// The accepted connections of a listener (see `StreamListener.connections`).

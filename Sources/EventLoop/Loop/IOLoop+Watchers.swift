@@ -88,6 +88,20 @@ extension IOLoop {
         try selector.send(fd, bytes, from: offset)
     }
 
+    /// Starts the accept by completion of the watched listener `fd` (watcher
+    /// `generation`); `deliver` gets each completion on the loop thread (see
+    /// `IOUringSelector.startAccepting`).
+    func startAccepting(_ fd: Descriptor, _ generation: UInt32, _ deliver: @escaping (Int32) -> Void) throws {
+        guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
+        try selector.startAccepting(fd, deliver)
+    }
+
+    /// Pauses or resumes the accept of `fd` (watcher `generation`).
+    func setAccepting(_ fd: Descriptor, _ generation: UInt32, paused: Bool) throws {
+        guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }
+        try selector.setAccepting(fd, paused: paused)
+    }
+
     /// Pauses or resumes the receive of `fd` (watcher `generation`).
     func setReceiving(_ fd: Descriptor, _ generation: UInt32, paused: Bool) throws {
         guard isCurrent(fd, generation) else { throw LoopError.notWatched(fd) }

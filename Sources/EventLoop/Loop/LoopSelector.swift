@@ -123,6 +123,19 @@ enum LoopSelector {
         try s.send(fd, bytes, from: offset)
     }
 
+    /// Starts a registered listener's accept by completion (io_uring only;
+    /// see `IOUringSelector.startAccepting`).
+    func startAccepting(_ fd: Descriptor, _ deliver: @escaping (Int32) -> Void) throws(SelectorError) {
+        guard case .ioUring(let s) = self else { throw .unavailable(backend: "\(self)", reason: "only io_uring accepts by completion") }
+        try s.startAccepting(fd, deliver)
+    }
+
+    /// Pauses or resumes a listener's accept by completion (io_uring only).
+    func setAccepting(_ fd: Descriptor, paused: Bool) throws(SelectorError) {
+        guard case .ioUring(let s) = self else { return }
+        if paused { try s.pauseAccepting(fd) } else { try s.resumeAccepting(fd) }
+    }
+
     /// Pauses or resumes a socket's receive (io_uring only).
     func setReceiving(_ fd: Descriptor, paused: Bool) throws(SelectorError) {
         guard case .ioUring(let s) = self else { return }

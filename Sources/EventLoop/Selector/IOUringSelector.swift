@@ -61,6 +61,10 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     @exclusivity(unchecked) var receiveRearms: [(fd: Int32, generation: UInt32)] = []
     /// The sockets that send by completion, by descriptor (see `IOUringSelector+Sending`).
     @exclusivity(unchecked) var senders: [Sender?] = []
+    /// The listeners that accept by completion, by descriptor (see `IOUringSelector+Accepting`).
+    @exclusivity(unchecked) var acceptors: [Acceptor?] = []
+    /// Accepts to queue again before the next wait (the kernel ended them).
+    @exclusivity(unchecked) var acceptRearms: [(fd: Int32, generation: UInt32)] = []
 
     /// Whether `close()` has been called.
     public var isClosed: Bool { ring == nil }
@@ -144,6 +148,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         var failure: SelectorError?
         do { try stopReceiving(fd.rawValue) } catch { failure = error }
         do { try stopSending(fd.rawValue) } catch { failure = failure ?? error }
+        do { try stopAccepting(fd.rawValue) } catch { failure = failure ?? error }
         do { try cancel(fd.rawValue, slot.generation) } catch { failure = failure ?? error }
         let key = table.remove(fd.rawValue)!.key(fd.rawValue)
         if let failure { throw failure }
@@ -195,7 +200,8 @@ public final class IOUringSelector<Value>: TableBackedSelector {
                 let (userData, kernelResult, flags) = ring.completion(index)
                 index += 1
                 let fd = Int32(truncatingIfNeeded: userData)
-                if userData & Self.sendBit != 0 {
+                let kind = userData & Self.kindMask
+                if kind == Self.sendBit {
                     let result = Kernel.uringCompletion(fd, kernelResult, .ioUringSend)
                     // A scripted shortage cannot unsend bytes the kernel sent.
                     let scripted = result < 0 && kernelResult > 0 && Self.transientResults.contains(result) ? kernelResult : result
@@ -203,7 +209,15 @@ public final class IOUringSelector<Value>: TableBackedSelector {
                     if isClosed { return (reported, true) }
                     continue
                 }
-                let receive = userData & Self.receiveBit != 0
+                if kind == Self.acceptKind {
+                    let result = Kernel.uringCompletion(fd, kernelResult, .ioUringAccept)
+                    // A scripted failure of a connection the kernel took: that connection is closed.
+                    if result < 0 && kernelResult >= 0 { _ = Kernel.close(kernelResult) }
+                    if deliverAccepted(fd, userData, result, flags) { reported += 1 }
+                    if isClosed { return (reported, true) }
+                    continue
+                }
+                let receive = kind == Self.receiveBit
                 let result = Kernel.uringCompletion(fd, kernelResult, receive ? .ioUringReceive : .ioUringPoll)
                 if receive {
                     // A scripted shortage cannot take bytes the kernel already moved.
@@ -261,9 +275,16 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         let sending = senders
         senders = []
         defer { _ = sending } // their bytes released once the ring has ended every send
+        acceptors = []
+        acceptRearms = []
         let slots = table.removeAll()
         defer { _ = slots } // user values released once the selector is consistent
-        do { try ring.close() } catch { throw .system(error) }
+        do {
+            // Connections accepted and not yet delivered: nobody owns them but this.
+            try ring.close { userData, result in
+                if userData & Self.kindMask == Self.acceptKind && result >= 0 { _ = Kernel.close(result) }
+            }
+        } catch { throw .system(error) }
     }
 
     // MARK: - Internals
@@ -278,6 +299,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
 
     private func queueRearms() throws(SelectorError) {
         if !receiveRearms.isEmpty { try queueReceiveRearms() }
+        if !acceptRearms.isEmpty { try queueAcceptRearms() }
         if rearms.isEmpty { return }
         var pending = rearms
         rearms = []
@@ -329,8 +351,8 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     }
 
     /// A request's user data: the descriptor (bits 0-31), the arming epoch
-    /// (32-37), whether it is a send (38) or a receive (39) — a poll
-    /// otherwise — and the low 24 bits of the generation (40-63).
+    /// (32-37), its kind (38-39: a poll, a send, a receive or an accept) and
+    /// the low 24 bits of the generation (40-63).
     /// Completions of a registration gone 2^24 generations ago on the same
     /// number cannot be in the ring: `unregister` ends every request before
     /// it returns.
@@ -342,5 +364,7 @@ public final class IOUringSelector<Value>: TableBackedSelector {
 
     static var sendBit: UInt64 { 1 << 38 }
     static var receiveBit: UInt64 { 1 << 39 }
+    static var acceptKind: UInt64 { sendBit | receiveBit }
+    static var kindMask: UInt64 { sendBit | receiveBit }
     static var epochMask: UInt8 { 0x3F }
 }

@@ -6,12 +6,12 @@ import Glibc
 ///
 /// The thin typed layer under `IOUringSelector`. It fills submissions (poll
 /// requests, receives into its ring of provided buffers, sends from memory
-/// its caller keeps), publishes them
+/// its caller keeps, multishot accepts), publishes them
 /// and waits in one `io_uring_enter(2)`, and hands completions over in ring
 /// order. The ring memory, the barriers of its heads
 /// and the `mmap`s are the C shim's; every system call goes through the seam
 /// (`io_uring_setup`, `io_uring_enter`), and so does each completion's result
-/// (`SystemCall.ioUringPoll`, `.ioUringReceive`, `.ioUringSend`), so a `FaultScript` can fail any of them.
+/// (`SystemCall.ioUringPoll`, `.ioUringReceive`, `.ioUringSend`, `.ioUringAccept`), so a `FaultScript` can fail any of them.
 ///
 /// Needs Linux 6.0 or later: completions are never dropped
 /// (`IORING_FEAT_NODROP`), a wait takes a timeout (`IORING_FEAT_EXT_ARG`),
@@ -115,6 +115,18 @@ final class IOUring {
         _ = cevent_uring_prep_recv(ring, fd, userData, multishot ? 1 : 0)
     }
 
+    /// Queues a multishot accept on the listening socket `fd`
+    /// (`IORING_OP_ACCEPT` with `IORING_ACCEPT_MULTISHOT`, new sockets
+    /// non-blocking and close-on-exec); it reaches the kernel with the next
+    /// `submit` or `wait`. Each completion's result is a descriptor the
+    /// caller owns, or -errno.
+    /// - Throws: `SystemError` from submitting a full submission ring first.
+    func accept(_ fd: Int32, userData: UInt64) throws(SystemError) {
+        if cevent_uring_prep_accept(ring, fd, userData, 1) == 0 { return }
+        try submit()
+        _ = cevent_uring_prep_accept(ring, fd, userData, 1)
+    }
+
     /// Queues a send of `bytes` on the socket `fd` (`IORING_OP_SEND` with
     /// `MSG_NOSIGNAL`); it reaches the kernel with the next `submit` or
     /// `wait`. The memory must stay as it is until the completion, or a
@@ -199,12 +211,23 @@ final class IOUring {
     func advance(_ count: UInt32) { if count > 0 { cevent_uring_advance(ring, count) } }
 
     /// Closes the ring: the kernel cancels every request still in flight.
+    /// `leftover` sees each completion still unread once every request has
+    /// ended (an accept's new descriptor is there to close).
     /// - Throws: `SystemError` from `close(2)` (the ring is released anyway).
     /// Call once; nothing else after it.
-    func close() throws(SystemError) {
+    func close(leftover: (_ userData: UInt64, _ result: Int32) -> Void = { _, _ in }) throws(SystemError) {
         guard isOpen else { return }
         isOpen = false
         endEveryRequest()
+        _ = Kernel.uringEnter(descriptor.rawValue, 0, 0, 0) // posts what the kernel held back for want of room
+        while case let ready = readyCount, ready > 0 {
+            for index in 0..<ready {
+                let (userData, result, _) = completion(index)
+                leftover(userData, result)
+            }
+            advance(ready)
+            if readyCount == 0 && overflowed { _ = Kernel.uringEnter(descriptor.rawValue, 0, 0, 0) }
+        }
         defer { cevent_uring_unmap(ring) }
         try Syscall.closing(Kernel.close(descriptor.rawValue), "close(\(descriptor))")
     }

@@ -86,6 +86,11 @@ public enum SystemCall: String, Sendable, Hashable, CaseIterable, CustomStringCo
     /// the stream; a passing shortage (`ENOBUFS`…) keeps the count the
     /// kernel sent, so no byte is sent twice.
     case ioUringSend = "io_uring_send"
+    /// The result of an io_uring accept's completion (a listener's new
+    /// connection, or an errno; no system call): a script that fails it
+    /// makes the accept complete with that errno (`-EMFILE`,
+    /// `-ECONNABORTED`…); the connection the kernel took, if any, is closed.
+    case ioUringAccept = "io_uring_accept"
     /// `eventfd(2)`.
     case eventfd
     /// The 8-byte `read(2)` of an eventfd.
