@@ -10,8 +10,10 @@ import Glibc
 /// a close or an error that drops the buffered bytes meanwhile frees nothing
 /// the kernel reads). Each completion counts its bytes as flushed (waking
 /// `drain()` and the writes queued behind the buffer) and the flush goes on;
-/// an error ends the stream as a failed `write(2)` would; a passing
-/// shortage sends again. The kernel waits for room in the socket itself, so
+/// an error ends the stream as a failed `write(2)` would (`ENOBUFS` and
+/// `ENOMEM` too, as the `write(2)` flush does); a send that sent nothing
+/// (cancelled from elsewhere, interrupted) goes again, up to `resendLimit`
+/// times in a row. The kernel waits for room in the socket itself, so
 /// the loop's readiness reports and the socket's budget play no part.
 ///
 /// `write(_:)` keeps its `write(2)`: it returns once the kernel has taken its
@@ -53,19 +55,24 @@ extension StreamConnection {
         // Ended meanwhile (closed, or an error dropped the bytes): nothing to go on with.
         guard turn != 0, writer == turn, core.isOpen, failure == nil else { return }
         if result > 0 {
+            buffer.sendsResent = 0
             flushProgressed(writable: buffer.didFlush(Int(result)))
-        } else if result < 0, !Self.passingSendResults.contains(result) {
-            let errno = ErrnoCode(rawValue: -result)
-            return flushFailed(StreamError(SystemError(errno, operation: "send(\(peerAddress), \(buffer.outgoing.count - buffer.sent) bytes) by io_uring")))
+        } else {
+            let operation = "send(\(peerAddress), \(buffer.outgoing.count - buffer.sent) bytes) by io_uring"
+            // Nothing sent: the same bytes go again, a bounded number of times in a row.
+            let resend = result == 0 || IOUringSelector<Void>.resentResults.contains(result)
+            buffer.sendsResent += 1
+            if !resend || buffer.sendsResent > Self.resendLimit {
+                let errno = result < 0 ? ErrnoCode(rawValue: -result) : ErrnoCode(rawValue: EIO)
+                return flushFailed(StreamError(SystemError(errno, operation: operation)))
+            }
         }
         // A waiter resumed above may have closed the stream or queued a write: the flush checks.
         if writer == turn, buffer.flushTurn == turn { flush(turn) }
     }
 
-    /// Send results that end nothing: the bytes are still buffered and go
-    /// again (no buffer or memory in the kernel for now, a signal, a cancel
-    /// that was not this stream's close).
-    private static var passingSendResults: [Int32] {
-        [ENOBUFS, ENOMEM, EAGAIN, EINTR, ECANCELED].map { -$0 }
-    }
+    /// How many sends in a row may send nothing (and go again) before the
+    /// stream ends with the last one's error (`EIO` for a count of 0): a
+    /// request someone keeps cancelling cannot keep the loop busy for good.
+    static var resendLimit: Int { 16 }
 }

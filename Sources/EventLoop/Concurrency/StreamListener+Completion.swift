@@ -57,6 +57,7 @@ extension StreamListener {
         let operation = "accept(\(localAddress))"
         while true {
             guard core.isOpen else { throw StreamError(.closed, operation: operation) }
+            if let listeningFailure { throw listeningFailure }
             guard completedHead < completed.count else {
                 if !waiting { return try await acceptBySystemCall(reporting: report, waiting: false) }
                 if acceptPaused { resumeAccepting() }
@@ -81,12 +82,11 @@ extension StreamListener {
             let errno = ErrnoCode(rawValue: -result)
             switch StreamListener.acceptFailure(errno) {
             case .pause:
-                // Out of descriptors or memory: the kernel ended the request; arm it after the pause.
+                // Out of descriptors or memory: the kernel ended the request; it is armed
+                // after the pause (or by the next accept, if this one's wait is cancelled).
+                acceptPaused = true
                 report?(StreamError(.system, operation: operation + ": paused \(acceptBackoff)", errno: errno))
-                if !waiting {
-                    resumeAccepting()
-                    return nil
-                }
+                if !waiting { return nil }
                 try await executor.sleep(for: acceptBackoff)
                 resumeAccepting()
             case .skip:
@@ -96,7 +96,10 @@ extension StreamListener {
                 }
                 resumeAccepting() // if the kernel ended the request with it
             case .fatal:
-                throw StreamError(SystemError(errno, operation: operation))
+                // The listening socket's own failure ended the request: every later accept says so too.
+                let failure = StreamError(SystemError(errno, operation: operation))
+                listeningFailure = failure
+                throw failure
             }
         }
     }

@@ -39,8 +39,12 @@ public final class StreamListener: @unchecked Sendable {
     var completedHead = 0
     /// How many of `completed` are connections.
     var queuedConnections = 0
-    /// The accept is ended until connections are claimed (`queueLimit`).
+    /// The accept is ended until connections are claimed (`queueLimit`), or
+    /// until a shortage's pause is over.
     var acceptPaused = false
+    /// The listening socket's failure that ended the accept, thrown again
+    /// by every later accept (as `accept(2)` would report it again).
+    var listeningFailure: StreamError?
 
     init(adopting socket: consuming OwnedDescriptor, loop: IOLoop, local: SocketEndpoint, unixPath: String?, backoff: Duration) throws {
         executor = loop.executor

@@ -62,6 +62,8 @@ final class WriteBuffer: @unchecked Sendable {
     /// A send by completion of `outgoing[sent...]` is in the kernel (io_uring):
     /// `outgoing` must not change until it completes.
     @exclusivity(unchecked) var sendInFlight = false
+    /// Sends in a row that sent nothing and went again.
+    @exclusivity(unchecked) var sendsResent = 0
     /// The writer's turn the flush holds, or waits for in line (0: no flush).
     @exclusivity(unchecked) var flushTurn: UInt64 = 0
     /// Tasks in `drain()` waiting for the buffer to be writable again.

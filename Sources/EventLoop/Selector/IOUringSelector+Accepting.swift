@@ -73,10 +73,12 @@ extension IOUringSelector {
     }
 
     /// Handles one accept completion; true when something was delivered.
-    func deliverAccepted(_ fd: Int32, _ userData: UInt64, _ result: Int32, _ flags: UInt32) -> Bool {
+    /// `endsRequest`: a scripted error the kernel did not end the request
+    /// with: it is ended here, as the kernel ends it after an error.
+    func deliverAccepted(_ fd: Int32, _ userData: UInt64, _ result: Int32, _ flags: UInt32, endsRequest: Bool = false) -> Bool {
         let index = Int(fd)
         guard fd >= 0, index < acceptors.count, let acceptor = acceptors[index],
-              UInt64(acceptor.generation & 0xFF_FFFF) == userData >> 40 else {
+              Self.generationBits(acceptor.generation) == userData >> Self.generationShift else {
             if result >= 0 { _ = Kernel.close(result) } // its listener is gone: nobody else will close it
             return false
         }
@@ -95,6 +97,7 @@ extension IOUringSelector {
             return false
         }
         acceptor.deliver(result)
+        if endsRequest && !isClosed { try? cancelAccept(fd) }
         return true
     }
 

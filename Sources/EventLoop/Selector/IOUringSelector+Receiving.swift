@@ -97,7 +97,7 @@ extension IOUringSelector {
         defer { if let bufferID, !isClosed { ring.recycle(bufferID) } } // a closed selector's buffers are unmapped
         let index = Int(fd)
         guard fd >= 0, index < receivers.count, let receiver = receivers[index],
-              UInt64(receiver.generation & 0xFF_FFFF) == userData >> 40 else { return false } // its socket is gone
+              Self.generationBits(receiver.generation) == userData >> Self.generationShift else { return false } // its socket is gone
         let current = UInt8(truncatingIfNeeded: userData >> 32) & Self.epochMask == receiver.epoch
         let ended = flags & IOUringBits.more == 0
         if ended && current { receivers[index]?.armed = false }

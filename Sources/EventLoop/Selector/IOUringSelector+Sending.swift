@@ -71,17 +71,29 @@ extension IOUringSelector {
             senders[Int(fd)] = nil // forgotten even when the cancel is refused
             _ = sender // its closure and bytes released with the table consistent
         }
-        guard sender.inFlight != nil, let ring else { return }
-        do { try ring.cancel(Self.userData(fd, sender.generation, 0, kind: Self.sendBit)) } catch { throw .system(error) }
+        guard let bytes = sender.inFlight, let ring else { return }
+        do { try ring.cancel(Self.userData(fd, sender.generation, 0, kind: Self.sendBit)) } catch {
+            orphanedSends.append(bytes) // the kernel may still read them: kept until the ring closes
+            throw .system(error)
+        }
     }
 
     /// Handles one send completion; true when it was delivered.
     func deliverSent(_ fd: Int32, _ userData: UInt64, _ result: Int32) -> Bool {
         let index = Int(fd)
-        guard fd >= 0, index < senders.count, let sender = senders[index], sender.inFlight != nil,
-              UInt64(sender.generation & 0xFF_FFFF) == userData >> 40 else { return false } // its socket is gone
+        // Fields, not a copy of the sender: a copy would hold the bytes
+        // across `deliver`, and the owner's next change of its buffer would
+        // then copy it whole.
+        guard fd >= 0, index < senders.count, senders[index]?.inFlight != nil, let generation = senders[index]?.generation,
+              let deliver = senders[index]?.deliver,
+              Self.generationBits(generation) == userData >> Self.generationShift else { return false } // its socket is gone
         senders[index]?.inFlight = nil // the kernel is done with the bytes: the owner's array is its own again
-        sender.deliver(result)
+        deliver(result)
         return true
     }
+
+    /// Send results after which the same bytes go again: the kernel sent
+    /// nothing (a cancel that was not `unregister`'s, a signal, "try
+    /// again"). Any other error ends the stream, as a failed `write(2)` does.
+    static var resentResults: [Int32] { [ECANCELED, EINTR, EAGAIN].map { -$0 } }
 }

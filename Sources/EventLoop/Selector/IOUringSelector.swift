@@ -61,6 +61,13 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     @exclusivity(unchecked) var receiveRearms: [(fd: Int32, generation: UInt32)] = []
     /// The sockets that send by completion, by descriptor (see `IOUringSelector+Sending`).
     @exclusivity(unchecked) var senders: [Sender?] = []
+    /// The bytes of sends whose cancel the kernel refused: it may still read
+    /// them, so they are kept until the ring has ended every request.
+    @exclusivity(unchecked) var orphanedSends: [[UInt8]] = []
+    /// Completions of the current batch already taken by `dispatch`: a
+    /// callback that closes the selector mid-batch leaves them out of what
+    /// the ring's close drains.
+    @exclusivity(unchecked) private var consumedInBatch: UInt32 = 0
     /// The listeners that accept by completion, by descriptor (see `IOUringSelector+Accepting`).
     @exclusivity(unchecked) var acceptors: [Acceptor?] = []
     /// Accepts to queue again before the next wait (the kernel ended them).
@@ -199,21 +206,24 @@ public final class IOUringSelector<Value>: TableBackedSelector {
             while index < ready {
                 let (userData, kernelResult, flags) = ring.completion(index)
                 index += 1
+                consumedInBatch = index
                 let fd = Int32(truncatingIfNeeded: userData)
                 let kind = userData & Self.kindMask
                 if kind == Self.sendBit {
                     let result = Kernel.uringCompletion(fd, kernelResult, .ioUringSend)
-                    // A scripted shortage cannot unsend bytes the kernel sent.
-                    let scripted = result < 0 && kernelResult > 0 && Self.transientResults.contains(result) ? kernelResult : result
+                    // A scripted "send again" cannot unsend bytes the kernel sent.
+                    let scripted = result < 0 && kernelResult > 0 && Self.resentResults.contains(result) ? kernelResult : result
                     if deliverSent(fd, userData, scripted) { reported += 1 }
                     if isClosed { return (reported, true) }
                     continue
                 }
                 if kind == Self.acceptKind {
                     let result = Kernel.uringCompletion(fd, kernelResult, .ioUringAccept)
-                    // A scripted failure of a connection the kernel took: that connection is closed.
+                    // A scripted failure of a connection the kernel took: that connection is
+                    // closed, and the request ended, as the kernel ends it with an error.
                     if result < 0 && kernelResult >= 0 { _ = Kernel.close(kernelResult) }
-                    if deliverAccepted(fd, userData, result, flags) { reported += 1 }
+                    let endsRequest = result < 0 && result != kernelResult && flags & IOUringBits.more != 0
+                    if deliverAccepted(fd, userData, result, flags, endsRequest: endsRequest) { reported += 1 }
                     if isClosed { return (reported, true) }
                     continue
                 }
@@ -245,11 +255,13 @@ public final class IOUringSelector<Value>: TableBackedSelector {
                 reported += 1
                 if !body(fd, slot, got) {
                     ring.advance(index)
+                    consumedInBatch = 0
                     return (reported, true)
                 }
                 if isClosed { return (reported, true) } // body closed the selector: the ring is gone
             }
             ring.advance(ready)
+            consumedInBatch = 0
             // One batch per wait: completions posted while the callbacks ran
             // (their system calls run the ring's completion work) wait for
             // the next one, which returns at once for them, so a flood of
@@ -265,6 +277,9 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     /// registration (see `EventSelector.close`).
     public func close() throws(SelectorError) {
         guard let ring = ring.take() else { return }
+        // Closed by a callback mid-batch: what was dispatched is not left over.
+        ring.advance(consumedInBatch)
+        consumedInBatch = 0
         inFlight = []
         epochs = []
         rearms = []
@@ -279,12 +294,17 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         acceptRearms = []
         let slots = table.removeAll()
         defer { _ = slots } // user values released once the selector is consistent
+        let orphaned = orphanedSends
+        orphanedSends = []
+        let ended: Bool
         do {
             // Connections accepted and not yet delivered: nobody owns them but this.
-            try ring.close { userData, result in
+            ended = try ring.close { userData, result in
                 if userData & Self.kindMask == Self.acceptKind && result >= 0 { _ = Kernel.close(result) }
             }
         } catch { throw .system(error) }
+        // The kernel refused to end its requests: what its sends read must outlive them.
+        if !ended { _ = Unmanaged.passRetained(KeptForever((sending.compactMap { $0?.inFlight }) + orphaned)) }
     }
 
     // MARK: - Internals
@@ -351,20 +371,31 @@ public final class IOUringSelector<Value>: TableBackedSelector {
     }
 
     /// A request's user data: the descriptor (bits 0-31), the arming epoch
-    /// (32-37), its kind (38-39: a poll, a send, a receive or an accept) and
-    /// the low 24 bits of the generation (40-63).
-    /// Completions of a registration gone 2^24 generations ago on the same
+    /// (32-38: 128 cancels of one registration before a completion left
+    /// unread could pass for current), its kind (39-40: a poll, a send, a
+    /// receive or an accept) and the low 23 bits of the generation (41-63).
+    /// Completions of a registration gone 2^23 generations ago on the same
     /// number cannot be in the ring: `unregister` ends every request before
     /// it returns.
     @inline(__always)
     static func userData(_ fd: Int32, _ generation: UInt32, _ epoch: UInt8, kind: UInt64 = 0) -> UInt64 {
-        UInt64(generation & 0xFF_FFFF) << 40 | kind | UInt64(epoch & epochMask) << 32
+        generationBits(generation) << generationShift | kind | UInt64(epoch & epochMask) << 32
             | UInt64(UInt32(bitPattern: fd))
     }
 
-    static var sendBit: UInt64 { 1 << 38 }
-    static var receiveBit: UInt64 { 1 << 39 }
+    /// The part of a generation that user data carries.
+    @inline(__always)
+    static func generationBits(_ generation: UInt32) -> UInt64 { UInt64(generation & 0x7F_FFFF) }
+    static var generationShift: UInt64 { 41 }
+    static var sendBit: UInt64 { 1 << 39 }
+    static var receiveBit: UInt64 { 1 << 40 }
     static var acceptKind: UInt64 { sendBit | receiveBit }
     static var kindMask: UInt64 { sendBit | receiveBit }
-    static var epochMask: UInt8 { 0x3F }
+    static var epochMask: UInt8 { 0x7F }
+}
+
+/// Bytes kept alive for good (see `IOUringSelector.close`).
+private final class KeptForever {
+    let bytes: [[UInt8]]
+    init(_ bytes: [[UInt8]]) { self.bytes = bytes }
 }

@@ -66,8 +66,13 @@ final class IOUring {
     /// Ends every request still in the kernel, synchronously, so that none
     /// can write into the provided buffers once they are unmapped (closing
     /// the ring only starts an asynchronous cancellation).
-    private func endEveryRequest() {
-        while Kernel.uringCancel(descriptor.rawValue, 0, every: true) == -Int(EINTR) {}
+    /// Returns false when the kernel refused (the requests may live on).
+    @discardableResult
+    private func endEveryRequest() -> Bool {
+        while true {
+            let result = Kernel.uringCancel(descriptor.rawValue, 0, every: true)
+            if result != -Int(EINTR) { return result >= 0 || result == -Int(ENOENT) }
+        }
     }
 
     /// Queues a poll request for `fd` (`IORING_OP_POLL_ADD`, multishot when
@@ -213,12 +218,16 @@ final class IOUring {
     /// Closes the ring: the kernel cancels every request still in flight.
     /// `leftover` sees each completion still unread once every request has
     /// ended (an accept's new descriptor is there to close).
+    /// - Returns: whether every request had ended before the ring closed
+    ///   (false: the kernel refused the cancel, and may still read memory
+    ///   its sends were given, so their owner must keep it for good).
     /// - Throws: `SystemError` from `close(2)` (the ring is released anyway).
     /// Call once; nothing else after it.
-    func close(leftover: (_ userData: UInt64, _ result: Int32) -> Void = { _, _ in }) throws(SystemError) {
-        guard isOpen else { return }
+    @discardableResult
+    func close(leftover: (_ userData: UInt64, _ result: Int32) -> Void = { _, _ in }) throws(SystemError) -> Bool {
+        guard isOpen else { return true }
         isOpen = false
-        endEveryRequest()
+        let ended = endEveryRequest()
         _ = Kernel.uringEnter(descriptor.rawValue, 0, 0, 0) // posts what the kernel held back for want of room
         while case let ready = readyCount, ready > 0 {
             for index in 0..<ready {
@@ -230,6 +239,7 @@ final class IOUring {
         }
         defer { cevent_uring_unmap(ring) }
         try Syscall.closing(Kernel.close(descriptor.rawValue), "close(\(descriptor))")
+        return ended
     }
 }
 

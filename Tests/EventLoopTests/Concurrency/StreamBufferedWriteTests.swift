@@ -12,8 +12,7 @@ struct StreamBufferedWriteTests {
 
     /// The backends whose flush calls `write(2)`, for the tests that script
     /// it: on io_uring the flush sends by completion, with no system call
-    /// to script (its cases: `StreamSendByCompletionTests`; a passing
-    /// shortage there is sent again, as nothing was sent).
+    /// to script (its cases: `StreamSendByCompletionTests`).
     static var writingBackends: [LoopBackend] { LoopBackend.available.filter { $0 != .ioUring } }
 
     @Test(arguments: LoopBackend.available, StreamTransport.allCases)
@@ -169,6 +168,7 @@ struct StreamBufferedWriteTests {
         }
     }
 
+    /// (On io_uring: `StreamSendByCompletionTests.aShortageMetByASendEndsTheStream`.)
     @Test(arguments: Self.writingBackends)
     func aPassingShortageMetByTheFlushStillEndsTheStream(backend: LoopBackend) throws {
         let script = FaultScript()

@@ -1,4 +1,4 @@
-import EventLoop
+@testable import EventLoop
 import Testing
 
 #if canImport(Glibc)
@@ -55,11 +55,11 @@ struct StreamSendByCompletionTests {
         }
     }
 
-    /// A send that completes with a passing shortage (scripted: `ENOBUFS`,
-    /// `ENOMEM`, `ECANCELED` from outside) keeps what the kernel sent: the
-    /// peer gets every byte once, in order.
-    @Test(arguments: [ErrnoCode.noBufferSpace, .noMemory, .canceled])
-    func aPassingShortageOnASendSendsEachByteOnce(errno: ErrnoCode) throws {
+    /// A send's completion scripted to say "send again" (`ECANCELED` from
+    /// elsewhere, `EINTR`) after the kernel sent its bytes keeps what the
+    /// kernel sent: the peer gets every byte once, in order.
+    @Test(arguments: [ErrnoCode.canceled, .interrupted])
+    func aScriptedResendOfBytesTheKernelSentSendsThemOnce(errno: ErrnoCode) throws {
         guard Self.available else { return }
         let script = FaultScript()
         try script.run {
@@ -76,6 +76,60 @@ struct StreamSendByCompletionTests {
                 script.removeAllRules()
             }
         }
+    }
+
+    /// A shortage met by a send (scripted: `ENOBUFS`, `ENOMEM`) ends the
+    /// stream, as the `write(2)` flush does on the other backends.
+    @Test(arguments: [ErrnoCode.noBufferSpace, .noMemory])
+    func aShortageMetByASendEndsTheStream(errno: ErrnoCode) throws {
+        guard Self.available else { return }
+        let script = FaultScript()
+        try script.run {
+            try withConnectedPair(.ioUring) { executor, server, _ in
+                try script.inject(.fail(errno), into: .ioUringSend, descriptor: server.descriptor, when: .nth(1))
+                try server.bufferWrite("lost")
+                let drained = await #expect(throws: StreamError.self) {
+                    try await executor.withDeadline(after: .seconds(5)) { try await server.drain(untilEmpty: true) }
+                }
+                #expect(drained?.errno == errno)
+                script.removeAllRules()
+            }
+        }
+    }
+
+    /// A send waiting in the kernel for room, cancelled by someone else (its
+    /// completion is `-ECANCELED`, nothing sent), goes again: the peer still
+    /// reads every byte, in order.
+    @Test func aSendCancelledFromElsewhereGoesAgain() throws {
+        guard Self.available else { return }
+        let script = FaultScript() // no rules: it records what each send's completion said
+        let loop = try script.run { try IOLoop(backend: .ioUring) }
+        guard case .ioUring(let ioUring) = loop.selector else { Issue.record("not io_uring"); return }
+        // Touched only inside `run`, on the loop's thread, which owns it.
+        nonisolated(unsafe) let selector = ioUring
+        try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            let size = 16 * 1_048_576
+            try server.bufferWrite(patternBytes(size, seed: 7))
+            let fd = server.descriptor.rawValue
+            // A first send took what fit; the next is in the kernel, waiting for room (the peer
+            // reads nothing yet); at most 10 s.
+            var waited = 0
+            while (server.bufferedByteCount == size || selector.senders[Int(fd)]?.inFlight == nil) && waited < 10_000 {
+                try await executor.sleep(for: .milliseconds(1))
+                waited += 1
+            }
+            let sender = try #require(selector.senders[Int(fd)])
+            try selector.ring?.cancel(IOUringSelector<IOWatcher>.userData(fd, sender.generation, 0, kind: IOUringSelector<IOWatcher>.sendBit))
+            let reader = Task(executorPreference: executor) { try await client.readExactly(size) }
+            try await executor.withDeadline(after: .seconds(30)) { try await server.drain(untilEmpty: true) }
+            #expect(try await executor.withDeadline(after: .seconds(30)) { try await reader.value } == patternBytes(size, seed: 7))
+            #expect(script.records(of: .ioUringSend).contains { $0.descriptor == server.descriptor && $0.errno == .canceled },
+                    "the send was cancelled while it waited, and went again")
+            await server.close()
+            await client.close()
+        }
+        try loop.close()
     }
 
     /// Megabytes buffered (the kernel sends them in parts, waiting for room
