@@ -1,3 +1,5 @@
+import Synchronization
+
 extension LoopExecutor {
     /// Runs `body` with the loop, on the loop thread: at once when called
     /// there, otherwise through the submission queue. False when the loop is
@@ -127,21 +129,39 @@ extension LoopExecutor {
     /// has passed already, so `body` has until the loop's next timer phase
     /// (one iteration) and is cancelled then unless it has finished; a huge
     /// one saturates and never fires.
-    /// - Throws: `DeadlineExceeded`, or what `body` throws.
+    ///
+    /// Cost: one task for `body` (preferring this loop, with the caller's
+    /// task-local values and priority), one loop timer that cancels it, and
+    /// one suspension of the caller until it ends. Cancelling the caller
+    /// cancels `body`.
+    /// - Throws: `DeadlineExceeded`, what `body` throws, or `LoopError.closed`
+    ///   when the loop closed before the deadline could be armed.
     public func withDeadline<T: Sendable>(
         after duration: Duration, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        return try await withThrowingTaskGroup(of: DeadlineRace<T>.self) { group in
-            group.addTask(executorPreference: self) { .value(try await body()) }
-            group.addTask(executorPreference: self) {
-                try await self.sleep(for: duration)
-                return .deadline
+        let race = DeadlineRace()
+        let task = Task(executorPreference: self) { () async throws -> T in
+            defer { race.bodyEnded() }
+            return try await body()
+        }
+        let sent = perform { loop in
+            do {
+                race.timer = try loop.schedule(after: duration) { if race.expire() { task.cancel() } }
+            } catch {
+                if race.failToArm() { task.cancel() }
             }
-            defer { group.cancelAll() }
-            switch try await group.next() {
-            case .value(let value)?: return value
-            case .deadline?, nil: throw DeadlineExceeded(duration: duration)
-            }
+        }
+        if !sent, race.failToArm() { task.cancel() }
+        let result = await withTaskCancellationHandler { await task.result } onCancel: {
+            // The caller's cancellation came first: the body ends with it, whatever the timer does.
+            race.cancel()
+            task.cancel()
+        }
+        _ = perform { _ in race.disarm() }
+        switch race.outcome {
+        case .expired: throw DeadlineExceeded(duration: duration)
+        case .notArmed: throw LoopError.closed
+        case .running, .ended, .cancelled: return try result.get()
         }
     }
 
@@ -184,8 +204,27 @@ public struct DeadlineExceeded: Error, Hashable, Sendable, CustomStringConvertib
     public var description: String { "deadline of \(duration) exceeded" }
 }
 
-/// Which of `withDeadline`'s two children finished first.
-enum DeadlineRace<T: Sendable>: Sendable {
-    case value(T)
-    case deadline
+/// Who ended `withDeadline`'s race first: the body, its timer, the
+/// caller's cancellation, or a loop that could not arm the timer. The state is one atomic (the timer fires
+/// on the loop thread, the body ends on any); `timer` is the loop thread's.
+final class DeadlineRace: @unchecked Sendable {
+    enum Outcome: UInt8, AtomicRepresentable { case running, ended, expired, notArmed, cancelled }
+    private let state = Atomic<Outcome>(.running)
+    /// The deadline's timer, once armed (loop thread only).
+    var timer: TimerHandle?
+
+    /// The body ended (returned or threw) before anything else.
+    func bodyEnded() { _ = state.compareExchange(expected: .running, desired: .ended, ordering: .acquiringAndReleasing) }
+    /// The deadline passed first: true when the body must be cancelled.
+    func expire() -> Bool { state.compareExchange(expected: .running, desired: .expired, ordering: .acquiringAndReleasing).exchanged }
+    /// The timer could not be armed (the loop closed): true when the body must be cancelled.
+    func failToArm() -> Bool { state.compareExchange(expected: .running, desired: .notArmed, ordering: .acquiringAndReleasing).exchanged }
+    /// The caller was cancelled before anything else ended the race.
+    func cancel() { _ = state.compareExchange(expected: .running, desired: .cancelled, ordering: .acquiringAndReleasing) }
+    var outcome: Outcome { state.load(ordering: .acquiring) }
+    /// Loop thread: the timer goes (it may have fired).
+    func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
 }

@@ -109,14 +109,18 @@ struct StreamSendByCompletionTests {
         nonisolated(unsafe) let selector = ioUring
         try loop.run { executor in
             let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
-            let size = 16 * 1_048_576
+            try shrinkSocketBuffers(server, client)
+            let size = 2 * 1_048_576
             try server.bufferWrite(patternBytes(size, seed: 7))
             let fd = server.descriptor.rawValue
-            // A first send took what fit; the next is in the kernel, waiting for room (the peer
-            // reads nothing yet); at most 10 s.
-            var waited = 0
-            while (server.bufferedByteCount == size || selector.senders[Int(fd)]?.inFlight == nil) && waited < 10_000 {
-                try await executor.sleep(for: .milliseconds(1))
+            // The sends took what fit and the one in flight waits in the kernel for room (the
+            // peer reads nothing yet): no progress over 5 ms with a send in flight; at most 10 s.
+            var waited = 0, last = -1
+            while waited < 2_000 {
+                let now = server.bufferedByteCount
+                if now < size && now == last && selector.senders[Int(fd)]?.inFlight != nil { break }
+                last = now
+                try await executor.sleep(for: .milliseconds(5))
                 waited += 1
             }
             let sender = try #require(selector.senders[Int(fd)])
@@ -132,15 +136,16 @@ struct StreamSendByCompletionTests {
         try loop.close()
     }
 
-    /// Megabytes buffered (the kernel sends them in parts, waiting for room
+    /// More than the socket holds buffered (the kernel sends it in parts, waiting for room
     /// as the peer reads), a `write` queued behind them and more buffered
     /// after it, then the end: the peer reads them whole and in call order.
     @Test func buffersLargerThanTheSocketGoOutWholeAndInCallOrder() throws {
         guard Self.available else { return }
         try withConnectedPair(.ioUring) { executor, server, client in
-            let first = patternBytes(3 * 1_048_576, seed: 1)
+            try shrinkSocketBuffers(server, client)
+            let first = patternBytes(1_048_576, seed: 1)
             let second = patternBytes(1_000, seed: 2)
-            let third = patternBytes(1_048_576, seed: 3)
+            let third = patternBytes(512 * 1_024, seed: 3)
             let reader = Task(executorPreference: executor) { try await client.readToEnd() }
             try server.bufferWrite(first)
             try await server.write(second) // joins the buffer: returns once the kernel has it
@@ -158,7 +163,8 @@ struct StreamSendByCompletionTests {
     @Test func closingWithASendWaitingForRoomReleasesTheSocket() throws {
         guard Self.available else { return }
         try withConnectedPair(.ioUring) { executor, server, client in
-            let size = 16 * 1_048_576
+            try shrinkSocketBuffers(server, client)
+            let size = 2 * 1_048_576
             try server.bufferWrite(patternBytes(size))
             try await executor.sleep(for: .milliseconds(20)) // the send submitted, the socket's buffers full
             #expect(server.bufferedByteCount > 0)
@@ -176,9 +182,10 @@ struct StreamSendByCompletionTests {
         guard Self.available else { return }
         let loop = try IOLoop(backend: .ioUring)
         try loop.run { executor in
-            let size = 16 * 1_048_576
+            let size = 2 * 1_048_576
             var pair: (server: StreamConnection, client: StreamConnection)? = try await connectedPair(host: "127.0.0.1", on: executor)
             let client = pair!.client
+            try shrinkSocketBuffers(pair!.server, client)
             try pair?.server.bufferWrite(patternBytes(size))
             try await executor.sleep(for: .milliseconds(20)) // the send submitted, the socket's buffers full
             pair = nil // the server's last reference
@@ -199,4 +206,12 @@ private func countToEnd(_ stream: StreamConnection) async throws -> Int {
         if count == 0 { return received }
         received += count
     }
+}
+
+/// Small socket buffers (about 32 KiB each way, as the kernel doubles what
+/// it is given), so that a transfer of a megabyte or two fills them and a
+/// send waits in the kernel for room, quickly even under ThreadSanitizer.
+private func shrinkSocketBuffers(_ sender: StreamConnection, _ receiver: StreamConnection) throws {
+    try sender.descriptor.setOption(SOL_SOCKET, SO_SNDBUF, 16_384)
+    try receiver.descriptor.setOption(SOL_SOCKET, SO_RCVBUF, 16_384)
 }

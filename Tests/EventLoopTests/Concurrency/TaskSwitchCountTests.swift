@@ -5,7 +5,8 @@ import Testing
 /// (`LoopMetrics.executorJobs`): a request/response on streams, with both
 /// ends tasks on the loop, resumes each end once per message (the wait for
 /// the other's bytes), and a read that finds its bytes or a write the kernel
-/// takes costs none; a sleep is one timer and one resumption.
+/// takes costs none; a sleep is one timer and one resumption; a deadline
+/// one timer, the body's task and one resumption.
 @Suite("Task switches per message, counted by the loop")
 struct TaskSwitchCountTests {
     static let messages = 200
@@ -67,6 +68,24 @@ struct TaskSwitchCountTests {
         let jobs = loop.metrics.executorJobs - before
         #expect(jobs <= 50 + 3, "\(jobs) jobs for 50 sleeps")
         #expect(jobs >= 50)
+        try loop.close()
+    }
+
+    /// `withDeadline` around a body that finishes in time costs the body's
+    /// task (one job to start it) and the caller's one resumption: its
+    /// deadline is a loop timer, not a task of its own.
+    @Test func aDeadlineIsOneTaskForTheBodyAndOneResumption() throws {
+        let loop = try IOLoop()
+        let before = loop.metrics.executorJobs
+        try loop.run { executor in
+            for index in 0..<50 {
+                let value = try await executor.withDeadline(after: .seconds(30)) { index }
+                #expect(value == index)
+            }
+        }
+        let jobs = loop.metrics.executorJobs - before
+        #expect(jobs <= 2 * 50 + 3, "\(jobs) jobs for 50 deadlines")
+        #expect(loop.metrics.activeTimers == 0, "each deadline's timer is gone")
         try loop.close()
     }
 }
