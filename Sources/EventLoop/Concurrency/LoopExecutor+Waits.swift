@@ -139,16 +139,26 @@ extension LoopExecutor {
     public func withDeadline<T: Sendable>(
         after duration: Duration, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
+        if queue.isClosed { throw LoopError.closed }
         let race = DeadlineRace()
         let task = Task(executorPreference: self) { () async throws -> T in
             defer { race.bodyEnded() }
             return try await body()
         }
+        if Task.isCancelled { task.cancel() } // as a child task would start
+        // Held by the closure that arms the timer, then by the timer's: a
+        // loop that closes drops whichever holds it last without running
+        // it, and its end cancels the body (`LoopError.closed`).
+        // The arming closure takes it out of its box when it runs: a closure
+        // that ran may linger in the submission queue's storage, and must
+        // not keep the guard alive after the timer has let it go.
+        let pending = DeadlineClosedGuard.Box(DeadlineClosedGuard(race) { task.cancel() })
         let sent = perform { loop in
-            do {
-                race.timer = try loop.schedule(after: duration) { if race.expire() { task.cancel() } }
-            } catch {
-                if race.failToArm() { task.cancel() }
+            let closedGuard = pending.take()
+            guard !race.disarmed else { return } // the body ended first: nothing to arm
+            race.timer = try? loop.schedule(after: duration) {
+                _ = closedGuard
+                if race.expire() { task.cancel() }
             }
         }
         if !sent, race.failToArm() { task.cancel() }
@@ -222,9 +232,38 @@ final class DeadlineRace: @unchecked Sendable {
     /// The caller was cancelled before anything else ended the race.
     func cancel() { _ = state.compareExchange(expected: .running, desired: .cancelled, ordering: .acquiringAndReleasing) }
     var outcome: Outcome { state.load(ordering: .acquiring) }
+    /// Loop thread: the race is over; a timer not armed yet never will be.
+    private(set) var disarmed = false
+
     /// Loop thread: the timer goes (it may have fired).
     func disarm() {
+        disarmed = true
         timer?.cancel()
         timer = nil
+    }
+}
+
+/// Ends a `withDeadline` race as "the loop closed" when the closures that
+/// arm and hold its timer are dropped without running: a loop that closes
+/// drops its queued submissions and its timers. Once the race is over
+/// (the body ended, the deadline passed, the caller was cancelled), its end
+/// does nothing.
+final class DeadlineClosedGuard: Sendable {
+    private let race: DeadlineRace
+    private let cancelBody: @Sendable () -> Void
+
+    init(_ race: DeadlineRace, cancelBody: @escaping @Sendable () -> Void) {
+        self.race = race
+        self.cancelBody = cancelBody
+    }
+
+    deinit { if race.failToArm() { cancelBody() } }
+
+    /// Holds a guard until the loop takes it (loop thread), or until the box
+    /// is released with the closure that was to take it.
+    final class Box: @unchecked Sendable {
+        private var held: DeadlineClosedGuard?
+        init(_ held: DeadlineClosedGuard) { self.held = held }
+        func take() -> DeadlineClosedGuard? { held.take() }
     }
 }

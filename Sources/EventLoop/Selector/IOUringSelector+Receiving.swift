@@ -120,11 +120,17 @@ extension IOUringSelector {
 
     /// Queues the receives noted since the last wait.
     func queueReceiveRearms() throws(SelectorError) {
-        let pending = receiveRearms
-        receiveRearms.removeAll(keepingCapacity: true)
+        // Swapped out, not copied: a copy would make the next append copy
+        // the list (an allocation per wait); both arrays keep their capacity.
+        var pending: [(fd: Int32, generation: UInt32)] = []
+        swap(&pending, &receiveRearms)
         var index = 0
-        // A throw leaves the ones not queued (the failed one too) for the next wait.
-        defer { if index < pending.count { receiveRearms.append(contentsOf: pending[index...]) } }
+        defer {
+            // A throw leaves the ones not queued (the failed one too) for the next wait.
+            if index < pending.count { receiveRearms.append(contentsOf: pending[index...]) }
+            pending.removeAll(keepingCapacity: true)
+            if receiveRearms.isEmpty { receiveRearms = pending }
+        }
         while index < pending.count {
             let (fd, generation) = pending[index]
             if receivers.indices.contains(Int(fd)), let receiver = receivers[Int(fd)], receiver.generation == generation,

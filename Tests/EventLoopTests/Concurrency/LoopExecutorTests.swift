@@ -167,6 +167,25 @@ struct LoopExecutorTests {
         await #expect(throws: LoopError.closed) { try await executor.sleep(for: .seconds(1)) }
     }
 
+    /// A loop that closes while a `withDeadline` from another task waits
+    /// (its timer queued, or armed) ends the body and says so with
+    /// `LoopError.closed`, even for a body that waits on nothing of the
+    /// loop's: the deadline does not vanish with the loop's timers.
+    @Test(arguments: [false, true])
+    func aDeadlineWhoseLoopClosesEndsItsBodyWithLoopClosed(afterArming: Bool) async throws {
+        let thread = try LoopThread()
+        let executor = thread.executor
+        let start = MonotonicInstant.now()
+        let waiting = Task.detached {
+            try await executor.withDeadline(after: .seconds(20)) { try await Task.sleep(for: .seconds(20)) }
+        }
+        // Either way the answer is the same; a pause lets the loop arm the timer first.
+        if afterArming { try await Task.sleep(for: .milliseconds(20)) }
+        await thread.shutdown()
+        await #expect(throws: LoopError.closed) { try await waiting.value }
+        #expect(MonotonicInstant.now() - start < .seconds(10), "the body was cancelled at the close, not left to run")
+    }
+
     @Test func tenThousandWaitsCancelledAtRandomPointsEachEndExactlyOnce() throws {
         let loop = try IOLoop()
         let executor = loop.executor
