@@ -1,5 +1,3 @@
-import Glibc
-
 /// The write buffer's flush by completion, on an io_uring loop: the buffered
 /// bytes go out as `IORING_OP_SEND`s the loop submits with its next wait,
 /// not as `write(2)`s (see `IOUringSelector+Sending`).
@@ -63,7 +61,7 @@ extension StreamConnection {
             let resend = result == 0 || IOUringSelector<Void>.resentResults.contains(result)
             buffer.sendsResent += 1
             if !resend || buffer.sendsResent > Self.resendLimit {
-                let errno = result < 0 ? ErrnoCode(rawValue: -result) : ErrnoCode(rawValue: EIO)
+                let errno = result < 0 ? ErrnoCode(rawValue: -result) : ErrnoCode.inputOutput
                 return flushFailed(StreamError(SystemError(errno, operation: operation)))
             }
         }

@@ -1,5 +1,3 @@
-import Glibc
-
 /// Accepts by completion: the io_uring backend taking a listener's new
 /// connections for its owner, with no system call per connection.
 ///
@@ -92,7 +90,7 @@ extension IOUringSelector {
             return true
         }
         guard current else { return false } // the cancelled request's last word
-        if result == -ECANCELED || result == -EINTR || result == -EAGAIN { // not ours: arm it again
+        if [ErrnoCode.canceled, .interrupted, .wouldBlock].contains(where: { result == -$0.rawValue }) { // not ours: arm it again
             if ended && !isClosed { acceptRearms.append((fd, acceptor.generation)) }
             return false
         }

@@ -1,5 +1,3 @@
-import Glibc
-
 /// Sends by completion: the io_uring backend writing a socket's buffered
 /// bytes for its owner, with no system call per write.
 ///
@@ -42,13 +40,13 @@ extension IOUringSelector {
     /// Queues a send of `bytes[offset...]` (at most 4 GiB of it) on `fd`;
     /// the selector keeps `bytes` until the kernel is done with them.
     /// - Throws: `SelectorError.notRegistered` (no `startSending`),
-    ///   `.closed`, `.system` (`EALREADY`: a send of `fd` is still in flight;
+    ///   `.closed`, `.system` (`EINPROGRESS`: a send of `fd` is still in flight;
     ///   or a full submission ring could not be submitted).
     func send(_ fd: Descriptor, _ bytes: [UInt8], from offset: Int) throws(SelectorError) {
         guard let ring else { throw .closed }
         let index = Int(fd.rawValue)
         guard senders.indices.contains(index), let sender = senders[index] else { throw .notRegistered(fd) }
-        if sender.inFlight != nil { throw .system(SystemError(ErrnoCode(rawValue: EALREADY), operation: "io_uring send(\(fd)): one is in flight")) }
+        if sender.inFlight != nil { throw .system(SystemError(ErrnoCode.inProgress, operation: "io_uring send(\(fd)): one is in flight")) }
         let userData = Self.userData(fd.rawValue, sender.generation, 0, kind: Self.sendBit)
         // A native array's storage stays put while it is neither changed nor
         // freed: `inFlight` keeps it alive and shared, so the owner's next
@@ -95,5 +93,5 @@ extension IOUringSelector {
     /// Send results after which the same bytes go again: the kernel sent
     /// nothing (a cancel that was not `unregister`'s, a signal, "try
     /// again"). Any other error ends the stream, as a failed `write(2)` does.
-    static var resentResults: [Int32] { [ECANCELED, EINTR, EAGAIN].map { -$0 } }
+    static var resentResults: [Int32] { [ErrnoCode.canceled, .interrupted, .wouldBlock].map { -$0.rawValue } }
 }
