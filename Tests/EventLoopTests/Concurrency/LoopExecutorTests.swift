@@ -175,7 +175,8 @@ struct LoopExecutorTests {
     func aDeadlineWhoseLoopClosesEndsItsBodyWithLoopClosed(afterArming: Bool) async throws {
         let thread = try LoopThread()
         let executor = thread.executor
-        let start = MonotonicInstant.now()
+        // Without the close's answer the body would end normally after 20 s
+        // and `withDeadline` return its value: the error is the proof.
         let waiting = Task.detached {
             try await executor.withDeadline(after: .seconds(20)) { try await Task.sleep(for: .seconds(20)) }
         }
@@ -183,7 +184,6 @@ struct LoopExecutorTests {
         if afterArming { try await Task.sleep(for: .milliseconds(20)) }
         await thread.shutdown()
         await #expect(throws: LoopError.closed) { try await waiting.value }
-        #expect(MonotonicInstant.now() - start < .seconds(10), "the body was cancelled at the close, not left to run")
     }
 
     @Test func tenThousandWaitsCancelledAtRandomPointsEachEndExactlyOnce() throws {
