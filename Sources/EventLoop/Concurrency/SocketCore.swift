@@ -121,10 +121,17 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     /// registration then watches readability again and the owner reads with
     /// `read(2)`.
     func startReceiving(_ deliver: @escaping (UnsafeRawBufferPointer, Int32, Bool) -> Void) -> Bool {
+        receivesByCompletion = startByCompletion { loop, fd, generation in try loop.startReceiving(fd, generation, deliver) }
+        return receivesByCompletion
+    }
+
+    /// Runs `start` (a receive or an accept by completion) where the loop
+    /// can: false otherwise, or when `start` throws, and then the
+    /// registration watches readability again for the owner's system calls.
+    private func startByCompletion(_ start: (IOLoop, Descriptor, UInt32) throws -> Void) -> Bool {
         guard loop.receivesByCompletion, let watcher, watchedInterest == .writable else { return false }
         do {
-            try loop.startReceiving(descriptor, watcher.generation, deliver)
-            receivesByCompletion = true
+            try start(loop, descriptor, watcher.generation)
             return true
         } catch {
             do {
@@ -141,17 +148,7 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
     /// backend, or the kernel refused): the registration then watches
     /// readability again and the owner calls `accept(2)`.
     func startAccepting(_ deliver: @escaping (Int32) -> Void) -> Bool {
-        guard loop.receivesByCompletion, let watcher, watchedInterest == .writable else { return false }
-        do {
-            try loop.startAccepting(descriptor, watcher.generation, deliver)
-            return true
-        } catch {
-            do {
-                try watcher.setInterest(.all)
-                watchedInterest = .all
-            } catch let failure { failAll(failure) }
-            return false
-        }
+        startByCompletion { loop, fd, generation in try loop.startAccepting(fd, generation, deliver) }
     }
 
     /// Pauses or resumes the listener's accept by completion.

@@ -56,12 +56,12 @@ extension StreamConnection {
             buffer.sendsResent = 0
             flushProgressed(writable: buffer.didFlush(Int(result)))
         } else {
-            let operation = "send(\(peerAddress), \(buffer.outgoing.count - buffer.sent) bytes) by io_uring"
             // Nothing sent: the same bytes go again, a bounded number of times in a row.
             let resend = result == 0 || IOUringSelector<Void>.resentResults.contains(result)
             buffer.sendsResent += 1
             if !resend || buffer.sendsResent > Self.resendLimit {
                 let errno = result < 0 ? ErrnoCode(rawValue: -result) : ErrnoCode.inputOutput
+                let operation = "send(\(peerAddress), \(buffer.outgoing.count - buffer.sent) bytes) by io_uring"
                 return flushFailed(StreamError(SystemError(errno, operation: operation)))
             }
         }

@@ -101,21 +101,10 @@ extension IOUringSelector {
 
     /// Queues the accepts the kernel ended with no error.
     func queueAcceptRearms() throws(SelectorError) {
-        var pending: [(fd: Int32, generation: UInt32)] = []
-        swap(&pending, &acceptRearms) // swapped, not copied (see `queueReceiveRearms`)
-        var index = 0
-        defer {
-            // A throw leaves the ones not queued (the failed one too) for the next wait.
-            if index < pending.count { acceptRearms.append(contentsOf: pending[index...]) }
-            pending.removeAll(keepingCapacity: true)
-            if acceptRearms.isEmpty { acceptRearms = pending }
-        }
-        while index < pending.count {
-            let (fd, generation) = pending[index]
+        try Self.queueNoted(&acceptRearms) { fd, generation throws(SelectorError) in
             if acceptors.indices.contains(Int(fd)), let acceptor = acceptors[Int(fd)], acceptor.generation == generation {
                 try armAccept(fd)
             }
-            index += 1
         }
     }
 

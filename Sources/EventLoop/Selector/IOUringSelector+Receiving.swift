@@ -120,24 +120,11 @@ extension IOUringSelector {
 
     /// Queues the receives noted since the last wait.
     func queueReceiveRearms() throws(SelectorError) {
-        // Swapped out, not copied: a copy would make the next append copy
-        // the list (an allocation per wait); both arrays keep their capacity.
-        var pending: [(fd: Int32, generation: UInt32)] = []
-        swap(&pending, &receiveRearms)
-        var index = 0
-        defer {
-            // A throw leaves the ones not queued (the failed one too) for the next wait.
-            if index < pending.count { receiveRearms.append(contentsOf: pending[index...]) }
-            pending.removeAll(keepingCapacity: true)
-            if receiveRearms.isEmpty { receiveRearms = pending }
-        }
-        while index < pending.count {
-            let (fd, generation) = pending[index]
+        try Self.queueNoted(&receiveRearms) { fd, generation throws(SelectorError) in
             if receivers.indices.contains(Int(fd)), let receiver = receivers[Int(fd)], receiver.generation == generation,
                !receiver.armed, !receiver.paused {
                 try armReceive(fd)
             }
-            index += 1
         }
     }
 

@@ -321,20 +321,31 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         if !receiveRearms.isEmpty { try queueReceiveRearms() }
         if !acceptRearms.isEmpty { try queueAcceptRearms() }
         if rearms.isEmpty { return }
-        var pending = rearms
-        rearms = []
-        var index = 0
-        defer {
-            // A throw leaves the ones not queued (the failed one too) for the next wait.
-            if index < pending.count { rearms.append(contentsOf: pending[index...]) }
-            pending.removeAll(keepingCapacity: true)
-            if rearms.isEmpty { rearms = pending }
-        }
-        while index < pending.count {
-            let (fd, generation) = pending[index]
+        try Self.queueNoted(&rearms) { fd, generation throws(SelectorError) in
             if let slot = table.slot(fd, ifGeneration: generation), inFlight[Int(fd)] == 0 {
                 try arm(fd, generation, slot.interest, slot.trigger)
             }
+        }
+    }
+
+    /// Calls `arm` for each request noted in `noted` since the last wait
+    /// (polls, receives, accepts to queue again), emptying it. The list is
+    /// swapped out, not copied (a copy would make the next append copy it:
+    /// an allocation per wait), and both arrays keep their capacity. A throw
+    /// leaves the ones not queued, the failed one too, for the next wait.
+    static func queueNoted(
+        _ noted: inout [(fd: Int32, generation: UInt32)], _ arm: (Int32, UInt32) throws(SelectorError) -> Void
+    ) throws(SelectorError) {
+        var pending: [(fd: Int32, generation: UInt32)] = []
+        swap(&pending, &noted)
+        var index = 0
+        defer {
+            if index < pending.count { noted.append(contentsOf: pending[index...]) }
+            pending.removeAll(keepingCapacity: true)
+            if noted.isEmpty { noted = pending }
+        }
+        while index < pending.count {
+            try arm(pending[index].fd, pending[index].generation)
             index += 1
         }
     }
