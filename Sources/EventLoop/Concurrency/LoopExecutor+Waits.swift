@@ -29,22 +29,22 @@ extension LoopExecutor {
         return try await withTaskExecutorPreference(self, isolation: nil) { try await body() }
     }
 
-    /// Whether a caller with `isolation` (its `#isolation`) may wait for the
-    /// loop right where it is, without a hop: it is nonisolated and its task
-    /// prefers this loop. Callers isolated to an actor hop (`onLoop`), even
-    /// an actor on the loop's serial face: in Swift 6.3, the operation of a
-    /// `withTaskCancellationHandler` called from `nonisolated(nonsending)`
-    /// code runs on the generic executor, not on the caller's actor
-    /// (Benchmarks/repro/cancellation-handler-isolation), so such a wait
-    /// registered itself from the task's preferred executor, another
-    /// thread, and was lost (`StreamResumptionStressTests`, every run). For
-    /// a task that prefers the loop, the generic executor is the loop. Loop
-    /// thread. The preference costs a look at the task's status records
+    /// Whether a caller with `isolation` (its `#isolation`), running on the
+    /// loop thread, may wait for the loop right where it is, without a hop:
+    /// an actor whose executor is the loop's serial face (its resumption is
+    /// enqueued there), or a nonisolated caller whose task prefers this loop
+    /// (a nonisolated async function resumes on its task's preferred
+    /// executor). Anything else (an actor elsewhere that the loop thread runs
+    /// for a task preferring the loop, a task started in place on the loop
+    /// thread that prefers nothing) hops (`onLoop`). The waits' cancellation
+    /// handlers keep to the caller's isolation (`withCancellationHandlerInPlace`).
+    /// Loop thread. The preference costs a look at the task's status records
     /// (under the task's lock): the fast paths that finish without waiting
     /// do not ask.
     @inline(__always)
     func waitsInPlace(_ isolation: (any Actor)?) -> Bool {
-        isolation == nil && currentTaskPrefersLoop
+        guard let isolation else { return currentTaskPrefersLoop }
+        return isolation.unownedExecutor.asSerialExecutor() === serialFace
     }
 
     /// Whether the running task's executor preference is this loop.

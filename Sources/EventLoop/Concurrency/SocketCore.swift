@@ -280,14 +280,17 @@ final class SocketCore: @unchecked Sendable, WaiterProtocol {
             timer = try loop.schedule(at: timerAt) { [unowned self] in self.resume(direction, id, with: timerError) }
         }
         defer { timer?.cancel() }
-        try await withTaskCancellationHandler {
+        try await withCancellationHandlerInPlace {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 if Task.isCancelled {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                let task = withUnsafeCurrentTask { $0 }
-                withWaiters(direction) { $0.append(Waiting(resumption: .task(continuation), id: id, owner: owner, task: task)) }
+                // The task is used inside the closure: a closure that returned
+                // it would copy an optional through the generic's witnesses.
+                withUnsafeCurrentTask { task in
+                    withWaiters(direction) { $0.append(Waiting(resumption: .task(continuation), id: id, owner: owner, task: task)) }
+                }
                 updateInterest()
             }
         } onCancel: {

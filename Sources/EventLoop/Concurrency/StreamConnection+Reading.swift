@@ -13,25 +13,31 @@ extension StreamConnection {
     /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
     public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         try ArgumentError.checkCount(count, "count", in: "readExactly(_:)")
-        if executor.queue.isRunningHere, let bytes = takeBuffered(count) { return bytes }
+        if executor.queue.isRunningHere {
+            if let bytes = takeBuffered(count) { return bytes }
+            if executor.waitsInPlace(#isolation) { return try await readExactlyHere(count) }
+        }
         return try await readExactlyOnLoop(count)
     }
 
-    /// `readExactly(_:)` on the loop (a plain `async` function: it hops there
-    /// unless its task already prefers the loop).
+    /// `readExactly(_:)` for a caller that may not wait in place (a plain
+    /// `async` function: it hops to the loop).
     private func readExactlyOnLoop(_ count: Int) async throws -> [UInt8] {
-        try await executor.onLoop {
-            let turn = try await self.beginRead("readExactly(\(count))")
-            defer { self.endRead(turn) }
-            while self.end - self.start < count {
-                if self.atEnd {
-                    let partial = Array(self.buffer[self.start..<self.end])
-                    throw StreamError(.endOfStream, operation: "readExactly(\(count))", partial: partial, expected: count)
-                }
-                try await self.fill(wanting: count - (self.end - self.start), turn: turn)
+        try await executor.onLoop { try await self.readExactlyHere(count) }
+    }
+
+    /// `readExactly(_:)` on the loop thread, waiting where it is called.
+    private nonisolated(nonsending) func readExactlyHere(_ count: Int) async throws -> [UInt8] {
+        let turn = try await beginRead("readExactly(\(count))")
+        defer { endRead(turn) }
+        while end - start < count {
+            if atEnd {
+                let partial = Array(buffer[start..<end])
+                throw StreamError(.endOfStream, operation: "readExactly(\(count))", partial: partial, expected: count)
             }
-            return self.take(count)
+            try await fill(wanting: count - (end - start), turn: turn)
         }
+        return take(count)
     }
 
     /// Reads up to and including `delimiter` (a newline by default), at most
@@ -46,28 +52,35 @@ extension StreamConnection {
     /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
     public nonisolated(nonsending) func readLine(delimiter: UInt8 = 0x0A, limit: Int = 65_536) async throws -> [UInt8] {
         try ArgumentError.checkCount(limit, "limit", in: "readLine(delimiter:limit:)", minimum: 1)
-        if executor.queue.isRunningHere, let line = takeBufferedLine(delimiter, limit: limit) { return line }
+        if executor.queue.isRunningHere {
+            if let line = takeBufferedLine(delimiter, limit: limit) { return line }
+            if executor.waitsInPlace(#isolation) { return try await readLineHere(delimiter: delimiter, limit: limit) }
+        }
         return try await readLineOnLoop(delimiter: delimiter, limit: limit)
     }
 
-    /// `readLine(delimiter:limit:)` on the loop (see `readExactlyOnLoop`).
+    /// `readLine(delimiter:limit:)` for a caller that may not wait in place
+    /// (see `readExactlyOnLoop`).
     private func readLineOnLoop(delimiter: UInt8, limit: Int) async throws -> [UInt8] {
-        try await executor.onLoop {
-            let turn = try await self.beginRead("readLine")
-            defer { self.endRead(turn) }
-            var scanned = 0 // bytes after `start` already searched (fill may move them)
-            while true {
-                if let index = self.buffer[(self.start + scanned)..<self.end].firstIndex(of: delimiter) {
-                    if index - self.start + 1 > limit { break }
-                    return self.take(index - self.start + 1)
-                }
-                scanned = self.end - self.start
-                if self.end - self.start >= limit { break }
-                if self.atEnd { return self.take(self.end - self.start) }
-                try await self.fill(wanting: 1, turn: turn)
+        try await executor.onLoop { try await self.readLineHere(delimiter: delimiter, limit: limit) }
+    }
+
+    /// `readLine(delimiter:limit:)` on the loop thread, waiting where it is called.
+    private nonisolated(nonsending) func readLineHere(delimiter: UInt8, limit: Int) async throws -> [UInt8] {
+        let turn = try await beginRead("readLine")
+        defer { endRead(turn) }
+        var scanned = 0 // bytes after `start` already searched (fill may move them)
+        while true {
+            if let index = buffer[(start + scanned)..<end].firstIndex(of: delimiter) {
+                if index - start + 1 > limit { break }
+                return take(index - start + 1)
             }
-            throw StreamError(.lineTooLong, operation: "readLine(limit: \(limit))")
+            scanned = end - start
+            if end - start >= limit { break }
+            if atEnd { return take(end - start) }
+            try await fill(wanting: 1, turn: turn)
         }
+        throw StreamError(.lineTooLong, operation: "readLine(limit: \(limit))")
     }
 
     /// Reads until the end of stream and returns everything, at most `limit` bytes.

@@ -167,7 +167,7 @@ extension StreamConnection {
             writer = turn
             return turn
         }
-        try await withTaskCancellationHandler {
+        try await withCancellationHandlerInPlace {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 if Task.isCancelled { continuation.resume(throwing: CancellationError()); return }
                 writerTurns.append((turn, continuation))

@@ -24,7 +24,7 @@ final class Waiter<Value: Sendable>: @unchecked Sendable, WaiterProtocol {
     /// Task side, before the waiter is handed to the loop.
     func attach(_ continuation: UnsafeContinuation<Value, any Error>) {
         self.continuation = continuation
-        task = withUnsafeCurrentTask { $0 }
+        withUnsafeCurrentTask { task = $0 } // assigned inside: no optional copied out through the generic
     }
 
     deinit {

@@ -114,8 +114,12 @@ extension ElsewherePeer {
 /// test with fixed counts and a bound on time (a lost resumption shows as the
 /// deadline passing with the bytes in the socket); CI runs it under
 /// ThreadSanitizer too. Each caller alone, then the four at once. (Kind 1,
-/// an actor on the loop's serial face, lost a wait every run when it waited
-/// in place: see Benchmarks/repro/cancellation-handler-isolation. It hops.)
+/// an actor on the loop's serial face in a task that prefers another loop,
+/// lost a wait every run when it first waited in place: Swift 6.3's
+/// `withTaskCancellationHandler` ran the wait's registration on the task's
+/// preferred executor, the other loop; see
+/// Benchmarks/repro/cancellation-handler-isolation. The waits now register
+/// through `withCancellationHandlerInPlace`, and this kind waits in place.)
 @Suite("Stream resumptions under every isolation")
 struct StreamResumptionStressTests {
     static let roundTrips = 300

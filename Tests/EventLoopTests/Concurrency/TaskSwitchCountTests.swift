@@ -5,7 +5,8 @@ import Testing
 /// (`LoopMetrics.executorJobs`): a request/response on streams, with both
 /// ends tasks on the loop, resumes each end once per message (the wait for
 /// the other's bytes), and a read that finds its bytes or a write the kernel
-/// takes costs none; a sleep is one timer and one resumption; a deadline
+/// takes costs none (from a task that prefers the loop, or from an actor
+/// on its serial face); a sleep is one timer and one resumption; a deadline
 /// one timer, the body's task and one resumption.
 @Suite("Task switches per message, counted by the loop")
 struct TaskSwitchCountTests {
@@ -41,6 +42,44 @@ struct TaskSwitchCountTests {
         // and a message that arrives in two segments.
         #expect(jobs <= UInt64(2 * Self.messages + 10), "\(jobs) jobs for \(Self.messages) messages")
         #expect(jobs >= UInt64(Self.messages), "each message waits at least once: \(jobs)")
+        try loop.close()
+    }
+
+    /// The requesting end an actor whose executor is the loop's serial face:
+    /// its waits suspend in place on the actor, and each costs it two jobs,
+    /// both on the loop thread (Swift's continuation resumes the task on its
+    /// generic executor, here the loop's task face, and the continuation's
+    /// caller hops from there to the actor); it hopped to the loop's task
+    /// executor and back for each wait, three jobs. Its calls come from a task on the loop (a synchronous test
+    /// blocks a thread of Swift's small pool with `run`: a detached task
+    /// could starve while the parallel cases block the rest).
+    @Test(arguments: LoopBackend.available)
+    func anActorOnTheSerialFaceIsResumedOncePerMessage(backend: LoopBackend) throws {
+        let loop = try IOLoop(backend: backend)
+        nonisolated(unsafe) let counted = loop
+        let (jobs, trips) = try loop.run { executor in
+            let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
+            let echo = Task(executorPreference: executor) {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                while true {
+                    let count = try await server.read(into: &buffer)
+                    if count == 0 { return }
+                    try await server.write(buffer[..<count])
+                }
+            }
+            let peer = ElsewherePeer(client, executor: executor)
+            _ = try await peer.roundTrips(10) // warm-up
+            let before = counted.metrics.executorJobs
+            let trips = try await peer.roundTrips(Self.messages)
+            let jobs = counted.metrics.executorJobs - before
+            await client.close()
+            _ = try? await echo.value
+            await server.close()
+            return (jobs, trips)
+        }
+        #expect(trips == Self.messages)
+        // The echo's one resumption and the actor's two, per message.
+        #expect(jobs <= UInt64(3 * Self.messages + 10), "\(jobs) jobs for \(Self.messages) messages")
         try loop.close()
     }
 

@@ -1,0 +1,43 @@
+/// Runs `operation` right where its caller runs, with `onCancel` as the
+/// task's cancellation handler meanwhile: what Swift's
+/// `withTaskCancellationHandler` does, without leaving the caller's
+/// isolation.
+///
+/// In Swift 6.3, the operation of `withTaskCancellationHandler` called from
+/// `nonisolated(nonsending)` code runs on the task's generic executor (its
+/// preferred executor, or Swift's pool), not on the caller's actor
+/// (`Benchmarks/repro/cancellation-handler-isolation`; swiftlang/swift#85518
+/// makes it `nonisolated(nonsending)` in later toolchains). For the streams'
+/// waits that is a switch per wait on the loop thread, and for an actor on
+/// the loop's serial face, a wait registered from another thread. This
+/// function takes the same two runtime calls the standard library's own
+/// takes (`swift_task_addCancellationHandler` before `operation`,
+/// `swift_task_removeCancellationHandler` after it, whatever it throws), with
+/// an operation that is `nonisolated(nonsending)`, so nothing switches.
+///
+/// `onCancel` runs at once when the task is already cancelled, otherwise
+/// on the thread that cancels it, at most once; it must not wait for
+/// `operation`. The handler's context lives in this call's frame, which
+/// outlives the record.
+@inline(__always)
+nonisolated(nonsending) func withCancellationHandlerInPlace<T>(
+    operation: nonisolated(nonsending) () async throws -> T,
+    onCancel: @Sendable () -> Void
+) async throws -> T {
+    let record = taskAddCancellationHandler(onCancel)
+    defer { taskRemoveCancellationHandler(record) }
+    return try await operation()
+}
+
+/// `swift_task_addCancellationHandler`, the runtime entry the standard
+/// library's `withTaskCancellationHandler` calls (declared there the same
+/// way), through CEventShim: adds a cancellation record holding `handler` to
+/// the current task and returns it; runs `handler` at once if the task is
+/// cancelled already.
+@_silgen_name("cevent_task_add_cancellation_handler")
+private func taskAddCancellationHandler(_ handler: () -> Void) -> UnsafeRawPointer
+
+/// `swift_task_removeCancellationHandler`, through CEventShim: removes a
+/// record `taskAddCancellationHandler` returned, from the task that added it.
+@_silgen_name("cevent_task_remove_cancellation_handler")
+private func taskRemoveCancellationHandler(_ record: UnsafeRawPointer)
