@@ -5,7 +5,7 @@
 //   loadgen --profile PORT CONNS SIZE WARMUP_MS DURATION_MS
 //
 // Opens CONNS TCP connections to 127.0.0.1:PORT. Each connection sends SIZE
-// bytes, waits until all SIZE bytes came back, records the round trip and
+// bytes ('x's and a newline), waits until all SIZE bytes came back, records the round trip and
 // sends again (closed loop, one message in flight per connection). Round
 // trips that complete in the first WARMUP_MS are not counted; those that
 // complete in the next DURATION_MS are. Then every connection is closed and
@@ -193,6 +193,13 @@ static int hold(int argc, char **argv) {
     return 0;
 }
 
+/// The message: SIZE bytes of 'x', the last a newline (so a server may read
+/// it by line as well as by count).
+static void fill_message(uint32_t size) {
+    memset(out_buf, 'x', sizeof out_buf);
+    out_buf[size - 1] = '\n';
+}
+
 /// The arguments of a ping-pong run, argv[first...]: PORT CONNS SIZE
 /// WARMUP_MS DURATION_MS. False (after printing the usage) when out of range.
 typedef struct {
@@ -233,7 +240,7 @@ static int profile(int argc, char **argv) {
     if (!parse_load_args(argc, argv, 2, "--profile PORT CONNS SIZE WARMUP_MS DURATION_MS", &a)) return 64;
     long nconns = a.nconns, warmup_ms = a.warmup_ms, duration_ms = a.duration_ms;
     uint32_t size = a.size;
-    memset(out_buf, 'x', sizeof out_buf);
+    fill_message(size);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     CHECK(ep >= 0, "epoll_create1");
     conn_t *conns = connect_all(ep, a.port, nconns);
@@ -257,7 +264,7 @@ int main(int argc, char **argv) {
     if (!parse_load_args(argc, argv, 1, "PORT CONNS SIZE WARMUP_MS DURATION_MS", &a)) return 64;
     long nconns = a.nconns, warmup_ms = a.warmup_ms, duration_ms = a.duration_ms;
     uint32_t size = a.size;
-    memset(out_buf, 'x', sizeof out_buf);
+    fill_message(size);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     CHECK(ep >= 0, "epoll_create1");

@@ -111,6 +111,14 @@ PEERS = [
     Peer("ours-async-buffered-uring", SWIFT_BIN / "ours-async", only=frozenset({"echo"}),
          env={"WRITES": "buffered", "BACKEND": "io_uring"},
          note="the same on the io_uring backend: sends by completion, no write(2)"),
+    # Issue 18: the async echo read the other ways a user reads, and served
+    # from an actor on the loop's serial face.
+    Peer("ours-async-exactly", SWIFT_BIN / "ours-async", only=frozenset({"echo"}), env={"READS": "exactly"},
+         note="this package's async streams echo reading each message with readExactly(64)"),
+    Peer("ours-async-line", SWIFT_BIN / "ours-async", only=frozenset({"echo"}), env={"READS": "line"},
+         note="this package's async streams echo reading each message with readLine()"),
+    Peer("ours-async-actor", SWIFT_BIN / "ours-async", only=frozenset({"echo"}), env={"SERVER": "actor"},
+         note="this package's async streams echo served by an actor on the loop's serial face"),
     Peer("nio-async", SWIFT_BIN / "nio-async", only=frozenset({"echo"}),
          note="SwiftNIO's NIOAsyncChannel, a child task per connection"),
     Peer("global", SWIFT_BIN / "global", only=frozenset({"hop"}),

@@ -5,6 +5,8 @@
 //
 //   ours-async-echo PORT
 //   BACKEND=epoll|poll|select|io_uring (default epoll): the loop's backend
+//   SERVER=actor: each connection served by an actor on the loop's serial face
+//   READS=exactly|line, WRITES=buffered: see echoOnStreams
 //
 // Prints "READY port=P" once listening; exits 0 after the last connection
 // closes, printing the echo servers' RESULT line (README, "Program interface").
@@ -25,7 +27,14 @@ do {
     let loop = try IOLoop(backend: backend)
     try loop.run { executor in
         let listener = try await StreamListener.bind(port: UInt16(port), backlog: 1024, on: executor)
-        let server = StreamServer(listener: listener) { connection in await echoOnStreams(connection, stats: stats) }
+        let onActor = getenv("SERVER").map { String(cString: $0) == "actor" } ?? false
+        let server = StreamServer(listener: listener) { connection in
+            if onActor {
+                await EchoActor(executor: executor).serve(connection, stats: stats)
+            } else {
+                await echoOnStreams(connection, stats: stats)
+            }
+        }
         emit("READY port=\(port)")
         try await server.run()
     }

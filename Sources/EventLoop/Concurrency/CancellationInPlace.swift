@@ -10,16 +10,21 @@
 /// makes it `nonisolated(nonsending)` in later toolchains). For the streams'
 /// waits that is a switch per wait on the loop thread, and for an actor on
 /// the loop's serial face, a wait registered from another thread. This
-/// function takes the same two runtime calls the standard library's own
-/// takes (`swift_task_addCancellationHandler` before `operation`,
-/// `swift_task_removeCancellationHandler` after it, whatever it throws), with
-/// an operation that is `nonisolated(nonsending)`, so nothing switches.
+/// function makes the same two runtime calls the standard library's own
+/// makes (`swift_task_addCancellationHandler` before `operation`,
+/// `swift_task_removeCancellationHandler` after it, whatever it throws,
+/// through CEventShim's `task_cancel.c`), with an operation that is
+/// `nonisolated(nonsending)`: the operation starts where the caller runs,
+/// with no switch (after a suspension inside it, the task resumes as any
+/// continuation does, and its caller's code hops back to its isolation).
 ///
 /// `onCancel` runs at once when the task is already cancelled, otherwise
 /// on the thread that cancels it, at most once; it must not wait for
-/// `operation`. The handler's context lives in this call's frame, which
-/// outlives the record.
-@inline(__always)
+/// `operation`. The runtime keeps `onCancel` (its function and context)
+/// until the record is removed, so this function is never inlined: a
+/// non-escaping argument's context lives until its callee returns, and that
+/// callee must be this whole function, not just the call adding the record.
+@inline(never)
 nonisolated(nonsending) func withCancellationHandlerInPlace<T>(
     operation: nonisolated(nonsending) () async throws -> T,
     onCancel: @Sendable () -> Void
@@ -33,11 +38,12 @@ nonisolated(nonsending) func withCancellationHandlerInPlace<T>(
 /// library's `withTaskCancellationHandler` calls (declared there the same
 /// way), through CEventShim: adds a cancellation record holding `handler` to
 /// the current task and returns it; runs `handler` at once if the task is
-/// cancelled already.
+/// cancelled already, and then returns nil (no record).
 @_silgen_name("cevent_task_add_cancellation_handler")
-private func taskAddCancellationHandler(_ handler: () -> Void) -> UnsafeRawPointer
+private func taskAddCancellationHandler(_ handler: () -> Void) -> UnsafeRawPointer?
 
-/// `swift_task_removeCancellationHandler`, through CEventShim: removes a
-/// record `taskAddCancellationHandler` returned, from the task that added it.
+/// `swift_task_removeCancellationHandler`, through CEventShim: removes the
+/// record `taskAddCancellationHandler` returned, from the task that added it
+/// (records nest: the innermost goes first); nil does nothing.
 @_silgen_name("cevent_task_remove_cancellation_handler")
-private func taskRemoveCancellationHandler(_ record: UnsafeRawPointer)
+private func taskRemoveCancellationHandler(_ record: UnsafeRawPointer?)

@@ -31,19 +31,23 @@ extension LoopExecutor {
 
     /// Whether a caller with `isolation` (its `#isolation`), running on the
     /// loop thread, may wait for the loop right where it is, without a hop:
-    /// an actor whose executor is the loop's serial face (its resumption is
-    /// enqueued there), or a nonisolated caller whose task prefers this loop
-    /// (a nonisolated async function resumes on its task's preferred
-    /// executor). Anything else (an actor elsewhere that the loop thread runs
-    /// for a task preferring the loop, a task started in place on the loop
-    /// thread that prefers nothing) hops (`onLoop`). The waits' cancellation
+    /// its task prefers this loop, and it is nonisolated or an actor whose
+    /// executor is the loop's serial face. A continuation resumes its task
+    /// on the task's generic executor (its preferred one), and an actor's
+    /// code then hops back to the actor: with the loop preferred, both steps
+    /// stay on the loop thread. Anything else hops (`onLoop`): an actor of
+    /// its own that the loop thread runs for a task preferring the loop, an
+    /// actor on the serial face in a task that prefers nothing (its
+    /// resumption would go through Swift's pool and the submission queue),
+    /// a task started in place on the loop thread. The waits' cancellation
     /// handlers keep to the caller's isolation (`withCancellationHandlerInPlace`).
     /// Loop thread. The preference costs a look at the task's status records
     /// (under the task's lock): the fast paths that finish without waiting
     /// do not ask.
     @inline(__always)
     func waitsInPlace(_ isolation: (any Actor)?) -> Bool {
-        guard let isolation else { return currentTaskPrefersLoop }
+        guard currentTaskPrefersLoop else { return false }
+        guard let isolation else { return true }
         return isolation.unownedExecutor.asSerialExecutor() === serialFace
     }
 

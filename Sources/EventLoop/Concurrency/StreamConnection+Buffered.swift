@@ -319,7 +319,7 @@ extension StreamConnection {
     }
 
     /// A write the kernel took part of, for a caller that may not wait in
-    /// place (an actor): the rest joins the write buffer and the flush writes
+    /// place (an actor whose task does not prefer the loop): the rest joins the write buffer and the flush writes
     /// it in the writers' turn the write holds, on the loop, so the turn is
     /// never held across the caller's hop; the caller then waits until the
     /// kernel has taken the last byte. A cancellation of that wait loses

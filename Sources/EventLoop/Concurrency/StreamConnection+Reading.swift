@@ -10,7 +10,9 @@ extension StreamConnection {
     ///
     /// Bytes the stream already buffered are taken where it is called, on
     /// the loop thread, with no suspension and no executor switch
-    /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
+    /// (`nonisolated(nonsending)`); a read that must wait waits there too
+    /// when `read(into:)` would (`LoopExecutor.waitsInPlace`), and hops to
+    /// the loop otherwise.
     public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         try ArgumentError.checkCount(count, "count", in: "readExactly(_:)")
         if executor.queue.isRunningHere {
@@ -49,7 +51,8 @@ extension StreamConnection {
     ///
     /// A line the stream already buffered is taken where it is called, on
     /// the loop thread, with no suspension and no executor switch
-    /// (`nonisolated(nonsending)`); otherwise it reads on the loop.
+    /// (`nonisolated(nonsending)`); a read that must wait waits there too
+    /// when `read(into:)` would, and hops to the loop otherwise.
     public nonisolated(nonsending) func readLine(delimiter: UInt8 = 0x0A, limit: Int = 65_536) async throws -> [UInt8] {
         try ArgumentError.checkCount(limit, "limit", in: "readLine(delimiter:limit:)", minimum: 1)
         if executor.queue.isRunningHere {

@@ -11,15 +11,16 @@ extension StreamConnection {
     ///   `.closed` after `close()` or `shutdownWriting()`), `CancellationError`:
     ///   the bytes the kernel took before it are sent, the rest are not (the
     ///   stream is then mid-message); a write that joined the write buffer is
-    ///   sent whole all the same, and so is one from an actor that the kernel
-    ///   took part of at once (the flush finishes it on the loop).
+    ///   sent whole all the same, and so is one from a caller that may not
+    ///   wait in place (an actor in a task that does not prefer the loop)
+    ///   that the kernel took part of at once (the flush finishes it on the loop).
     ///
     /// Runs where it is called (`nonisolated(nonsending)`): on the loop
     /// thread, a write the kernel takes whole returns at once, with no
     /// suspension and no executor switch; one that must wait suspends right
-    /// there when its caller is a task that prefers the loop, holding its
-    /// turn, and any other caller hops to the loop (`writeWaiting`), as
-    /// `read(into:)` does.
+    /// there when its caller is a task that prefers the loop (or an actor on
+    /// the loop's serial face in such a task), holding its turn, and any
+    /// other caller hops to the loop (`writeWaiting`), as `read(into:)` does.
     public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
         try await write(bytes[...])
     }

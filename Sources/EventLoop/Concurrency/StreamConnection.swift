@@ -9,9 +9,11 @@
 /// `Sendable`). The hot calls, `read(into:)`, `write`, `readLine` and
 /// `readExactly`, are `nonisolated(nonsending)`: on the loop thread, one
 /// that needs no wait (bytes already there, a write the kernel takes whole)
-/// finishes with no suspension and no executor switch, and a task that
-/// prefers the loop waits right there (one suspension, one resumption); an
-/// actor hops to the loop for a wait (`LoopExecutor.waitsInPlace`).
+/// finishes with no suspension and no executor switch, and one that must
+/// wait waits right there (one suspension, one resumption) when its caller
+/// is a task that prefers the loop, or an actor on the loop's serial face
+/// in such a task; other callers hop to the loop for a wait
+/// (`LoopExecutor.waitsInPlace`).
 ///
 /// - Reads: one at a time (a second concurrent read throws
 ///   `StreamError.concurrentRead`; a read cancelled while it waits frees the
@@ -134,8 +136,9 @@ public final class StreamConnection: @unchecked Sendable {
     /// thread, a read that finds bytes (in the stream's buffer or the
     /// kernel's) returns at once, with no suspension and no executor switch,
     /// and one that must wait suspends once, right there, when its caller is
-    /// a task that prefers the loop (`LoopExecutor.waitsInPlace`); any other
-    /// caller hops to the loop for the wait (`readWaiting`).
+    /// a task that prefers the loop, or an actor on the loop's serial face in
+    /// such a task (`LoopExecutor.waitsInPlace`); any other caller hops to
+    /// the loop for the wait (`readWaiting`).
     public nonisolated(nonsending) func read(into buffer: inout [UInt8]) async throws -> Int {
         if executor.queue.isRunningHere {
             if let count = try readWithoutWaiting(into: &buffer) { return count }

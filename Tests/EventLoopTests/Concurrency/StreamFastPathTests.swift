@@ -119,17 +119,20 @@ extension ElsewherePeer {
 /// `withTaskCancellationHandler` ran the wait's registration on the task's
 /// preferred executor, the other loop; see
 /// Benchmarks/repro/cancellation-handler-isolation. The waits now register
-/// through `withCancellationHandlerInPlace`, and this kind waits in place.)
+/// through `withCancellationHandlerInPlace`; this kind hops all the same,
+/// since its resumption goes to the other loop first, and an actor on the
+/// serial face waits in place only in a task that prefers the loop:
+/// `TaskSwitchCountTests` and kind 4 here.)
 @Suite("Stream resumptions under every isolation")
 struct StreamResumptionStressTests {
     static let roundTrips = 300
 
-    @Test(arguments: [[0], [1], [2], [3], [0, 1, 2, 3]])
+    @Test(arguments: [[0], [1], [2], [3], [4], [0, 1, 2, 3, 4]])
     func everyWaitIsResumedWhateverTheCallersIsolation(kinds: [Int]) async throws {
         let loop = try IOLoop()
         let counts = try await runWithElsewhere(loop) { executor, elsewhere in
             var pairs: [(StreamConnection, StreamConnection)] = []
-            for _ in 0..<4 { pairs.append(try await connectedPair(on: executor)) }
+            for _ in 0..<5 { pairs.append(try await connectedPair(on: executor)) }
             // Each pair's client side echoes on the loop, in a task that prefers it.
             let echoes = pairs.map { pair in
                 Task(executorPreference: executor) {
@@ -143,17 +146,20 @@ struct StreamResumptionStressTests {
             }
             let onLoopActor = ElsewherePeer(pairs[1].0, executor: executor)
             let elsewhereActor = ElsewherePeer(pairs[2].0, executor: elsewhere)
+            let inPlaceActor = ElsewherePeer(pairs[4].0, executor: executor)
             let (trips, server0, server3) = (Self.roundTrips, pairs[0].0, pairs[3].0)
             let done = try await executor.withDeadline(after: .seconds(30)) {
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     // A task that prefers the loop: the direct path.
                     if kinds.contains(0) { group.addTask(executorPreference: executor) { try await roundTripsOn(server0, trips) } }
-                    // An actor on the loop's serial face, its task preferring elsewhere: direct too.
+                    // An actor on the loop's serial face, its task preferring elsewhere: the hop.
                     if kinds.contains(1) { group.addTask(executorPreference: elsewhere) { try await onLoopActor.roundTrips(trips) } }
                     // An actor on another loop: the hop.
                     if kinds.contains(2) { group.addTask(executorPreference: elsewhere) { try await elsewhereActor.roundTrips(trips) } }
                     // A task that prefers another loop: the hop.
                     if kinds.contains(3) { group.addTask(executorPreference: elsewhere) { try await roundTripsOn(server3, trips) } }
+                    // An actor on the loop's serial face, its task preferring the loop: waits in place.
+                    if kinds.contains(4) { group.addTask(executorPreference: executor) { try await inPlaceActor.roundTrips(trips) } }
                     var counts: [Int] = []
                     for try await count in group { counts.append(count) }
                     return counts
