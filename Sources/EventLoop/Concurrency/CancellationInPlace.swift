@@ -24,14 +24,16 @@
 /// until the record is removed, so this function is never inlined: a
 /// non-escaping argument's context lives until its callee returns, and that
 /// callee must be this whole function, not just the call adding the record.
+/// Not generic (the streams' waits return nothing): a generic that cannot
+/// be inlined would move its result through value witnesses.
 @inline(never)
-nonisolated(nonsending) func withCancellationHandlerInPlace<T>(
-    operation: nonisolated(nonsending) () async throws -> T,
+nonisolated(nonsending) func withCancellationHandlerInPlace(
+    operation: nonisolated(nonsending) () async throws -> Void,
     onCancel: @Sendable () -> Void
-) async throws -> T {
+) async throws {
     let record = taskAddCancellationHandler(onCancel)
     defer { taskRemoveCancellationHandler(record) }
-    return try await operation()
+    try await operation()
 }
 
 /// `swift_task_addCancellationHandler`, the runtime entry the standard

@@ -99,10 +99,12 @@ private actor IsolationProbe {
 
     /// A nonsending caller, as the streams' waits are.
     private nonisolated(nonsending) func inPlace(_ check: @Sendable () -> Bool) async throws -> Bool {
+        var stayed = false
         try await withCancellationHandlerInPlace {
             let before = check()
             await Task.yield()
-            return before && check()
+            stayed = before && check()
         } onCancel: {}
+        return stayed
     }
 }
