@@ -110,7 +110,7 @@ struct StreamSendByCompletionTests {
         try loop.run { executor in
             let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
             try shrinkSocketBuffers(server, client)
-            let size = 2 * 1_048_576
+            let size = 512 * 1_024 // more than the shrunk socket buffers hold: the send waits for room
             try server.bufferWrite(patternBytes(size, seed: 7))
             let fd = server.descriptor.rawValue
             // The sends took what fit and the one in flight waits in the kernel for room (the
@@ -126,8 +126,10 @@ struct StreamSendByCompletionTests {
             let sender = try #require(selector.senders[Int(fd)])
             try selector.ring?.cancel(IOUringSelector<IOWatcher>.userData(fd, sender.generation, 0, kind: IOUringSelector<IOWatcher>.sendBit))
             let reader = Task(executorPreference: executor) { try await client.readExactly(size) }
-            try await executor.withDeadline(after: .seconds(30)) { try await server.drain(untilEmpty: true) }
-            #expect(try await executor.withDeadline(after: .seconds(30)) { try await reader.value } == patternBytes(size, seed: 7))
+            // Deadlines here guard against a hang only: under ThreadSanitizer, with the whole
+            // list running at once on two cores, this took more than 30 s (2 MiB then).
+            try await executor.withDeadline(after: .seconds(120)) { try await server.drain(untilEmpty: true) }
+            #expect(try await executor.withDeadline(after: .seconds(120)) { try await reader.value } == patternBytes(size, seed: 7))
             #expect(script.records(of: .ioUringSend).contains { $0.descriptor == server.descriptor && $0.errno == .canceled },
                     "the send was cancelled while it waited, and went again")
             await server.close()
@@ -151,7 +153,7 @@ struct StreamSendByCompletionTests {
             try await server.write(second) // joins the buffer: returns once the kernel has it
             try server.bufferWrite(third)
             try await server.shutdownWriting() // after every buffered byte
-            let got = try await executor.withDeadline(after: .seconds(30)) { try await reader.value }
+            let got = try await executor.withDeadline(after: .seconds(120)) { try await reader.value }
             #expect(got.count == first.count + second.count + third.count)
             #expect(got == first + second + third)
         }
@@ -170,7 +172,7 @@ struct StreamSendByCompletionTests {
             #expect(server.bufferedByteCount > 0)
             await server.close()
             #expect(server.bufferedByteCount == 0)
-            let received = try await executor.withDeadline(after: .seconds(30)) { try await countToEnd(client) }
+            let received = try await executor.withDeadline(after: .seconds(120)) { try await countToEnd(client) }
             #expect(received < size, "the send ended with the close, not after the peer took everything")
         }
     }
@@ -189,7 +191,7 @@ struct StreamSendByCompletionTests {
             try pair?.server.bufferWrite(patternBytes(size))
             try await executor.sleep(for: .milliseconds(20)) // the send submitted, the socket's buffers full
             pair = nil // the server's last reference
-            let received = try await executor.withDeadline(after: .seconds(30)) { try await countToEnd(client) }
+            let received = try await executor.withDeadline(after: .seconds(120)) { try await countToEnd(client) }
             #expect(received < size)
             await client.close()
         }
