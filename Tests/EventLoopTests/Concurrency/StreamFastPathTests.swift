@@ -134,16 +134,7 @@ struct StreamResumptionStressTests {
             var pairs: [(StreamConnection, StreamConnection)] = []
             for _ in 0..<5 { pairs.append(try await connectedPair(on: executor)) }
             // Each pair's client side echoes on the loop, in a task that prefers it.
-            let echoes = pairs.map { pair in
-                Task(executorPreference: executor) {
-                    var buffer = [UInt8](repeating: 0, count: 64)
-                    while true {
-                        let count = try await pair.1.read(into: &buffer)
-                        if count == 0 { return }
-                        try await pair.1.write(buffer[..<count])
-                    }
-                }
-            }
+            let echoes = pairs.map { echoOnLoop($0.1, on: executor) }
             let onLoopActor = ElsewherePeer(pairs[1].0, executor: executor)
             let elsewhereActor = ElsewherePeer(pairs[2].0, executor: elsewhere)
             let inPlaceActor = ElsewherePeer(pairs[4].0, executor: executor)

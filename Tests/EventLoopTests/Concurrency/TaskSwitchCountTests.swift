@@ -21,14 +21,7 @@ struct TaskSwitchCountTests {
         nonisolated(unsafe) let counted = loop
         let jobs = try loop.run { executor in
             let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
-            let echo = Task(executorPreference: executor) {
-                var buffer = [UInt8](repeating: 0, count: 64)
-                while true {
-                    let count = try await server.read(into: &buffer)
-                    if count == 0 { return }
-                    try await server.write(buffer[..<count])
-                }
-            }
+            let echo = echoOnLoop(server, on: executor)
             for _ in 0..<10 { try await Self.roundTrip(client, reading) } // warm-up
             let before = counted.metrics.executorJobs
             for _ in 0..<Self.messages { try await Self.roundTrip(client, reading) }
@@ -59,14 +52,7 @@ struct TaskSwitchCountTests {
         nonisolated(unsafe) let counted = loop
         let (jobs, trips) = try loop.run { executor in
             let (server, client) = try await connectedPair(host: "127.0.0.1", on: executor)
-            let echo = Task(executorPreference: executor) {
-                var buffer = [UInt8](repeating: 0, count: 64)
-                while true {
-                    let count = try await server.read(into: &buffer)
-                    if count == 0 { return }
-                    try await server.write(buffer[..<count])
-                }
-            }
+            let echo = echoOnLoop(server, on: executor)
             let peer = ElsewherePeer(client, executor: executor)
             _ = try await peer.roundTrips(10) // warm-up
             let before = counted.metrics.executorJobs

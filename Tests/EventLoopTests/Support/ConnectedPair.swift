@@ -27,3 +27,16 @@ func withConnectedPair(
     try loop.close()
 }
 
+
+/// Echoes what `connection` reads back to it, in a task that prefers the
+/// loop, until the peer closes (the task then returns) or an error ends it.
+func echoOnLoop(_ connection: StreamConnection, on executor: LoopExecutor) -> Task<Void, any Error> {
+    Task(executorPreference: executor) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while true {
+            let count = try await connection.read(into: &buffer)
+            if count == 0 { return }
+            try await connection.write(buffer[..<count])
+        }
+    }
+}
