@@ -24,7 +24,25 @@ struct LoopSubmissionLockTests {
     /// the lock's (seen: 60 ms to 0.8 s). Bounded: the loop runs one second;
     /// the hogs stop when it returns, or after 3 s whatever happens, after
     /// which the producers get the cores back.
+    ///
+    /// Up to three runs, and one within the bound passes: the stall this
+    /// guards against stopped the loop in every run, while a stall of
+    /// another's making (under AddressSanitizer in CI, with the whole suite
+    /// beside it: 0.63 s once, an idle producer preempted, it seems, inside
+    /// the sanitizer's allocator) does not come back run after run.
     @Test func idlePriorityProducersPreemptedInsideTheQueueLockDoNotStallTheLoopsTimers() throws {
+        var gaps: [Duration] = []
+        for _ in 0..<3 {
+            let (ran, longestGap) = try Self.runBesideIdleProducers()
+            #expect(ran > 1_000, "the producers submitted, and the loop ran their work")
+            gaps.append(longestGap)
+            if longestGap < .milliseconds(250) { break }
+        }
+        #expect(gaps.last! < .milliseconds(250), "the loop stood still for \(gaps)")
+    }
+
+    /// One run: the loop's work count, and the longest gap between its ticks.
+    static func runBesideIdleProducers() throws -> (ran: Int, longestGap: Duration) {
         let loop = try IOLoop()
         let handle = loop.handle
         final class Tally: @unchecked Sendable { var ran = 0 } // loop thread only
@@ -80,8 +98,7 @@ struct LoopSubmissionLockTests {
         try loop.runOnce(timeout: .zero)
         try loop.close()
 
-        #expect(tally.ran > 1_000, "the producers submitted, and the loop ran their work")
-        #expect(longestGap < .milliseconds(250), "the loop stood still for \(longestGap)")
+        return (tally.ran, longestGap)
     }
 
     /// A take that finds the lock held drains the wake-up and takes nothing;
