@@ -33,11 +33,11 @@ struct StreamBufferedWriteTests {
                 try await executor.withDeadline(after: .milliseconds(20)) { try await client.drain() }
             }
             let reading = Task(executorPreference: executor) { try await server.readExactly(Self.total) }
-            try await executor.withDeadline(after: .seconds(20)) { try await client.drain() }
+            try await executor.withDeadline(after: .seconds(120)) { try await client.drain() }
             #expect(client.bufferedByteCount <= 16_384, "drain returns at the low water mark")
-            try await executor.withDeadline(after: .seconds(20)) { try await client.drain(untilEmpty: true) }
+            try await executor.withDeadline(after: .seconds(120)) { try await client.drain(untilEmpty: true) }
             #expect(client.bufferedByteCount == 0 && client.isWritable)
-            #expect(try await executor.withDeadline(after: .seconds(20)) { try await reading.value } == bytes)
+            #expect(try await executor.withDeadline(after: .seconds(120)) { try await reading.value } == bytes)
         }
     }
 
@@ -48,7 +48,7 @@ struct StreamBufferedWriteTests {
             let chunks = (0..<6).map { patternBytes(300_000 + $0 * 1_001, seed: UInt8($0)) }
             let count = chunks.map(\.count).reduce(0, +)
             let reading = Task(executorPreference: executor) { try await server.readExactly(count) }
-            try await executor.withDeadline(after: .seconds(20)) {
+            try await executor.withDeadline(after: .seconds(120)) {
                 try client.bufferWrite(chunks[0])         // most of it stays buffered
                 try await client.write(chunks[1])         // behind it: joins the buffer
                 try client.bufferWrite(chunks[2])
@@ -57,7 +57,7 @@ struct StreamBufferedWriteTests {
                 try client.bufferWrite(chunks[5])
                 try await client.drain(untilEmpty: true)
             }
-            #expect(try await executor.withDeadline(after: .seconds(20)) { try await reading.value } == concatenated(chunks))
+            #expect(try await executor.withDeadline(after: .seconds(120)) { try await reading.value } == concatenated(chunks))
         }
     }
 
@@ -75,7 +75,7 @@ struct StreamBufferedWriteTests {
             let writingThird = Task(executorPreference: executor) { try await client.write(third) } // behind `second`
             let count = first.count + second.count + third.count
             let rest = count - received.count
-            received += try await executor.withDeadline(after: .seconds(20)) { try await server.readExactly(rest) }
+            received += try await executor.withDeadline(after: .seconds(120)) { try await server.readExactly(rest) }
             try await writing.value
             try await writingThird.value
             #expect(received == first + second + third)
@@ -194,7 +194,7 @@ struct StreamBufferedWriteTests {
             draining.cancel()
             await #expect(throws: CancellationError.self) { try await draining.value }
             #expect(client.bufferedByteCount > 0)
-            let received = try await executor.withDeadline(after: .seconds(20)) { try await server.readExactly(Self.total) }
+            let received = try await executor.withDeadline(after: .seconds(120)) { try await server.readExactly(Self.total) }
             #expect(received == bytes)
             try await executor.withDeadline(after: .seconds(5)) { try await client.drain(untilEmpty: true) }
             #expect(client.bufferedByteCount == 0)
@@ -211,7 +211,7 @@ struct StreamBufferedWriteTests {
                 try await executor.withDeadline(after: .milliseconds(20)) { try await client.write(second) }
             }
             let count = first.count + second.count
-            #expect(try await executor.withDeadline(after: .seconds(20)) { try await server.readExactly(count) } == first + second)
+            #expect(try await executor.withDeadline(after: .seconds(120)) { try await server.readExactly(count) } == first + second)
         }
     }
 
@@ -230,7 +230,7 @@ struct StreamBufferedWriteTests {
             #expect(client.bufferedByteCount == 0 && !client.isWritable)
             let refused = #expect(throws: StreamError.self) { try client.bufferWrite([1]) }
             #expect(refused?.kind == .closed)
-            let received = try await executor.withDeadline(after: .seconds(20)) { try await server.readToEnd() }
+            let received = try await executor.withDeadline(after: .seconds(120)) { try await server.readToEnd() }
             #expect(received.count < Self.total, "what the kernel had not taken was dropped")
         }
     }
@@ -242,7 +242,7 @@ struct StreamBufferedWriteTests {
             let bytes = patternBytes(Self.total)
             try client.bufferWrite(bytes)
             let shutting = Task(executorPreference: executor) { try await client.shutdownWriting() }
-            let received = try await executor.withDeadline(after: .seconds(20)) { try await server.readToEnd(limit: Self.total) }
+            let received = try await executor.withDeadline(after: .seconds(120)) { try await server.readToEnd(limit: Self.total) }
             try await executor.withDeadline(after: .seconds(5)) { try await shutting.value }
             #expect(received == bytes)
             let buffered = #expect(throws: StreamError.self) { try client.bufferWrite([1]) }
