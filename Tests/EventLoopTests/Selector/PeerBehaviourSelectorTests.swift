@@ -6,13 +6,6 @@ import Testing
 /// check, asked of every backend through the public API.
 @Suite("Selector behaviours peers check")
 struct PeerBehaviourSelectorTests {
-    /// A duplicate of `fd` numbered at least `minimum` (`F_DUPFD_CLOEXEC`).
-    private func duplicate(_ fd: Descriptor, atLeast minimum: Int32) throws -> OwnedDescriptor {
-        let number = fcntl(fd.rawValue, F_DUPFD_CLOEXEC, minimum)
-        try #require(number >= minimum, "F_DUPFD_CLOEXEC failed: errno \(errno)")
-        return OwnedDescriptor(adopting: Descriptor(number))
-    }
-
     @Test(arguments: Backend.allCases)
     func modifyWithTheSameInterestAndANewValueReportsTheNewValue(backend: Backend) throws {
         let selector = try backend.make(Int.self)

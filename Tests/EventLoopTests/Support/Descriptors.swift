@@ -1,6 +1,7 @@
 import CEventShim
 import EventLoop
 import Glibc
+import Testing
 
 /// How many descriptors this process has open, from /proc/self/fd.
 func openDescriptorCount() -> Int {
@@ -54,6 +55,14 @@ func openSocketCount() -> Int {
 
 /// Whether `fd` is an open descriptor.
 func isOpen(_ fd: Descriptor) -> Bool { cevent_get_cloexec(fd.rawValue) >= 0 }
+
+/// A duplicate of `fd` numbered at least `minimum` (`F_DUPFD_CLOEXEC` takes
+/// the lowest free number there, so it never clobbers a parallel test's).
+func duplicate(_ fd: Descriptor, atLeast minimum: Int32) throws -> OwnedDescriptor {
+    let number = fcntl(fd.rawValue, F_DUPFD_CLOEXEC, minimum)
+    try #require(number >= minimum, "F_DUPFD_CLOEXEC failed: errno \(errno)")
+    return OwnedDescriptor(adopting: Descriptor(number))
+}
 
 /// Raises the soft limit on open descriptors to the hard one, for tests that open thousands.
 func raiseDescriptorLimit() {
