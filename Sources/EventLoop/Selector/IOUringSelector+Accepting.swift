@@ -38,7 +38,7 @@ extension IOUringSelector {
         guard ring != nil else { throw .closed }
         guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
         let index = Int(fd.rawValue)
-        if index >= acceptors.count { acceptors.append(contentsOf: repeatElement(nil, count: index + 1 - acceptors.count)) }
+        if index >= acceptors.count { acceptors += Array(repeating: nil, count: index + 1 - acceptors.count) }
         acceptors[index] = Acceptor(generation: slot.generation, deliver: deliver)
         try armAccept(fd.rawValue)
     }

@@ -58,7 +58,7 @@ extension IOUringSelector {
             do { try ring.setUpBuffers(count: Self.bufferCount, size: Self.bufferSize) } catch { throw .system(error) }
         }
         let index = Int(fd.rawValue)
-        if index >= receivers.count { receivers.append(contentsOf: repeatElement(nil, count: index + 1 - receivers.count)) }
+        if index >= receivers.count { receivers += Array(repeating: nil, count: index + 1 - receivers.count) }
         receivers[index] = Receiver(generation: slot.generation, deliver: deliver)
         try armReceive(fd.rawValue)
     }

@@ -33,7 +33,7 @@ extension IOUringSelector {
         guard ring != nil else { throw .closed }
         guard let slot = table[fd.rawValue] else { throw .notRegistered(fd) }
         let index = Int(fd.rawValue)
-        if index >= senders.count { senders.append(contentsOf: repeatElement(nil, count: index + 1 - senders.count)) }
+        if index >= senders.count { senders += Array(repeating: nil, count: index + 1 - senders.count) }
         senders[index] = Sender(generation: slot.generation, deliver: deliver)
     }
 

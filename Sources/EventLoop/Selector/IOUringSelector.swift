@@ -114,8 +114,8 @@ public final class IOUringSelector<Value>: TableBackedSelector {
         let generation = table.upcomingGeneration
         let slot = Int(fd.rawValue)
         if slot >= inFlight.count {
-            inFlight.append(contentsOf: repeatElement(0, count: slot + 1 - inFlight.count))
-            epochs.append(contentsOf: repeatElement(0, count: slot + 1 - epochs.count))
+            inFlight += Array(repeating: 0, count: slot + 1 - inFlight.count)
+            epochs += Array(repeating: 0, count: slot + 1 - epochs.count)
         }
         try arm(fd.rawValue, generation, interest, trigger)
         table.insert(fd.rawValue, interest, trigger, value)

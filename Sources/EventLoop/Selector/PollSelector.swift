@@ -32,7 +32,7 @@ public final class PollSelector<Value>: TableBackedSelector {
         try Self.requireOpen(fd)
         let position = pollList.append(fd.rawValue, events: PollList.events(for: interest))
         let slot = Int(fd.rawValue)
-        if slot >= positions.count { positions.append(contentsOf: repeatElement(-1, count: slot + 1 - positions.count)) }
+        if slot >= positions.count { positions += Array(repeating: -1, count: slot + 1 - positions.count) }
         positions[slot] = position
         table.insert(fd.rawValue, interest, trigger, value)
         return SelectorKey(descriptor: fd, interest: interest, trigger: trigger, value: value)

@@ -94,7 +94,7 @@ struct RegistrationTable<Value> {
     @discardableResult
     mutating func insert(_ fd: Int32, _ interest: Interest, _ trigger: Trigger, _ value: Value) -> UInt32 {
         let index = Int(fd)
-        if index >= slots.count { slots.append(contentsOf: repeatElement(nil, count: index + 1 - slots.count)) }
+        if index >= slots.count { slots += Array(repeating: nil, count: index + 1 - slots.count) }
         precondition(slots[index] == nil, "RegistrationTable: fd \(fd) inserted twice")
         let generation = nextGeneration
         slots[index] = Slot(value: value, interest: interest, trigger: trigger, generation: generation)
