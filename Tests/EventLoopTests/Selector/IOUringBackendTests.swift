@@ -110,8 +110,12 @@ struct IOUringBackendTests {
         var ends: [Descriptor] = [] // read, write, read, write…; closed below
         defer { closeAll(ends) }
         for index in 0..<600 {
+            // Numbered past FD_SETSIZE (the pipe's own numbers close with it):
+            // 1,200 low numbers held at once would push the descriptors of
+            // select-backend tests running in parallel past FD_SETSIZE.
             let pipe = try DescriptorPair.pipe()
-            let (reader, writer) = (pipe.first.release(), pipe.second.release())
+            let reader = try duplicate(pipe.first.descriptor, atLeast: Int32(FDSet.capacity)).release()
+            let writer = try duplicate(pipe.second.descriptor, atLeast: Int32(FDSet.capacity)).release()
             ends += [reader, writer]
             try selector.register(reader, interest: .readable, value: index)
             try put(writer)

@@ -210,9 +210,7 @@ struct SelectorContractTests {
             // push the descriptors of select-backend tests running in parallel
             // past FD_SETSIZE, and those tests would fail.
             for end in [pair.first.descriptor, pair.second.descriptor] {
-                let high = fcntl(end.rawValue, F_DUPFD_CLOEXEC, Int32(FDSet.capacity))
-                try #require(high >= 0, "F_DUPFD_CLOEXEC failed: errno \(errno)")
-                sockets.append(Descriptor(high))
+                sockets.append(try duplicate(end, atLeast: Int32(FDSet.capacity)).release())
             }
         }
         for fd in sockets {
