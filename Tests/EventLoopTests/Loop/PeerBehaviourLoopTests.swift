@@ -392,9 +392,8 @@ struct PeerBehaviourLoopTests {
         let pipe = try DescriptorPair.pipe()
         // A number high in select's range, which the suite's parallel tests do
         // not reach: none of them can reopen it while this test needs it closed.
-        let number = fcntl(pipe.first.descriptor.rawValue, F_DUPFD_CLOEXEC, 1_000)
-        try #require(number >= 1_000)
-        let stale = OwnedDescriptor(adopting: Descriptor(number))
+        let stale = try duplicate(pipe.first.descriptor, atLeast: 1_000)
+        let number = stale.descriptor.rawValue
         // A parallel test holding a thousand descriptors can fill that range: nothing to test then.
         guard number < Int32(FDSet.capacity) else {
             withKnownIssue("skipped: parallel tests held every number from 1,000 to FD_SETSIZE") { Issue.record("skipped") }

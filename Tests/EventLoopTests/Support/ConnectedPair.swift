@@ -27,7 +27,6 @@ func withConnectedPair(
     try loop.close()
 }
 
-
 /// Echoes what `connection` reads back to it, in a task that prefers the
 /// loop, until the peer closes (the task then returns) or an error ends it.
 func echoOnLoop(_ connection: StreamConnection, on executor: LoopExecutor) -> Task<Void, any Error> {
